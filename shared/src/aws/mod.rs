@@ -1,0 +1,33 @@
+//! SDK adapters, one module per AWS service, each behind its cargo feature.
+//!
+//! - [`config`]: the shared `SdkConfig` (explicit time-outs and retry budget);
+//! - [`error`]: maps any SDK error onto a [`PortError`](crate::ports::PortError);
+//! - [`incident_manager`]: [`IncidentStore`](crate::ports::IncidentStore) on Incident Manager;
+//! - [`opscenter`]: [`IncidentStore`](crate::ports::IncidentStore) on OpsCenter OpsItems;
+//! - [`dynamodb`]: [`StateStore`](crate::ports::StateStore) on the state table;
+//! - [`eventbridge`]: [`EventBus`](crate::ports::EventBus) on the responder bus.
+
+pub mod config;
+pub mod error;
+
+#[cfg(any(
+    feature = "incident-manager",
+    feature = "opscenter",
+    feature = "eventbridge"
+))]
+mod convert;
+
+#[cfg(test)]
+mod testkit;
+
+#[cfg(feature = "incident-manager")]
+pub mod incident_manager;
+
+#[cfg(feature = "opscenter")]
+pub mod opscenter;
+
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
+
+#[cfg(feature = "eventbridge")]
+pub mod eventbridge;

@@ -1,0 +1,3 @@
+//! One module per function: its whole behaviour, written against the ports.
+
+pub mod triage;

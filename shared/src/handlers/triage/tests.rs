@@ -1,0 +1,404 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::Value;
+
+use super::*;
+use crate::domain::{Backend, RelatedValue};
+use crate::memory::{ManualClock, MemoryBus, MemoryIncidents, MemoryState};
+use crate::ports::PortErrorKind;
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/../tests/fixtures/events/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 4, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+struct Bench {
+    incidents: Arc<MemoryIncidents>,
+    state: Arc<MemoryState>,
+    bus: Arc<MemoryBus>,
+    clock: Arc<ManualClock>,
+    triage: Triage,
+}
+
+fn bench(backend: Backend) -> Bench {
+    let incidents = Arc::new(MemoryIncidents::new(backend));
+    bench_with(incidents.clone(), incidents)
+}
+
+fn bench_with(incidents: Arc<MemoryIncidents>, store: Arc<dyn IncidentStore>) -> Bench {
+    let state = Arc::new(MemoryState::new());
+    let bus = Arc::new(MemoryBus::new());
+    let clock = Arc::new(ManualClock::new(start()));
+    let rules = Rules::embedded().unwrap_or_else(|e| panic!("{e}"));
+    let triage = Triage::new(rules, store, state.clone(), bus.clone(), clock.clone());
+    Bench {
+        incidents,
+        state,
+        bus,
+        clock,
+        triage,
+    }
+}
+
+impl Bench {
+    async fn run(&self, event: &Value) -> Result<TriageAnswer, TriageError> {
+        let deadline = self.clock.now() + Duration::seconds(10);
+        self.triage.handle(event, deadline).await
+    }
+
+    async fn ok(&self, event: &Value) -> TriageAnswer {
+        self.run(event)
+            .await
+            .unwrap_or_else(|e| panic!("triage failed: {e}"))
+    }
+
+    fn kinds(&self) -> Vec<LifecycleKind> {
+        self.bus.events().iter().map(|e| e.kind).collect()
+    }
+}
+
+const VPN_KEY: &str = "vpn-tunnel-down:vpn-0123456789abcdef0";
+
+#[tokio::test]
+async fn vpn_alarm_opens_one_incident_and_redeliveries_join_it() {
+    for backend in [Backend::IncidentManager, Backend::OpsCenter] {
+        let b = bench(backend);
+        let down = fixture("cloudwatch-alarm-vpn-tunnel-down");
+
+        let first = b.ok(&down).await;
+        assert_eq!(first.action, Action::Opened, "{first:?}");
+        assert_eq!(first.rule.as_deref(), Some("vpn-tunnel-down"));
+        assert_eq!(first.impact, Some(Impact::HIGH));
+        assert_eq!(first.dedupe_key.as_deref(), Some(VPN_KEY));
+        let incident = first.incident.clone().unwrap_or_default();
+        match backend {
+            Backend::IncidentManager => assert!(incident.starts_with("arn:aws:ssm-incidents"), "{incident}"),
+            Backend::OpsCenter => assert!(incident.starts_with("oi-"), "{incident}"),
+        }
+
+        for _ in 0..2 {
+            let again = b.ok(&down).await;
+            assert_eq!(again.action, Action::Joined, "{again:?}");
+            assert_eq!(again.incident.as_deref(), Some(incident.as_str()));
+            assert!(again.reason.contains("Re-delivery"), "{}", again.reason);
+        }
+
+        let stored = b.incidents.incidents();
+        assert_eq!(stored.len(), 1, "one incident for three deliveries");
+        assert_eq!(b.kinds(), vec![LifecycleKind::IncidentOpened], "re-deliveries announce nothing");
+        let opened = &b.bus.events()[0];
+        assert_eq!(opened.detail.incident.id, incident);
+        assert_eq!(opened.detail.incident.backend, backend);
+        assert_eq!(opened.detail.incident.dedupe_key, VPN_KEY);
+        assert_eq!(opened.detail.signal.alarm_name.as_deref(), Some("vpn-tunnel-down-vpn-0123456789abcdef0"));
+
+        let request = &stored[0].request;
+        assert_eq!(request.title, "Site-to-Site VPN vpn-0123456789abcdef0: tunnel down");
+        assert_eq!(request.trigger.source, "incident.responder");
+        assert!(request.trigger.raw_data.contains("TunnelState"));
+        assert!(request.trigger.arn.as_deref().is_some_and(|a| a.contains(":alarm:")));
+        let arns: Vec<&RelatedValue> = request.related_items.iter().map(|i| &i.value).collect();
+        assert!(
+            arns.iter().any(|v| matches!(v, RelatedValue::Arn(a)
+                if a.ends_with(":111122223333:vpn-connection/vpn-0123456789abcdef0"))),
+            "{arns:?}"
+        );
+
+        let rows = b.state.records();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].status, KeyStatus::Open);
+        assert_eq!(rows[0].incident.as_ref().map(|i| i.id.as_str()), Some(incident.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn a_second_alarm_on_the_same_vpn_joins_then_recovery_is_announced() {
+    let b = bench(Backend::IncidentManager);
+    let opened = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-down")).await;
+    b.clock.advance(Duration::minutes(2));
+
+    let joined = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-ip-down")).await;
+    assert_eq!(joined.action, Action::Joined, "{joined:?}");
+    assert_eq!(joined.incident, opened.incident);
+    assert_eq!(joined.dedupe_key.as_deref(), Some(VPN_KEY));
+
+    let stored = &b.incidents.incidents()[0];
+    assert!(
+        stored.timeline.iter().any(|t| t.event == "signal-joined" && t.text.contains("signal 2")),
+        "{:?}",
+        stored.timeline
+    );
+    assert!(
+        stored.related_items.iter().any(|i| matches!(&i.value, RelatedValue::Arn(a) if a.ends_with("vpn-tunnel-down-203.0.113.10"))),
+        "second alarm attached: {:?}",
+        stored.related_items
+    );
+
+    b.clock.advance(Duration::minutes(10));
+    let recovered = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-ok")).await;
+    assert_eq!(recovered.action, Action::Recovered, "{recovered:?}");
+    assert_eq!(recovered.incident, opened.incident);
+    assert_eq!(
+        b.kinds(),
+        vec![
+            LifecycleKind::IncidentOpened,
+            LifecycleKind::IncidentUpdated,
+            LifecycleKind::SignalRecovered
+        ]
+    );
+    let last = b.bus.events().pop().map(|e| e.detail);
+    assert!(last.as_ref().is_some_and(|d| d.incident.auto_resolve && d.signal_count == Some(3)), "{last:?}");
+    assert_eq!(b.state.records()[0].status, KeyStatus::Recovered);
+    assert_eq!(b.incidents.incidents().len(), 1);
+}
+
+#[tokio::test]
+async fn flapping_inside_the_window_joins_and_after_it_opens_anew() {
+    let b = bench(Backend::OpsCenter);
+    let down = fixture("cloudwatch-alarm-vpn-tunnel-down");
+    let ok = fixture("cloudwatch-alarm-vpn-tunnel-ok");
+    let first = b.ok(&down).await;
+    b.ok(&ok).await;
+
+    // The same alarm fires again ten minutes later: a new transition (new state timestamp).
+    b.clock.advance(Duration::minutes(10));
+    let refire = retimed(&down, "2026-11-21T04:10:00.000+0000");
+    let joined = b.ok(&refire).await;
+    assert_eq!(joined.action, Action::Joined, "{joined:?}");
+    assert_eq!(joined.incident, first.incident);
+    assert!(joined.reason.contains("had recovered and fires again"), "{}", joined.reason);
+
+    // Recovered, then quiet for longer than the 30-minute window: a new fire is a new incident.
+    b.ok(&retimed(&ok, "2026-11-21T04:12:00.000+0000")).await;
+    b.clock.advance(Duration::minutes(45));
+    let later = b.ok(&retimed(&down, "2026-11-21T05:00:00.000+0000")).await;
+    assert_eq!(later.action, Action::Opened, "{later:?}");
+    assert_ne!(later.incident, first.incident);
+    assert_eq!(b.incidents.incidents().len(), 2);
+}
+
+/// The same alarm event with another state timestamp (another transition of the alarm).
+fn retimed(event: &Value, timestamp: &str) -> Value {
+    let mut event = event.clone();
+    if let Some(state) = event.pointer_mut("/detail/state/timestamp") {
+        *state = Value::String(timestamp.to_string());
+    }
+    event
+}
+
+#[tokio::test]
+async fn recovery_without_an_incident_and_missing_data_are_ignored() {
+    let b = bench(Backend::IncidentManager);
+    let ok = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-ok")).await;
+    assert_eq!(ok.action, Action::Ignored, "{ok:?}");
+    assert!(ok.reason.contains("no open incident"), "{}", ok.reason);
+
+    let no_data = b.ok(&fixture("cloudwatch-alarm-insufficient-data")).await;
+    assert_eq!(no_data.action, Action::Ignored, "{no_data:?}");
+    assert!(b.incidents.incidents().is_empty());
+    assert!(b.bus.events().is_empty());
+}
+
+#[tokio::test]
+async fn missing_data_on_an_open_incident_is_noted_not_resolved() {
+    let b = bench(Backend::IncidentManager);
+    let opened = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-down")).await;
+    let mut no_data = fixture("cloudwatch-alarm-vpn-tunnel-down");
+    if let Some(value) = no_data.pointer_mut("/detail/state/value") {
+        *value = Value::String("INSUFFICIENT_DATA".into());
+    }
+    if let Some(value) = no_data.pointer_mut("/detail/state/timestamp") {
+        *value = Value::String("2026-11-21T04:20:00.000+0000".into());
+    }
+    let noted = b.ok(&no_data).await;
+    assert_eq!(noted.action, Action::Joined, "{noted:?}");
+    assert_eq!(noted.incident, opened.incident);
+    assert_eq!(b.state.records()[0].status, KeyStatus::Open, "still open");
+    assert!(b.incidents.incidents()[0]
+        .timeline
+        .iter()
+        .any(|t| t.event == "signal-informational"));
+}
+
+/// An incident backend that takes its time to open, so invocations overlap.
+struct SlowIncidents(Arc<MemoryIncidents>);
+
+#[async_trait]
+impl IncidentStore for SlowIncidents {
+    fn backend(&self) -> Backend {
+        self.0.backend()
+    }
+    async fn open(&self, incident: &NewIncident) -> Result<IncidentRef, PortError> {
+        tokio::time::sleep(StdDuration::from_millis(150)).await;
+        self.0.open(incident).await
+    }
+    async fn add_timeline(&self, i: &IncidentRef, e: &TimelineEntry, t: &str) -> Result<(), PortError> {
+        self.0.add_timeline(i, e, t).await
+    }
+    async fn add_related_items(&self, i: &IncidentRef, r: &[RelatedItem], t: &str) -> Result<(), PortError> {
+        self.0.add_related_items(i, r, t).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_signals_on_one_key_open_exactly_one_incident() {
+    let incidents = Arc::new(MemoryIncidents::new(Backend::IncidentManager));
+    let b = Arc::new(bench_with(incidents.clone(), Arc::new(SlowIncidents(incidents))));
+    let down = fixture("cloudwatch-alarm-vpn-tunnel-down");
+    let by_ip = fixture("cloudwatch-alarm-vpn-tunnel-ip-down");
+    let (a, c) = tokio::join!(b.run(&down), b.run(&by_ip));
+    let mut actions = vec![
+        a.unwrap_or_else(|e| panic!("{e}")).action,
+        c.unwrap_or_else(|e| panic!("{e}")).action,
+    ];
+    actions.sort();
+    assert_eq!(actions, vec![Action::Joined, Action::Opened]);
+    assert_eq!(b.incidents.incidents().len(), 1);
+    assert_eq!(
+        b.kinds(),
+        vec![LifecycleKind::IncidentOpened, LifecycleKind::IncidentUpdated]
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_any_failed_step_opens_exactly_once() {
+    let down = fixture("cloudwatch-alarm-vpn-tunnel-down");
+    let steps: [(&str, fn(&Bench)); 4] = [
+        ("open", |b| b.incidents.fail_next("open", 1, PortErrorKind::Throttled)),
+        ("confirm_open", |b| b.state.fail_next("confirm_open", 1, PortErrorKind::Unavailable)),
+        ("publish", |b| b.bus.fail_next(1, PortErrorKind::Throttled)),
+        ("complete", |b| b.state.fail_next("complete", 1, PortErrorKind::Unavailable)),
+    ];
+    for (step, inject) in steps {
+        let b = bench(Backend::IncidentManager);
+        inject(&b);
+        let failed = b.run(&down).await;
+        assert!(failed.is_err(), "{step}: the failure must fail the invocation");
+        // Lambda retries after the failed invocation's deadline has passed.
+        b.clock.advance(Duration::minutes(1));
+        let retried = b.ok(&down).await;
+        assert_eq!(retried.action, Action::Opened, "{step}: {retried:?}");
+        assert_eq!(b.incidents.incidents().len(), 1, "{step}");
+        let opened = b
+            .kinds()
+            .into_iter()
+            .filter(|k| *k == LifecycleKind::IncidentOpened)
+            .count();
+        let expected = if step == "complete" { 2 } else { 1 };
+        assert_eq!(opened, expected, "{step}: announcements");
+        let again = b.ok(&down).await;
+        assert_eq!(again.action, Action::Joined, "{step}");
+    }
+}
+
+#[tokio::test]
+async fn errors_name_the_problem_and_unknown_events_are_ignored() {
+    let b = bench(Backend::IncidentManager);
+    let err = match b.run(&fixture("malformed-alarm-missing-state")).await {
+        Err(e) => e,
+        Ok(a) => panic!("malformed event accepted: {a:?}"),
+    };
+    assert!(err.to_string().contains("detail.state"), "{err}");
+    assert_eq!(err.error_type(), "MalformedEvent");
+
+    let unknown = b.ok(&fixture("unknown-source")).await;
+    assert_eq!(unknown.action, Action::Ignored);
+    assert!(!unknown.reason.is_empty());
+
+    for bad in [
+        Value::Null,
+        Value::String("hello".into()),
+        serde_json::json!([1, 2]),
+        serde_json::json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "detail": null}),
+    ] {
+        match b.run(&bad).await {
+            Err(e) => assert!(!e.to_string().is_empty()),
+            Ok(a) => assert_eq!(a.action, Action::Ignored, "{bad}: {a:?}"),
+        }
+    }
+    assert!(b.incidents.incidents().is_empty());
+}
+
+#[tokio::test]
+async fn low_guardduty_findings_are_suppressed_high_ones_open() {
+    let b = bench(Backend::OpsCenter);
+    let low = b.ok(&fixture("guardduty-finding-low")).await;
+    assert_eq!(low.action, Action::Suppressed, "{low:?}");
+    assert!(b.state.records().is_empty(), "suppression writes no state");
+
+    let high = b.ok(&fixture("guardduty-finding-high")).await;
+    assert_eq!(high.action, Action::Opened, "{high:?}");
+    assert_eq!(high.rule.as_deref(), Some("guardduty-high"));
+    let stored = b.incidents.incidents();
+    assert_eq!(stored[0].request.category, crate::domain::Category::Security);
+}
+
+#[tokio::test]
+async fn root_use_opens_a_critical_incident() {
+    let b = bench(Backend::IncidentManager);
+    let root = b.ok(&fixture("cloudtrail-root-console-signin")).await;
+    assert_eq!(root.action, Action::Opened, "{root:?}");
+    assert_eq!(root.impact, Some(Impact::CRITICAL));
+    let iam_user = b.ok(&fixture("cloudtrail-iamuser-console-signin")).await;
+    assert_eq!(iam_user.action, Action::Ignored);
+}
+
+#[tokio::test]
+async fn a_security_hub_batch_answers_for_every_finding() {
+    let b = bench(Backend::IncidentManager);
+    let answer = b.ok(&fixture("securityhub-findings-multiple")).await;
+    assert_eq!(answer.signals.len(), 2, "{answer:?}");
+    assert_eq!(answer.action, Action::Opened, "the HIGH finding opens");
+    assert!(answer.signals.iter().any(|a| a.action == Action::Ignored), "the LOW one matches no rule");
+    assert!(answer.reason.starts_with("2 signals (1 opened"), "{}", answer.reason);
+}
+
+#[tokio::test]
+async fn the_answer_has_the_contract_shape() {
+    let b = bench(Backend::IncidentManager);
+    let answer = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-down")).await;
+    let json = serde_json::to_value(&answer).unwrap_or_default();
+    let mut keys: Vec<&str> = json
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort();
+    assert_eq!(keys, vec!["action", "dedupe_key", "impact", "incident", "reason", "rule"]);
+    assert_eq!(json["action"], "opened");
+    assert_eq!(json["impact"], 2);
+
+    let ignored = serde_json::to_value(b.ok(&fixture("unknown-source")).await).unwrap_or_default();
+    assert_eq!(ignored["action"], "ignored");
+    assert!(ignored["rule"].is_null() && ignored["impact"].is_null() && ignored["incident"].is_null());
+}
+
+#[test]
+fn client_token_is_stable_per_occurrence() {
+    let rules = Rules::embedded().unwrap_or_else(|e| panic!("{e}"));
+    let event = fixture("cloudwatch-alarm-vpn-tunnel-down");
+    let signal = match crate::sources::parse(&event) {
+        Ok(Parsed::Signals(s)) => s[0].clone(),
+        other => panic!("{other:?}"),
+    };
+    let c = rules.classify(&signal).unwrap_or_else(|| panic!("no rule"));
+    let a = new_incident(&signal, &c, "{}");
+    let b = new_incident(&signal, &c, "{}");
+    assert_eq!(a.client_token, b.client_token);
+    assert!(a.client_token.len() <= 128);
+    let mut later = signal.clone();
+    later.fingerprint = "another-transition".into();
+    assert_ne!(new_incident(&later, &c, "{}").client_token, a.client_token);
+    assert!(a.summary.contains("Impact 2 (High)"), "{}", a.summary);
+}

@@ -1,0 +1,20 @@
+//! The incident responder's library: everything but the Lambda entry points.
+//!
+//! - [`domain`]: the vocabulary (signals, classifications, incidents, lifecycle events);
+//! - [`sources`]: one module per inbound event shape, each turning it into [`domain::Signal`]s;
+//! - [`rules`]: the rules document, matching and the impact matrix;
+//! - [`ports`]: one trait per outside capability;
+//! - `aws`: the SDK adapters behind those traits, one cargo feature per service;
+//! - [`memory`]: in-memory implementations of the ports (tests, the offline rule tester);
+//! - [`handlers`]: each function's whole behaviour, written against the ports.
+
+pub mod config;
+pub mod domain;
+pub mod handlers;
+pub mod memory;
+pub mod ports;
+pub mod rules;
+pub mod sources;
+
+#[cfg(feature = "aws")]
+pub mod aws;

@@ -1,0 +1,274 @@
+//! One narrow trait per outside capability. Handlers are written against these; `aws` holds the
+//! SDK adapters and `memory` the in-memory implementations used by tests and the offline CLI.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    Backend, Impact, IncidentRef, LifecycleEvent, NewIncident, RelatedItem, TimelineEntry,
+};
+
+/// What went wrong talking to an outside service, in terms a handler can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PortErrorKind {
+    /// The service throttled us and the SDK's retries ran out.
+    Throttled,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// IAM denied the call.
+    AccessDenied,
+    /// A conflicting write or a failed condition.
+    Conflict,
+    /// The service rejected the request as invalid (a bug on our side or bad config).
+    Invalid,
+    /// The service could not be reached or answered 5xx / timed out.
+    Unavailable,
+    /// Anything else.
+    Other,
+}
+
+impl PortErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortErrorKind::Throttled => "Throttled",
+            PortErrorKind::NotFound => "NotFound",
+            PortErrorKind::AccessDenied => "AccessDenied",
+            PortErrorKind::Conflict => "Conflict",
+            PortErrorKind::Invalid => "Invalid",
+            PortErrorKind::Unavailable => "Unavailable",
+            PortErrorKind::Other => "Other",
+        }
+    }
+}
+
+/// An outside call that failed: which operation, what kind of failure, and the service's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} failed ({kind}): {message}")]
+pub struct PortError {
+    pub operation: String,
+    pub kind: PortErrorKind,
+    pub message: String,
+}
+
+impl PortError {
+    pub fn new(
+        operation: impl Into<String>,
+        kind: PortErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
+        PortError {
+            operation: operation.into(),
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for PortErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The incident record system: Incident Manager or OpsCenter.
+#[async_trait]
+pub trait IncidentStore: Send + Sync {
+    fn backend(&self) -> Backend;
+
+    /// Opens an incident. Idempotent on `incident.client_token` (Incident Manager's
+    /// `clientToken`; OpsCenter's `/aws/dedup` string): a retry returns the same record.
+    async fn open(&self, incident: &NewIncident) -> Result<IncidentRef, PortError>;
+
+    /// Adds one entry to the incident's timeline. `client_token` makes a retry a no-op where
+    /// the backend supports it.
+    async fn add_timeline(
+        &self,
+        incident: &IncidentRef,
+        entry: &TimelineEntry,
+        client_token: &str,
+    ) -> Result<(), PortError>;
+
+    /// Attaches related items (resources, metrics, links) to the incident.
+    async fn add_related_items(
+        &self,
+        incident: &IncidentRef,
+        items: &[RelatedItem],
+        client_token: &str,
+    ) -> Result<(), PortError>;
+}
+
+/// Where a dedupe key stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    /// Claimed by an invocation that is opening the incident right now.
+    Opening,
+    /// An incident is open and its signal is firing.
+    Open,
+    /// The signal recovered; re-fires inside the correlation window still join.
+    Recovered,
+    /// The incident was resolved; the key is free.
+    Resolved,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Opening => "opening",
+            KeyStatus::Open => "open",
+            KeyStatus::Recovered => "recovered",
+            KeyStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<KeyStatus> {
+        match value {
+            "opening" => Some(KeyStatus::Opening),
+            "open" => Some(KeyStatus::Open),
+            "recovered" => Some(KeyStatus::Recovered),
+            "resolved" => Some(KeyStatus::Resolved),
+            _ => None,
+        }
+    }
+}
+
+/// The state table's row for one dedupe key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DedupeRecord {
+    pub key: String,
+    pub status: KeyStatus,
+    /// Fingerprint of the signal whose invocation claimed the key.
+    pub owner: String,
+    /// Set once the incident exists.
+    pub incident: Option<IncidentRef>,
+    pub rule_id: String,
+    pub impact: Impact,
+    pub title: String,
+    pub opened_at: DateTime<Utc>,
+    pub last_signal_at: DateTime<Utc>,
+    pub signal_count: u64,
+    /// While `Opening`: when the claiming invocation's deadline passes and another may take over.
+    pub lease_until: DateTime<Utc>,
+    /// When the binding lapses (also the DynamoDB TTL attribute).
+    pub expires_at: DateTime<Utc>,
+}
+
+impl DedupeRecord {
+    /// Whether this row still binds its key to an incident at `now`.
+    pub fn binds(&self, now: DateTime<Utc>) -> bool {
+        match self.status {
+            KeyStatus::Resolved => false,
+            KeyStatus::Opening => self.lease_until > now && self.expires_at > now,
+            KeyStatus::Open | KeyStatus::Recovered => self.expires_at > now,
+        }
+    }
+}
+
+/// An attempt to bind a dedupe key to a new incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    pub key: String,
+    pub owner: String,
+    pub rule_id: String,
+    pub impact: Impact,
+    pub title: String,
+    pub now: DateTime<Utc>,
+    pub lease_until: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimOutcome {
+    /// The key was free (absent, expired, resolved, or an abandoned `Opening`); it is ours now.
+    Claimed,
+    /// The key is bound: here is the row as it stands.
+    Held(DedupeRecord),
+}
+
+/// The outcome of [`StateStore::begin`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    Started,
+    /// Already handled; the stored answer (JSON).
+    Completed(String),
+    /// Another invocation holds a live lease on it.
+    InProgress,
+}
+
+/// The state table: dedupe keys, correlation, and which side effects already happened.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// Conditionally binds `claim.key` (status `Opening`): succeeds only when no row binds it at
+    /// `claim.now` (see [`DedupeRecord::binds`]). Two concurrent claims: exactly one wins.
+    async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, PortError>;
+
+    /// Records the opened incident on a key this owner claimed (status `Open`).
+    async fn confirm_open(
+        &self,
+        key: &str,
+        owner: &str,
+        incident: &IncidentRef,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), PortError>;
+
+    async fn get(&self, key: &str) -> Result<Option<DedupeRecord>, PortError>;
+
+    /// Starts handling one signal occurrence, Powertools-style: conditionally writes an
+    /// in-progress row `pk = idem#<key>`, `sk = idem` (status `in_progress`, `lease_until`,
+    /// `expires_at`) unless a row exists that is completed, or in progress with a lease still
+    /// running at `now`. Returns [`Begin::Started`] when this invocation may go ahead (also when
+    /// it took over an abandoned in-progress row whose lease ran out), [`Begin::Completed`] with
+    /// the stored answer when the occurrence was already handled, [`Begin::InProgress`] when
+    /// another live invocation is handling it.
+    async fn begin(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Begin, PortError>;
+
+    /// Marks the occurrence handled (status `completed`) and stores the answer to replay.
+    async fn complete(
+        &self,
+        key: &str,
+        answer: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), PortError>;
+
+    /// A new signal joined the key: moves it to `status`, counts it, extends the binding.
+    /// Returns the row as updated.
+    async fn touch(
+        &self,
+        key: &str,
+        status: KeyStatus,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<DedupeRecord, PortError>;
+}
+
+/// The responder bus.
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Publishes one lifecycle event; an entry the bus refuses is an error.
+    async fn publish(&self, event: &LifecycleEvent) -> Result<(), PortError>;
+}
+
+/// The time, injectable so tests can move it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

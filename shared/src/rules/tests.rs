@@ -1,0 +1,282 @@
+use std::collections::BTreeMap;
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::domain::MetricRef;
+
+fn vpn_alarm(dimension: (&str, &str), tags: &[(&str, &str)]) -> Signal {
+    Signal {
+        source: "aws.cloudwatch".into(),
+        detail_type: "CloudWatch Alarm State Change".into(),
+        kind: SignalKind::MetricAlarm,
+        state: SignalState::Firing,
+        severity: None,
+        severity_score: None,
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+        time: Utc.with_ymd_and_hms(2026, 11, 21, 3, 55, 0).single().unwrap_or_default(),
+        event_id: Some("e1".into()),
+        fingerprint: "fp".into(),
+        resource: "arn:aws:cloudwatch:us-east-1:111122223333:alarm:vpn".into(),
+        resources: vec![],
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        summary: "vpn: ALARM".into(),
+        alarm_name: Some("vpn-tunnel-down".into()),
+        metrics: vec![MetricRef {
+            namespace: Some("AWS/VPN".into()),
+            name: Some("TunnelState".into()),
+            dimensions: BTreeMap::from([(dimension.0.to_string(), dimension.1.to_string())]),
+            ..MetricRef::default()
+        }],
+        finding_type: None,
+        finding_id: None,
+        reason: None,
+    }
+}
+
+fn finding(source: &str, severity: Severity, score: f64) -> Signal {
+    Signal {
+        source: source.into(),
+        detail_type: "GuardDuty Finding".into(),
+        kind: SignalKind::GuardDutyFinding,
+        severity: Some(severity),
+        severity_score: Some(score),
+        resource: "arn:aws:ec2:us-east-1:111122223333:instance/i-0abc".into(),
+        alarm_name: None,
+        metrics: vec![],
+        finding_type: Some("Backdoor:EC2/C&CActivity.B".into()),
+        finding_id: Some("f-1".into()),
+        ..vpn_alarm(("x", "y"), &[])
+    }
+}
+
+fn rules() -> Rules {
+    match Rules::embedded() {
+        Ok(r) => r,
+        Err(e) => panic!("embedded rules must load: {e}"),
+    }
+}
+
+#[test]
+fn embedded_rules_load_and_cover_the_required_cases() {
+    let r = rules();
+    let ids: Vec<&str> = r.rules().iter().map(|r| r.id.as_str()).collect();
+    for id in [
+        "vpn-tunnel-down",
+        "root-account-use",
+        "guardduty-high",
+        "securityhub-critical-high",
+        "health-vpn-redundancy",
+    ] {
+        assert!(ids.contains(&id), "default rules lack {id}: {ids:?}");
+    }
+}
+
+#[test]
+fn vpn_tunnel_alarm_classifies_with_vpn_dedupe_key() {
+    let c = rules()
+        .classify(&vpn_alarm(("VpnId", "vpn-0123456789abcdef0"), &[]))
+        .unwrap_or_else(|| panic!("no rule matched"));
+    assert_eq!(c.rule_id, "vpn-tunnel-down");
+    assert_eq!(c.dedupe_key, "vpn-tunnel-down:vpn-0123456789abcdef0");
+    assert_eq!(c.impact, Impact::HIGH, "business tier x high severity");
+    assert_eq!(c.title, "Site-to-Site VPN vpn-0123456789abcdef0: tunnel down");
+    assert!(c.auto_resolve);
+    assert_eq!(c.correlation_window_secs, 1800);
+    assert_eq!(
+        c.runbook.map(|r| r.document).as_deref(),
+        Some("AWSSupport-TroubleshootVPN")
+    );
+}
+
+#[test]
+fn per_tunnel_alarm_with_vpn_tag_joins_the_vpn_key() {
+    let r = rules();
+    let tagged = r
+        .classify(&vpn_alarm(
+            ("TunnelIpAddress", "203.0.113.10"),
+            &[("VpnId", "vpn-0123456789abcdef0")],
+        ))
+        .map(|c| c.dedupe_key);
+    assert_eq!(tagged.as_deref(), Some("vpn-tunnel-down:vpn-0123456789abcdef0"));
+    let untagged = r
+        .classify(&vpn_alarm(("TunnelIpAddress", "203.0.113.10"), &[]))
+        .map(|c| c.dedupe_key);
+    assert_eq!(untagged.as_deref(), Some("vpn-tunnel-down:203.0.113.10"));
+}
+
+#[test]
+fn guardduty_score_splits_incident_and_suppression() {
+    let r = rules();
+    let high = r.classify(&finding("aws.guardduty", Severity::High, 8.0));
+    let high = high.unwrap_or_else(|| panic!("no match"));
+    assert_eq!(high.rule_id, "guardduty-high");
+    assert_eq!(high.impact, Impact::HIGH);
+    assert!(!high.suppress);
+    assert_eq!(high.category, Category::Security);
+
+    let low = r.classify(&finding("aws.guardduty", Severity::Low, 2.0));
+    let low = low.unwrap_or_else(|| panic!("no match"));
+    assert_eq!(low.rule_id, "guardduty-low");
+    assert!(low.suppress);
+}
+
+#[test]
+fn impact_matrix_crosses_tier_and_severity() {
+    let r = rules();
+    assert_eq!(r.impact("critical", Severity::Critical), Some(Impact::CRITICAL));
+    assert_eq!(r.impact("business", Severity::Medium), Some(Impact::MEDIUM));
+    assert_eq!(r.impact("internal", Severity::Low), Some(Impact::NONE));
+    assert_eq!(r.impact("gold", Severity::Low), None);
+}
+
+#[test]
+fn unmatched_signal_gives_none() {
+    let mut s = finding("aws.inspector2", Severity::Critical, 9.5);
+    s.kind = SignalKind::SecurityHubFinding;
+    assert!(rules().classify(&s).is_none());
+}
+
+const HEADER: &str = "version: 1\ntiers:\n  t: {critical: 1, high: 2, medium: 3, low: 4, informational: 5}\n";
+
+fn load(rules_yaml: &str) -> Result<Rules, RulesError> {
+    Rules::from_yaml(&format!("{HEADER}rules:\n{rules_yaml}"))
+}
+
+fn error(rules_yaml: &str) -> RulesError {
+    match load(rules_yaml) {
+        Ok(_) => panic!("should have been rejected:\n{rules_yaml}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn a_mistake_names_the_rule_and_the_field() {
+    let e = error(
+        "  - id: ok\n    match: {source: aws.x}\n    service: s\n    tier: t\n  - id: broken\n    match: {source: aws.y}\n    service: s\n    tier: gold\n",
+    );
+    assert_eq!(e.rule.as_deref(), Some("broken"));
+    assert_eq!(e.field.as_deref(), Some("tier"));
+    assert!(e.to_string().contains("unknown tier `gold` (known: t)"), "{e}");
+}
+
+#[test]
+fn misspelt_field_is_rejected_with_its_name() {
+    let e = error("  - id: typo\n    match: {source: aws.x}\n    service: s\n    tier: t\n    severty: high\n");
+    assert_eq!(e.rule.as_deref(), Some("typo"));
+    assert!(e.to_string().contains("severty"), "{e}");
+}
+
+#[test]
+fn bad_values_are_rejected() {
+    let cases = [
+        ("    severity: severe\n", "severity"),
+        ("    dedupe_key: \"{rule}:{vpn}\"\n", "dedupe_key"),
+        ("    title: \"{rule\"\n", "title"),
+        ("    correlation_window: soon\n", "correlation_window"),
+    ];
+    for (extra, field) in cases {
+        let e = error(&format!(
+            "  - id: r\n    match: {{source: aws.x}}\n    service: s\n    tier: t\n{extra}"
+        ));
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+        assert_eq!(e.rule.as_deref(), Some("r"));
+    }
+}
+
+#[test]
+fn empty_match_duplicate_ids_and_bad_matrix_are_rejected() {
+    let e = error("  - id: all\n    match: {}\n    service: s\n    tier: t\n");
+    assert_eq!(e.field.as_deref(), Some("match"));
+
+    let e = error("  - id: a\n    match: {source: x}\n    service: s\n    tier: t\n  - id: a\n    match: {source: y}\n    service: s\n    tier: t\n");
+    assert_eq!(e.field.as_deref(), Some("id"));
+
+    let e = Rules::from_yaml(
+        "version: 1\ntiers:\n  t: {critical: 0, high: 2, medium: 3, low: 4, informational: 5}\nrules: []\n",
+    )
+    .err()
+    .unwrap_or_else(|| panic!("impact 0 accepted"));
+    assert_eq!(e.field.as_deref(), Some("tiers.t.critical"));
+
+    let e = Rules::from_yaml("version: 1\ntiers:\n  t: {critical: 1}\nrules: []\n")
+        .err()
+        .unwrap_or_else(|| panic!("partial tier accepted"));
+    assert!(e.to_string().contains("no impact for severity"), "{e}");
+
+    let e = Rules::from_yaml("version: 2\ntiers: {}\nrules: []\n")
+        .err()
+        .unwrap_or_else(|| panic!("version 2 accepted"));
+    assert_eq!(e.field.as_deref(), Some("version"));
+
+    assert!(Rules::from_yaml("not: [valid").is_err());
+    assert!(Rules::from_yaml("").is_err());
+}
+
+#[test]
+fn missing_placeholder_value_falls_back_to_rule_and_resource() {
+    let r = match load("  - id: r\n    match: {source: aws.cloudwatch}\n    service: s\n    tier: t\n    dedupe_key: \"{rule}:{dimension.Nope}\"\n") {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let s = vpn_alarm(("VpnId", "vpn-1"), &[]);
+    let c = r.classify(&s).unwrap_or_else(|| panic!("no match"));
+    assert_eq!(c.dedupe_key, format!("r:{}", s.resource));
+    assert_eq!(c.impact, Impact::MEDIUM, "default severity medium on tier t");
+}
+
+#[test]
+fn matching_conditions_combine() {
+    let r = match load(concat!(
+        "  - id: tagged\n    match:\n      alarm_name: 'vpn-*'\n      tags: {team: net*}\n      dimensions: {VpnId: 'vpn-?'}\n      state: [firing]\n    service: s\n    tier: t\n",
+        "  - id: by-severity\n    match: {min_severity: high, severity: [critical, high]}\n    service: s\n    tier: t\n",
+    )) {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let matched = |s: &Signal| r.classify(s).map(|c| c.rule_id);
+    assert_eq!(
+        matched(&vpn_alarm(("VpnId", "vpn-1"), &[("team", "network")])).as_deref(),
+        Some("tagged")
+    );
+    assert_eq!(matched(&vpn_alarm(("VpnId", "vpn-1"), &[])), None, "tag missing");
+    assert_eq!(
+        matched(&vpn_alarm(("VpnId", "vpn-12"), &[("team", "net")])),
+        None,
+        "? is one character"
+    );
+    let mut recovered = vpn_alarm(("VpnId", "vpn-1"), &[("team", "net")]);
+    recovered.state = SignalState::Recovered;
+    assert_eq!(matched(&recovered), None, "state condition");
+    assert_eq!(
+        matched(&finding("aws.guardduty", Severity::High, 7.0)).as_deref(),
+        Some("by-severity")
+    );
+    assert_eq!(matched(&finding("aws.guardduty", Severity::Medium, 5.0)), None);
+}
+
+#[test]
+fn glob_patterns() {
+    assert!(glob("*", ""));
+    assert!(glob("vpn-*", "vpn-0abc"));
+    assert!(glob("*-down-*", "vpn-tunnel-down-203.0.113.10"));
+    assert!(glob("a?c", "abc"));
+    assert!(!glob("a?c", "ac"));
+    assert!(!glob("vpn-*", "VPN-0abc"));
+    assert!(glob("*é*", "café crème"));
+}
+
+#[test]
+fn durations_parse() {
+    assert_eq!(parse_duration("90s"), Ok(90));
+    assert_eq!(parse_duration("30m"), Ok(1800));
+    assert_eq!(parse_duration("2d"), Ok(172_800));
+    assert_eq!(parse_duration("45"), Ok(45));
+    assert!(parse_duration("1w").is_err());
+    assert!(parse_duration("").is_err());
+    assert!(parse_duration("99999999999999999999d").is_err());
+}

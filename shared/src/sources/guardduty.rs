@@ -1,0 +1,154 @@
+//! GuardDuty findings, from the EventBridge `GuardDuty Finding` event.
+//!
+//! GuardDuty re-sends an active finding when it sees the activity again (same `id`, a later
+//! `updatedAt`, a larger `service.count`): each such update is a distinct occurrence of the same
+//! finding, so the fingerprint hashes `id` and `updatedAt`, and rules can correlate on the
+//! finding id. Archived findings are not sent, so every finding fires.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{
+    decode, fingerprint, partition, summary_line, unique, Envelope, Parsed, SourceError,
+    Timestamp,
+};
+use crate::domain::{Severity, Signal, SignalKind, SignalState};
+
+pub(super) const DETAIL_TYPE: &str = "GuardDuty Finding";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Finding {
+    id: String,
+    #[serde(default)]
+    arn: Option<String>,
+    #[serde(rename = "type")]
+    finding_type: String,
+    /// 1.0–10.0; sent as an integer or a float.
+    severity: f64,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    account_id: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    updated_at: Timestamp,
+    #[serde(default)]
+    resource: Option<Resource>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Resource {
+    #[serde(default)]
+    resource_type: Option<String>,
+    #[serde(default)]
+    instance_details: Option<InstanceDetails>,
+    #[serde(default)]
+    access_key_details: Option<AccessKeyDetails>,
+    #[serde(default)]
+    s3_bucket_details: Option<Vec<S3BucketDetails>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InstanceDetails {
+    #[serde(default)]
+    instance_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccessKeyDetails {
+    #[serde(default)]
+    user_name: Option<String>,
+    #[serde(default)]
+    user_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct S3BucketDetails {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+pub(super) fn parse(event: &Value) -> Result<Parsed, SourceError> {
+    let envelope: Envelope<Finding> = decode(DETAIL_TYPE, event)?;
+    let finding = envelope.detail;
+    let account = finding.account_id.unwrap_or(envelope.account);
+    let region = finding.region.unwrap_or(envelope.region);
+    let severity = severity(finding.severity);
+    let resource = finding
+        .resource
+        .as_ref()
+        .and_then(|r| resource_arn(r, &account, &region))
+        .or_else(|| finding.arn.clone())
+        .unwrap_or_else(|| finding.id.clone());
+    let summary = format!(
+        "GuardDuty {:.1} ({severity}): {}",
+        finding.severity,
+        finding.title.as_deref().unwrap_or(&finding.finding_type)
+    );
+    let signal = Signal {
+        source: envelope.source,
+        detail_type: envelope.detail_type,
+        kind: SignalKind::GuardDutyFinding,
+        state: SignalState::Firing,
+        severity: Some(severity),
+        severity_score: Some(finding.severity),
+        account,
+        region,
+        time: finding.updated_at.time,
+        event_id: envelope.id,
+        fingerprint: fingerprint(&[&finding.id, &finding.updated_at.raw]),
+        resources: unique([resource.clone()].into_iter().chain(finding.arn)),
+        resource,
+        tags: BTreeMap::new(),
+        summary: summary_line(&summary),
+        alarm_name: None,
+        metrics: Vec::new(),
+        finding_type: Some(finding.finding_type),
+        finding_id: Some(finding.id),
+        reason: None,
+    };
+    Ok(Parsed::Signals(vec![signal]))
+}
+
+/// GuardDuty's bands: low below 4, medium below 7, high below 9, critical from 9.
+fn severity(score: f64) -> Severity {
+    match score {
+        s if s >= 9.0 => Severity::Critical,
+        s if s >= 7.0 => Severity::High,
+        s if s >= 4.0 => Severity::Medium,
+        _ => Severity::Low,
+    }
+}
+
+/// The ARN of the affected resource, where the finding says enough to form one.
+fn resource_arn(resource: &Resource, account: &str, region: &str) -> Option<String> {
+    let p = partition(region);
+    match resource.resource_type.as_deref()? {
+        "Instance" => {
+            let id = resource.instance_details.as_ref()?.instance_id.as_deref()?;
+            Some(format!("arn:{p}:ec2:{region}:{account}:instance/{id}"))
+        }
+        "AccessKey" => {
+            let key = resource.access_key_details.as_ref()?;
+            match (key.user_type.as_deref(), key.user_name.as_deref()) {
+                (Some("Root"), _) => Some(format!("arn:{p}:iam::{account}:root")),
+                (Some("IAMUser") | None, Some(name)) if !name.is_empty() => {
+                    Some(format!("arn:{p}:iam::{account}:user/{name}"))
+                }
+                _ => None,
+            }
+        }
+        "S3Bucket" => {
+            let buckets = resource.s3_bucket_details.as_ref()?;
+            let name = buckets.iter().find_map(|b| b.name.as_deref())?;
+            Some(format!("arn:{p}:s3:::{name}"))
+        }
+        _ => None,
+    }
+}
