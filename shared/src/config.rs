@@ -130,7 +130,12 @@ mod tests {
     fn names_what_is_missing_or_wrong() {
         let e = config(&[("INCIDENT_BACKEND", "jira")]).err();
         assert!(e.is_some_and(|e| e.to_string().contains("INCIDENT_BACKEND")));
-        let e = config(&[("INCIDENT_BACKEND", "incident-manager"), ("RESPONDER_BUS", "b"), ("STATE_TABLE", "t")]).err();
+        let e = config(&[
+            ("INCIDENT_BACKEND", "incident-manager"),
+            ("RESPONDER_BUS", "b"),
+            ("STATE_TABLE", "t"),
+        ])
+        .err();
         assert!(e.is_some_and(|e| e.to_string().contains("RESPONSE_PLAN_ARN")));
         let e = config(&[("INCIDENT_BACKEND", "opscenter"), ("STATE_TABLE", "t")]).err();
         assert!(e.is_some_and(|e| e.to_string().contains("RESPONDER_BUS")));

@@ -566,13 +566,19 @@ mod tests {
         assert!(Impact::new(6).is_none());
         assert_eq!(Impact::new(3), Some(Impact::MEDIUM));
         assert!(serde_json::from_str::<Impact>("9").is_err());
-        assert_eq!(serde_json::to_string(&Impact::HIGH).ok().as_deref(), Some("2"));
+        assert_eq!(
+            serde_json::to_string(&Impact::HIGH).ok().as_deref(),
+            Some("2")
+        );
     }
 
     #[test]
     fn severity_parses_any_case() {
         assert_eq!(Severity::parse("CRITICAL"), Some(Severity::Critical));
-        assert_eq!(Severity::parse("Informational"), Some(Severity::Informational));
+        assert_eq!(
+            Severity::parse("Informational"),
+            Some(Severity::Informational)
+        );
         assert_eq!(Severity::parse("severe"), None);
         assert!(Severity::High > Severity::Medium);
     }

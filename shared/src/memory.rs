@@ -12,8 +12,8 @@ use crate::domain::{
     Backend, IncidentRef, LifecycleEvent, NewIncident, RelatedItem, TimelineEntry,
 };
 use crate::ports::{
-    Begin, Claim, ClaimOutcome, Clock, DedupeRecord, EventBus, IncidentStore, KeyStatus,
-    PortError, PortErrorKind, StateStore,
+    Begin, Claim, ClaimOutcome, Clock, DedupeRecord, EventBus, IncidentStore, KeyStatus, PortError,
+    PortErrorKind, StateStore,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -88,7 +88,11 @@ impl MemoryIncidents {
             .iter_mut()
             .find(|i| i.reference == *incident)
             .ok_or_else(|| {
-                PortError::new(operation, PortErrorKind::NotFound, format!("no incident {}", incident.id))
+                PortError::new(
+                    operation,
+                    PortErrorKind::NotFound,
+                    format!("no incident {}", incident.id),
+                )
             })?;
         Ok(f(stored))
     }
@@ -111,9 +115,9 @@ impl IncidentStore for MemoryIncidents {
         }
         let n = incidents.len() + 1;
         let id = match self.backend {
-            Backend::IncidentManager => format!(
-                "arn:aws:ssm-incidents::111122223333:incident-record/responder/{n:08}"
-            ),
+            Backend::IncidentManager => {
+                format!("arn:aws:ssm-incidents::111122223333:incident-record/responder/{n:08}")
+            }
             Backend::OpsCenter => format!("oi-{n:012x}"),
         };
         let reference = IncidentRef {
@@ -305,7 +309,11 @@ impl StateStore for MemoryState {
         lock(&self.faults).check("touch")?;
         let mut keys = lock(&self.keys);
         let row = keys.get_mut(key).ok_or_else(|| {
-            PortError::new("touch", PortErrorKind::NotFound, format!("no row for key {key}"))
+            PortError::new(
+                "touch",
+                PortErrorKind::NotFound,
+                format!("no row for key {key}"),
+            )
         })?;
         row.status = status;
         row.last_signal_at = at;

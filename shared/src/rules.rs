@@ -155,18 +155,13 @@ struct RawRunbook {
 }
 
 /// One value or a list of values.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(untagged)]
 enum OneOrMany<T = String> {
     One(T),
     Many(Vec<T>),
+    #[default]
     None,
-}
-
-impl<T> Default for OneOrMany<T> {
-    fn default() -> Self {
-        OneOrMany::None
-    }
 }
 
 impl<T> OneOrMany<T> {
@@ -283,13 +278,17 @@ impl Rules {
         if raw.version != 1 {
             return Err(RulesError::doc(
                 Some("version"),
-                format!("unsupported version {} (this build reads version 1)", raw.version),
+                format!(
+                    "unsupported version {} (this build reads version 1)",
+                    raw.version
+                ),
             ));
         }
         let tiers = load_tiers(&raw.tiers)?;
         let default_severity = match &raw.defaults.severity {
-            Some(label) => parse_severity(label)
-                .map_err(|m| RulesError::doc(Some("defaults.severity"), m))?,
+            Some(label) => {
+                parse_severity(label).map_err(|m| RulesError::doc(Some("defaults.severity"), m))?
+            }
             None => Severity::Medium,
         };
         let default_window = match &raw.defaults.correlation_window {
@@ -335,7 +334,9 @@ impl Rules {
 
     /// The impact for a tier and a severity, from the matrix.
     pub fn impact(&self, tier: &str, severity: Severity) -> Option<Impact> {
-        self.tiers.get(tier).map(|row| row[severity_index(severity)])
+        self.tiers
+            .get(tier)
+            .map(|row| row[severity_index(severity)])
     }
 
     /// The first rule matching the signal, and what it decides; `None` when no rule matches.
@@ -401,7 +402,10 @@ fn load_tiers(
     raw: &BTreeMap<String, BTreeMap<String, u8>>,
 ) -> Result<BTreeMap<String, [Impact; 5]>, RulesError> {
     if raw.is_empty() {
-        return Err(RulesError::doc(Some("tiers"), "at least one tier is needed"));
+        return Err(RulesError::doc(
+            Some("tiers"),
+            "at least one tier is needed",
+        ));
     }
     let mut tiers = BTreeMap::new();
     for (name, row) in raw {
@@ -481,7 +485,11 @@ fn load_rule(
     let runbook = match raw.runbook {
         Some(rb) => {
             if rb.document.trim().is_empty() {
-                return Err(RulesError::rule(&id, "runbook.document", "must not be empty"));
+                return Err(RulesError::rule(
+                    &id,
+                    "runbook.document",
+                    "must not be empty",
+                ));
             }
             Some(RunbookRef {
                 document: rb.document,

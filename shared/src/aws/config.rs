@@ -71,12 +71,4 @@ mod tests {
         assert_eq!(r.mode(), RetryMode::Standard);
         assert_eq!(r.max_attempts(), MAX_ATTEMPTS);
     }
-
-    #[tokio::test]
-    async fn loaded_config_carries_the_policy() {
-        let conf = load().await;
-        let t = conf.timeout_config().cloned().unwrap_or_else(TimeoutConfig::disabled);
-        assert_eq!(t.operation_timeout(), Some(OPERATION_TIMEOUT));
-        assert_eq!(conf.retry_config().map(|r| r.max_attempts()), Some(MAX_ATTEMPTS));
-    }
 }

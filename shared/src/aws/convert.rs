@@ -57,7 +57,9 @@ mod tests {
             })
         );
         assert!(is_arn("arn:aws:s3:::bucket"));
-        assert!(is_arn("arn:aws-us-gov:ec2:us-gov-west-1:111122223333:vpn-connection/vpn-1"));
+        assert!(is_arn(
+            "arn:aws-us-gov:ec2:us-gov-west-1:111122223333:vpn-connection/vpn-1"
+        ));
         assert!(!is_arn("oi-0123456789ab"));
         assert!(!is_arn("arn:aws:ec2"));
         assert!(!is_arn("arn:aws:ec2:eu-west-1:1:"));

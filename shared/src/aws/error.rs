@@ -1,5 +1,5 @@
-//! One mapping from SDK failures to [`PortError`]: the service's error code decides where there
-//! is one, then the kind of transport failure, then the HTTP status.
+//! One mapping from SDK failures to [`PortError`](crate::ports::PortError): the service's error
+//! code decides where there is one, then the kind of transport failure, then the HTTP status.
 //!
 //! Errors are classified on the SDK's structured data (`SdkError` variants, the error metadata's
 //! `code`), never on their text. The message keeps the service's code and words, so a log line
@@ -7,7 +7,7 @@
 
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::ports::{PortError, PortErrorKind};
+use crate::ports::PortErrorKind;
 
 /// Codes that mean "slow down" (the SDK has already retried them with backoff).
 const THROTTLED: &[&str] = &[
@@ -192,7 +192,7 @@ mod sdk {
     pub(crate) use aws_sdk_ssmincidents::error::SdkError;
 }
 
-/// Maps any SDK failure of `operation` to a [`PortError`]:
+/// Maps any SDK failure of `operation` to a [`PortError`](crate::ports::PortError):
 ///
 /// - a service error: by its code ([`kind_for_code`]), else its HTTP status (5xx →
 ///   `Unavailable`, 429 → `Throttled`, 403/404/409 likewise), else `Other`; the message is the
@@ -206,7 +206,7 @@ mod sdk {
     feature = "dynamodb",
     feature = "eventbridge"
 ))]
-pub fn from_sdk_error<E>(operation: &str, err: &sdk::SdkError<E>) -> PortError
+pub fn from_sdk_error<E>(operation: &str, err: &sdk::SdkError<E>) -> crate::ports::PortError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -217,10 +217,7 @@ where
     let (kind, message) = match err {
         SdkError::ServiceError(service) => {
             let inner = service.err();
-            (
-                classify(inner.code(), status),
-                service_message(inner),
-            )
+            (classify(inner.code(), status), service_message(inner))
         }
         SdkError::TimeoutError(_) => (
             PortErrorKind::Unavailable,
@@ -247,7 +244,7 @@ where
         ),
         _ => (PortErrorKind::Other, DisplayErrorContext(err).to_string()),
     };
-    PortError::new(operation, kind, message)
+    crate::ports::PortError::new(operation, kind, message)
 }
 
 #[cfg(test)]
@@ -260,21 +257,33 @@ mod tests {
             ("ThrottlingException", PortErrorKind::Throttled),
             ("Throttling", PortErrorKind::Throttled),
             ("TooManyRequestsException", PortErrorKind::Throttled),
-            ("ProvisionedThroughputExceededException", PortErrorKind::Throttled),
+            (
+                "ProvisionedThroughputExceededException",
+                PortErrorKind::Throttled,
+            ),
             ("RequestLimitExceeded", PortErrorKind::Throttled),
             ("ResourceNotFoundException", PortErrorKind::NotFound),
             ("OpsItemNotFoundException", PortErrorKind::NotFound),
-            ("AutomationExecutionNotFoundException", PortErrorKind::NotFound),
+            (
+                "AutomationExecutionNotFoundException",
+                PortErrorKind::NotFound,
+            ),
             ("AccessDeniedException", PortErrorKind::AccessDenied),
             ("AccessDenied", PortErrorKind::AccessDenied),
             ("UnauthorizedOperation", PortErrorKind::AccessDenied),
             ("InvalidClientTokenId", PortErrorKind::AccessDenied),
-            ("NotAuthorizedForSourceException", PortErrorKind::AccessDenied),
+            (
+                "NotAuthorizedForSourceException",
+                PortErrorKind::AccessDenied,
+            ),
             ("ConditionalCheckFailedException", PortErrorKind::Conflict),
             ("ConflictException", PortErrorKind::Conflict),
             ("TransactionConflictException", PortErrorKind::Conflict),
             ("OpsItemAlreadyExistsException", PortErrorKind::Conflict),
-            ("OpsItemRelatedItemAlreadyExistsException", PortErrorKind::Conflict),
+            (
+                "OpsItemRelatedItemAlreadyExistsException",
+                PortErrorKind::Conflict,
+            ),
             ("ValidationException", PortErrorKind::Invalid),
             ("InvalidParameterValue", PortErrorKind::Invalid),
             ("InvalidParameterException", PortErrorKind::Invalid),
@@ -291,9 +300,15 @@ mod tests {
 
     #[test]
     fn status_is_the_fallback() {
-        assert_eq!(classify(Some("SomethingNew"), Some(503)), PortErrorKind::Unavailable);
+        assert_eq!(
+            classify(Some("SomethingNew"), Some(503)),
+            PortErrorKind::Unavailable
+        );
         assert_eq!(classify(None, Some(429)), PortErrorKind::Throttled);
-        assert_eq!(classify(Some("ThrottlingException"), Some(500)), PortErrorKind::Throttled);
+        assert_eq!(
+            classify(Some("ThrottlingException"), Some(500)),
+            PortErrorKind::Throttled
+        );
         assert_eq!(classify(None, Some(400)), PortErrorKind::Other);
         assert_eq!(classify(None, None), PortErrorKind::Other);
     }
@@ -323,7 +338,10 @@ mod tests {
 
         #[test]
         fn service_errors_keep_code_and_message() {
-            let e = from_sdk_error("PutItem", &service("ProvisionedThroughputExceededException", 400));
+            let e = from_sdk_error(
+                "PutItem",
+                &service("ProvisionedThroughputExceededException", 400),
+            );
             assert_eq!(e.operation, "PutItem");
             assert_eq!(e.kind, PortErrorKind::Throttled);
             assert_eq!(
@@ -339,7 +357,10 @@ mod tests {
         #[test]
         fn transport_failures_are_unavailable() {
             let timeout: SdkError<PutItemError> = SdkError::timeout_error("too slow");
-            assert_eq!(from_sdk_error("PutItem", &timeout).kind, PortErrorKind::Unavailable);
+            assert_eq!(
+                from_sdk_error("PutItem", &timeout).kind,
+                PortErrorKind::Unavailable
+            );
             let refused: SdkError<PutItemError> =
                 SdkError::dispatch_failure(ConnectorError::io("connection refused".into()));
             let e = from_sdk_error("PutItem", &refused);
@@ -353,9 +374,15 @@ mod tests {
             );
             let unreadable: SdkError<PutItemError> =
                 SdkError::response_error("truncated", response(200));
-            assert_eq!(from_sdk_error("PutItem", &unreadable).kind, PortErrorKind::Other);
+            assert_eq!(
+                from_sdk_error("PutItem", &unreadable).kind,
+                PortErrorKind::Other
+            );
             let unbuilt: SdkError<PutItemError> = SdkError::construction_failure("no table");
-            assert_eq!(from_sdk_error("PutItem", &unbuilt).kind, PortErrorKind::Other);
+            assert_eq!(
+                from_sdk_error("PutItem", &unbuilt).kind,
+                PortErrorKind::Other
+            );
         }
     }
 }

@@ -114,7 +114,11 @@ fn distinct_items(items: &[RelatedItem], max: usize) -> Vec<&RelatedItem> {
             continue;
         }
         if out.len() == max {
-            tracing::warn!(max, total = items.len(), "related items over the limit dropped");
+            tracing::warn!(
+                max,
+                total = items.len(),
+                "related items over the limit dropped"
+            );
             break;
         }
         out.push(item);
@@ -164,7 +168,10 @@ fn trigger_source(source: &str) -> &str {
         || source.starts_with("aws.")
         || source.chars().count() > TRIGGER_SOURCE_MAX
     {
-        tracing::warn!(source, "trigger source not accepted by Incident Manager, using ours");
+        tracing::warn!(
+            source,
+            "trigger source not accepted by Incident Manager, using ours"
+        );
         RESPONDER_SOURCE
     } else {
         source
@@ -374,15 +381,24 @@ mod tests {
         assert_eq!(req.client_token(), Some(incident.client_token.as_str()));
         assert_eq!(req.impact(), Some(2));
         assert_eq!(req.title(), Some("VPN vpn-0abc1234: tunnel down"));
-        let trigger = req.trigger_details().unwrap_or_else(|| panic!("no trigger"));
+        let trigger = req
+            .trigger_details()
+            .unwrap_or_else(|| panic!("no trigger"));
         assert_eq!(trigger.source(), "incident.responder");
-        assert_eq!(trigger.timestamp().secs(), incident.trigger.timestamp.timestamp());
+        assert_eq!(
+            trigger.timestamp().secs(),
+            incident.trigger.timestamp.timestamp()
+        );
         assert_eq!(trigger.raw_data(), Some(incident.trigger.raw_data.as_str()));
         assert_eq!(trigger.trigger_arn(), Some(ALARM_ARN));
 
         let items = req.related_items();
         assert_eq!(items.len(), 3);
-        let id = |i: usize| items[i].identifier().unwrap_or_else(|| panic!("no identifier"));
+        let id = |i: usize| {
+            items[i]
+                .identifier()
+                .unwrap_or_else(|| panic!("no identifier"))
+        };
         assert_eq!(id(0).r#type(), &ItemType::InvolvedResource);
         assert_eq!(id(0).value(), Some(&ItemValue::Arn(VPN_ARN.to_string())));
         assert_eq!(items[0].title(), Some("VPN connection vpn-0abc1234"));
@@ -394,7 +410,9 @@ mod tests {
         assert_eq!(id(2).r#type(), &ItemType::Attachment);
         assert_eq!(
             id(2).value(),
-            Some(&ItemValue::Url("https://wiki.example.com/runbooks/vpn".to_string()))
+            Some(&ItemValue::Url(
+                "https://wiki.example.com/runbooks/vpn".to_string()
+            ))
         );
     }
 
@@ -453,7 +471,10 @@ mod tests {
         let token = req.client_token().unwrap_or_default();
         assert_eq!(token.chars().count(), CLIENT_TOKEN_MAX);
         assert_eq!(Some(token.to_string()), normalise_token(&"k".repeat(300)));
-        assert_ne!(normalise_token(&"k".repeat(300)), normalise_token(&"k".repeat(301)));
+        assert_ne!(
+            normalise_token(&"k".repeat(300)),
+            normalise_token(&"k".repeat(301))
+        );
 
         let items = req.related_items();
         assert_eq!(items.len(), RELATED_ITEMS_MAX);
@@ -550,7 +571,10 @@ mod tests {
         assert_eq!(req.incident_record_arn(), Some(INCIDENT_ARN));
         assert_eq!(req.client_token(), Some("tok-1"));
         assert_eq!(req.event_type(), Some("Custom Event"));
-        assert_eq!(req.event_time().map(|t| t.secs()), Some(entry.time.timestamp()));
+        assert_eq!(
+            req.event_time().map(|t| t.secs()),
+            Some(entry.time.timestamp())
+        );
         assert_eq!(req.event_data(), Some(r#""Tunnel 2 went \"down\" too""#));
         let parsed: String = must(serde_json::from_str(req.event_data().unwrap_or_default()));
         assert_eq!(parsed, entry.text);

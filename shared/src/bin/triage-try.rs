@@ -74,11 +74,21 @@ async fn main() -> ExitCode {
     let source = args
         .rules
         .as_ref()
-        .map_or("the embedded default rules".to_string(), |p| p.display().to_string());
+        .map_or("the embedded default rules".to_string(), |p| {
+            p.display().to_string()
+        });
     if args.check {
-        println!("{source}: {} rules, tiers {}", rules.rules().len(), rules.tier_names().collect::<Vec<_>>().join(", "));
+        println!(
+            "{source}: {} rules, tiers {}",
+            rules.rules().len(),
+            rules.tier_names().collect::<Vec<_>>().join(", ")
+        );
         for rule in rules.rules() {
-            println!("  {:<28} {}", rule.id, rule.description.as_deref().unwrap_or(""));
+            println!(
+                "  {:<28} {}",
+                rule.id,
+                rule.description.as_deref().unwrap_or("")
+            );
         }
         if args.events.is_empty() {
             return ExitCode::SUCCESS;
@@ -130,7 +140,10 @@ async fn main() -> ExitCode {
             Err(e) => {
                 failed = true;
                 if args.json {
-                    println!("{}", serde_json::json!({"errorType": e.error_type(), "errorMessage": e.to_string()}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"errorType": e.error_type(), "errorMessage": e.to_string()})
+                    );
                 } else {
                     println!("  error     {}: {e}", e.error_type());
                 }

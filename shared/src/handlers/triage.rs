@@ -18,7 +18,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::{info, warn};
+use tracing::{error, info, warn, Instrument};
 
 use crate::domain::{
     stable_hash, Classification, Impact, IncidentRef, IncidentSummary, LifecycleDetail,
@@ -26,8 +26,8 @@ use crate::domain::{
     Trigger, RESPONDER_SOURCE,
 };
 use crate::ports::{
-    Begin, Claim, ClaimOutcome, Clock, DedupeRecord, EventBus, IncidentStore, KeyStatus,
-    PortError, StateStore,
+    Begin, Claim, ClaimOutcome, Clock, DedupeRecord, EventBus, IncidentStore, KeyStatus, PortError,
+    StateStore,
 };
 use crate::rules::Rules;
 use crate::sources::{self, Parsed, SourceError};
@@ -174,6 +174,24 @@ impl Triage {
         event: &Value,
         deadline: DateTime<Utc>,
     ) -> Result<TriageAnswer, TriageError> {
+        // The EventBridge id correlates this invocation's log lines with the event.
+        let event_id = event.get("id").and_then(Value::as_str).unwrap_or("");
+        let span = tracing::info_span!("triage", service = "triage", event_id);
+        let result = self
+            .handle_event(event, deadline)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &result {
+            span.in_scope(|| error!(error_type = e.error_type(), error = %e, "event not handled"));
+        }
+        result
+    }
+
+    async fn handle_event(
+        &self,
+        event: &Value,
+        deadline: DateTime<Utc>,
+    ) -> Result<TriageAnswer, TriageError> {
         let signals = match sources::parse(event)? {
             Parsed::NotHandled(reason) => {
                 info!(%reason, "event not handled");
@@ -209,7 +227,10 @@ impl Triage {
                 Action::Suppressed,
                 &c,
                 None,
-                format!("Rule {} suppresses this signal: {}.", c.rule_id, signal.summary),
+                format!(
+                    "Rule {} suppresses this signal: {}.",
+                    c.rule_id, signal.summary
+                ),
             ));
         }
 
@@ -326,9 +347,23 @@ impl Triage {
             "Opened a {} incident, impact {}, for rule {}: {}.",
             incident.backend, c.impact, c.rule_id, c.title
         );
-        self.publish(LifecycleKind::IncidentOpened, signal, c, incident, &c.title, c.impact, &reason, Some(1))
-            .await?;
-        Ok(TriageAnswer::decided(Action::Opened, c, Some(incident), reason))
+        self.publish(
+            LifecycleKind::IncidentOpened,
+            signal,
+            c,
+            incident,
+            &c.title,
+            c.impact,
+            &reason,
+            Some(1),
+        )
+        .await?;
+        Ok(TriageAnswer::decided(
+            Action::Opened,
+            c,
+            Some(incident),
+            reason,
+        ))
     }
 
     async fn join(
@@ -348,7 +383,8 @@ impl Triage {
             "Another signal joined (signal {}): {}",
             record.signal_count, signal.summary
         );
-        self.note(incident, "signal-joined", signal.time, &text, &token).await?;
+        self.note(incident, "signal-joined", signal.time, &text, &token)
+            .await?;
         let items = related_items(signal);
         if !items.is_empty() {
             self.incidents
@@ -380,7 +416,11 @@ impl Triage {
         Ok(answer_for(Action::Joined, c, held, incident, reason))
     }
 
-    async fn recover(&self, signal: &Signal, c: &Classification) -> Result<TriageAnswer, TriageError> {
+    async fn recover(
+        &self,
+        signal: &Signal,
+        c: &Classification,
+    ) -> Result<TriageAnswer, TriageError> {
         let now = self.clock.now();
         let Some(held) = self.bound(&c.dedupe_key, now).await? else {
             return Ok(TriageAnswer::decided(
@@ -409,7 +449,8 @@ impl Triage {
                 " — waiting for a responder to resolve."
             }
         );
-        self.note(incident, "signal-recovered", signal.time, &text, &token).await?;
+        self.note(incident, "signal-recovered", signal.time, &text, &token)
+            .await?;
         let reason = format!(
             "The signal cleared; the incident holding `{}` is marked recovered ({}).",
             c.dedupe_key,
@@ -433,7 +474,11 @@ impl Triage {
         Ok(answer_for(Action::Recovered, c, &held, incident, reason))
     }
 
-    async fn inform(&self, signal: &Signal, c: &Classification) -> Result<TriageAnswer, TriageError> {
+    async fn inform(
+        &self,
+        signal: &Signal,
+        c: &Classification,
+    ) -> Result<TriageAnswer, TriageError> {
         let now = self.clock.now();
         let Some(held) = self.bound(&c.dedupe_key, now).await? else {
             return Ok(TriageAnswer::decided(
@@ -448,7 +493,10 @@ impl Triage {
         };
         let incident = bound_incident(&held)?;
         let token = stable_hash(&["triage-inform", &c.dedupe_key, &signal.fingerprint], 64);
-        let text = format!("Signal lost its data (no change to the incident): {}", signal.summary);
+        let text = format!(
+            "Signal lost its data (no change to the incident): {}",
+            signal.summary
+        );
         self.note(incident, "signal-informational", signal.time, &text, &token)
             .await?;
         let reason = format!(
@@ -471,7 +519,11 @@ impl Triage {
 
     /// The row binding `key` at `now`, if any; an incident still being opened is an error to
     /// retry (the recovery must not overtake the opening).
-    async fn bound(&self, key: &str, now: DateTime<Utc>) -> Result<Option<DedupeRecord>, TriageError> {
+    async fn bound(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DedupeRecord>, TriageError> {
         match self.state.get(key).await? {
             Some(record) if record.binds(now) => {
                 if record.status == KeyStatus::Opening {
@@ -547,10 +599,13 @@ impl Triage {
 }
 
 fn bound_incident(record: &DedupeRecord) -> Result<&IncidentRef, TriageError> {
-    record.incident.as_ref().ok_or_else(|| TriageError::Inconsistent {
-        key: record.key.clone(),
-        problem: format!("status {} but no incident recorded", record.status.as_str()),
-    })
+    record
+        .incident
+        .as_ref()
+        .ok_or_else(|| TriageError::Inconsistent {
+            key: record.key.clone(),
+            problem: format!("status {} but no incident recorded", record.status.as_str()),
+        })
 }
 
 /// The answer for a signal that acted on an existing incident: the incident's own impact.
@@ -620,7 +675,11 @@ fn combine(mut answers: Vec<TriageAnswer>) -> TriageAnswer {
 fn related_items(signal: &Signal) -> Vec<RelatedItem> {
     let mut items: Vec<RelatedItem> = Vec::new();
     for arn in std::iter::once(&signal.resource).chain(&signal.resources) {
-        if arn.starts_with("arn:") && !items.iter().any(|i| i.value == crate::domain::RelatedValue::Arn(arn.clone())) {
+        if arn.starts_with("arn:")
+            && !items
+                .iter()
+                .any(|i| i.value == crate::domain::RelatedValue::Arn(arn.clone()))
+        {
             items.push(RelatedItem::resource(arn.clone(), resource_title(arn)));
         }
     }
@@ -630,7 +689,7 @@ fn related_items(signal: &Signal) -> Vec<RelatedItem> {
 /// A short title for a resource ARN: its last path segment with its type.
 fn resource_title(arn: &str) -> String {
     let resource = arn.splitn(6, ':').nth(5).unwrap_or(arn);
-    resource.replace(':', " ").replace('/', " ")
+    resource.replace([':', '/'], " ")
 }
 
 /// The incident record for a signal opening one.

@@ -15,7 +15,10 @@ fn vpn_alarm(dimension: (&str, &str), tags: &[(&str, &str)]) -> Signal {
         severity_score: None,
         account: "111122223333".into(),
         region: "us-east-1".into(),
-        time: Utc.with_ymd_and_hms(2026, 11, 21, 3, 55, 0).single().unwrap_or_default(),
+        time: Utc
+            .with_ymd_and_hms(2026, 11, 21, 3, 55, 0)
+            .single()
+            .unwrap_or_default(),
         event_id: Some("e1".into()),
         fingerprint: "fp".into(),
         resource: "arn:aws:cloudwatch:us-east-1:111122223333:alarm:vpn".into(),
@@ -84,7 +87,10 @@ fn vpn_tunnel_alarm_classifies_with_vpn_dedupe_key() {
     assert_eq!(c.rule_id, "vpn-tunnel-down");
     assert_eq!(c.dedupe_key, "vpn-tunnel-down:vpn-0123456789abcdef0");
     assert_eq!(c.impact, Impact::HIGH, "business tier x high severity");
-    assert_eq!(c.title, "Site-to-Site VPN vpn-0123456789abcdef0: tunnel down");
+    assert_eq!(
+        c.title,
+        "Site-to-Site VPN vpn-0123456789abcdef0: tunnel down"
+    );
     assert!(c.auto_resolve);
     assert_eq!(c.correlation_window_secs, 1800);
     assert_eq!(
@@ -102,7 +108,10 @@ fn per_tunnel_alarm_with_vpn_tag_joins_the_vpn_key() {
             &[("VpnId", "vpn-0123456789abcdef0")],
         ))
         .map(|c| c.dedupe_key);
-    assert_eq!(tagged.as_deref(), Some("vpn-tunnel-down:vpn-0123456789abcdef0"));
+    assert_eq!(
+        tagged.as_deref(),
+        Some("vpn-tunnel-down:vpn-0123456789abcdef0")
+    );
     let untagged = r
         .classify(&vpn_alarm(("TunnelIpAddress", "203.0.113.10"), &[]))
         .map(|c| c.dedupe_key);
@@ -128,7 +137,10 @@ fn guardduty_score_splits_incident_and_suppression() {
 #[test]
 fn impact_matrix_crosses_tier_and_severity() {
     let r = rules();
-    assert_eq!(r.impact("critical", Severity::Critical), Some(Impact::CRITICAL));
+    assert_eq!(
+        r.impact("critical", Severity::Critical),
+        Some(Impact::CRITICAL)
+    );
     assert_eq!(r.impact("business", Severity::Medium), Some(Impact::MEDIUM));
     assert_eq!(r.impact("internal", Severity::Low), Some(Impact::NONE));
     assert_eq!(r.impact("gold", Severity::Low), None);
@@ -141,7 +153,8 @@ fn unmatched_signal_gives_none() {
     assert!(rules().classify(&s).is_none());
 }
 
-const HEADER: &str = "version: 1\ntiers:\n  t: {critical: 1, high: 2, medium: 3, low: 4, informational: 5}\n";
+const HEADER: &str =
+    "version: 1\ntiers:\n  t: {critical: 1, high: 2, medium: 3, low: 4, informational: 5}\n";
 
 fn load(rules_yaml: &str) -> Result<Rules, RulesError> {
     Rules::from_yaml(&format!("{HEADER}rules:\n{rules_yaml}"))
@@ -161,7 +174,10 @@ fn a_mistake_names_the_rule_and_the_field() {
     );
     assert_eq!(e.rule.as_deref(), Some("broken"));
     assert_eq!(e.field.as_deref(), Some("tier"));
-    assert!(e.to_string().contains("unknown tier `gold` (known: t)"), "{e}");
+    assert!(
+        e.to_string().contains("unknown tier `gold` (known: t)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -226,7 +242,11 @@ fn missing_placeholder_value_falls_back_to_rule_and_resource() {
     let s = vpn_alarm(("VpnId", "vpn-1"), &[]);
     let c = r.classify(&s).unwrap_or_else(|| panic!("no match"));
     assert_eq!(c.dedupe_key, format!("r:{}", s.resource));
-    assert_eq!(c.impact, Impact::MEDIUM, "default severity medium on tier t");
+    assert_eq!(
+        c.impact,
+        Impact::MEDIUM,
+        "default severity medium on tier t"
+    );
 }
 
 #[test]
@@ -243,7 +263,11 @@ fn matching_conditions_combine() {
         matched(&vpn_alarm(("VpnId", "vpn-1"), &[("team", "network")])).as_deref(),
         Some("tagged")
     );
-    assert_eq!(matched(&vpn_alarm(("VpnId", "vpn-1"), &[])), None, "tag missing");
+    assert_eq!(
+        matched(&vpn_alarm(("VpnId", "vpn-1"), &[])),
+        None,
+        "tag missing"
+    );
     assert_eq!(
         matched(&vpn_alarm(("VpnId", "vpn-12"), &[("team", "net")])),
         None,
@@ -256,7 +280,10 @@ fn matching_conditions_combine() {
         matched(&finding("aws.guardduty", Severity::High, 7.0)).as_deref(),
         Some("by-severity")
     );
-    assert_eq!(matched(&finding("aws.guardduty", Severity::Medium, 5.0)), None);
+    assert_eq!(
+        matched(&finding("aws.guardduty", Severity::Medium, 5.0)),
+        None
+    );
 }
 
 #[test]

@@ -15,8 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    decode, fingerprint, partition, summary_line, unique, Envelope, Parsed, SourceError,
-    Timestamp,
+    decode, fingerprint, partition, summary_line, unique, Envelope, Parsed, SourceError, Timestamp,
 };
 use crate::domain::{trim_chars, Severity, Signal, SignalKind, SignalState};
 
@@ -70,13 +69,8 @@ struct TrailResource {
     arn: Option<String>,
 }
 
-/// `detail_type` is one of [`SIGN_IN_DETAIL_TYPE`] and [`API_CALL_DETAIL_TYPE`].
-pub(super) fn parse(event: &Value, detail_type: &str) -> Result<Parsed, SourceError> {
-    let kind = if detail_type == SIGN_IN_DETAIL_TYPE {
-        SIGN_IN_DETAIL_TYPE
-    } else {
-        API_CALL_DETAIL_TYPE
-    };
+/// `kind` is the event's detail-type, [`SIGN_IN_DETAIL_TYPE`] or [`API_CALL_DETAIL_TYPE`].
+pub(super) fn parse(event: &Value, kind: &'static str) -> Result<Parsed, SourceError> {
     let identity = decode::<Envelope<IdentityOnly>>(kind, event)?
         .detail
         .user_identity;
@@ -125,12 +119,17 @@ pub(super) fn parse(event: &Value, detail_type: &str) -> Result<Parsed, SourceEr
     let outcome = match (console_login, &detail.error_code) {
         (Some(login), _) => login.to_string(),
         (None, Some(error)) => format!("failed: {error}"),
-        (None, None) => detail.event_source.unwrap_or_else(|| "API call".to_string()),
+        (None, None) => detail
+            .event_source
+            .unwrap_or_else(|| "API call".to_string()),
     };
     let summary = format!(
         "Root user {} ({outcome}) from {} in {account}",
         detail.event_name,
-        detail.source_ip_address.as_deref().unwrap_or("an unknown address"),
+        detail
+            .source_ip_address
+            .as_deref()
+            .unwrap_or("an unknown address"),
     );
     let resources = unique(
         [root_arn.clone()].into_iter().chain(
@@ -165,4 +164,130 @@ pub(super) fn parse(event: &Value, detail_type: &str) -> Result<Parsed, SourceEr
         reason: None,
     };
     Ok(Parsed::Signals(vec![signal]))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::domain::{stable_hash, Severity, SignalKind, SignalState};
+    use crate::sources::tests::{error_of, fixture, not_handled, signal_of};
+
+    const ROOT: &str = "arn:aws:iam::111122223333:root";
+
+    #[test]
+    fn a_root_console_sign_in_is_critical() {
+        let s = signal_of(&fixture("cloudtrail-root-console-signin"));
+        assert_eq!(s.source, "aws.signin");
+        assert_eq!(s.detail_type, "AWS Console Sign In via CloudTrail");
+        assert_eq!(s.kind, SignalKind::RootActivity);
+        assert_eq!(s.state, SignalState::Firing);
+        assert_eq!(s.severity, Some(Severity::Critical));
+        assert_eq!(s.account, "111122223333");
+        assert_eq!(s.region, "us-east-1");
+        assert_eq!(s.time.to_rfc3339(), "2024-05-14T22:47:03+00:00");
+        assert_eq!(
+            s.fingerprint,
+            stable_hash(&["3e2f9c4a-7d1b-4e8f-a6c5-0b9d8e7f6a5c"], 32)
+        );
+        assert_eq!(s.resource, ROOT);
+        assert_eq!(s.resources, vec![ROOT]);
+        assert_eq!(s.finding_type.as_deref(), Some("ConsoleLogin"));
+        assert_eq!(
+            s.finding_id.as_deref(),
+            Some("3e2f9c4a-7d1b-4e8f-a6c5-0b9d8e7f6a5c")
+        );
+        assert_eq!(
+            s.summary,
+            "Root user ConsoleLogin (Success) from 203.0.113.5 in 111122223333"
+        );
+    }
+
+    #[test]
+    fn a_failed_root_sign_in_is_medium() {
+        let mut event = fixture("cloudtrail-root-console-signin");
+        event["detail"]["responseElements"]["ConsoleLogin"] = json!("Failure");
+        let s = signal_of(&event);
+        assert_eq!(s.severity, Some(Severity::Medium));
+        assert_eq!(
+            s.summary,
+            "Root user ConsoleLogin (Failure) from 203.0.113.5 in 111122223333"
+        );
+    }
+
+    #[test]
+    fn a_root_api_call_is_high_and_names_its_resources() {
+        let s = signal_of(&fixture("cloudtrail-root-api-call"));
+        assert_eq!(s.source, "aws.kms");
+        assert_eq!(s.detail_type, "AWS API Call via CloudTrail");
+        assert_eq!(s.severity, Some(Severity::High));
+        assert_eq!(s.resource, ROOT);
+        assert_eq!(
+            s.resources,
+            vec![
+                ROOT,
+                "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+            ]
+        );
+        assert_eq!(s.finding_type.as_deref(), Some("ScheduleKeyDeletion"));
+        assert_eq!(
+            s.summary,
+            "Root user ScheduleKeyDeletion (kms.amazonaws.com) from 203.0.113.5 in 111122223333"
+        );
+    }
+
+    #[test]
+    fn a_denied_root_api_call_says_so() {
+        let mut event = fixture("cloudtrail-root-api-call");
+        event["detail"]["errorCode"] = json!("AccessDenied");
+        assert!(signal_of(&event)
+            .summary
+            .starts_with("Root user ScheduleKeyDeletion (failed: AccessDenied) from"));
+    }
+
+    #[test]
+    fn other_identities_are_not_handled() {
+        assert_eq!(
+            not_handled(&fixture("cloudtrail-iamuser-console-signin")),
+            "CloudTrail event by IAMUser, not the root user"
+        );
+        // Whatever the rest of their detail looks like.
+        let mut event = fixture("cloudtrail-iamuser-console-signin");
+        event["detail"]["userIdentity"]["type"] = json!("AssumedRole");
+        if let Some(detail) = event["detail"].as_object_mut() {
+            detail.remove("eventID");
+        }
+        assert_eq!(
+            not_handled(&event),
+            "CloudTrail event by AssumedRole, not the root user"
+        );
+    }
+
+    #[test]
+    fn root_calls_made_by_an_aws_service_are_not_handled() {
+        let mut event = fixture("cloudtrail-root-api-call");
+        event["detail"]["userIdentity"]["invokedBy"] = json!("cloudformation.amazonaws.com");
+        assert!(not_handled(&event).contains("`cloudformation.amazonaws.com`"));
+    }
+
+    #[test]
+    fn a_root_identity_without_arn_gets_the_root_arn() {
+        let mut event = fixture("cloudtrail-root-console-signin");
+        if let Some(identity) = event["detail"]["userIdentity"].as_object_mut() {
+            identity.remove("arn");
+        }
+        assert_eq!(signal_of(&event).resource, ROOT);
+    }
+
+    #[test]
+    fn a_root_event_without_event_id_is_an_error() {
+        let mut event = fixture("cloudtrail-root-console-signin");
+        if let Some(detail) = event["detail"].as_object_mut() {
+            detail.remove("eventID");
+        }
+        assert_eq!(
+            error_of(&event).to_string(),
+            "AWS Console Sign In via CloudTrail event: detail: missing field `eventID`"
+        );
+    }
 }

@@ -11,8 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    decode, fingerprint, partition, summary_line, unique, Envelope, Parsed, SourceError,
-    Timestamp,
+    decode, fingerprint, partition, summary_line, unique, Envelope, Parsed, SourceError, Timestamp,
 };
 use crate::domain::{Severity, Signal, SignalKind, SignalState};
 
@@ -150,5 +149,129 @@ fn resource_arn(resource: &Resource, account: &str, region: &str) -> Option<Stri
             Some(format!("arn:{p}:s3:::{name}"))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::severity;
+    use crate::domain::{stable_hash, Severity, SignalKind, SignalState};
+    use crate::sources::tests::{error_of, fixture, signal_of};
+
+    const FINDING_ARN: &str = "arn:aws:guardduty:us-east-1:111122223333:detector/123456789012345678901234567890ab/finding/16afba5c5c43e07c9e3e5e2e544e95df";
+
+    #[test]
+    fn a_high_finding_on_an_instance() {
+        let s = signal_of(&fixture("guardduty-finding-high"));
+        assert_eq!(s.source, "aws.guardduty");
+        assert_eq!(s.detail_type, "GuardDuty Finding");
+        assert_eq!(s.kind, SignalKind::GuardDutyFinding);
+        assert_eq!(s.state, SignalState::Firing);
+        assert_eq!(s.severity, Some(Severity::High));
+        assert_eq!(s.severity_score, Some(8.0));
+        assert_eq!(s.account, "111122223333");
+        assert_eq!(s.region, "us-east-1");
+        assert_eq!(
+            s.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "2024-05-14T12:04:51.692Z"
+        );
+        assert_eq!(
+            s.fingerprint,
+            stable_hash(
+                &[
+                    "16afba5c5c43e07c9e3e5e2e544e95df",
+                    "2024-05-14T12:04:51.692Z"
+                ],
+                32
+            )
+        );
+        let instance = "arn:aws:ec2:us-east-1:111122223333:instance/i-0123456789abcdef0";
+        assert_eq!(s.resource, instance);
+        assert_eq!(s.resources, vec![instance, FINDING_ARN]);
+        assert_eq!(
+            s.finding_type.as_deref(),
+            Some("Backdoor:EC2/C&CActivity.B!DNS")
+        );
+        assert_eq!(
+            s.finding_id.as_deref(),
+            Some("16afba5c5c43e07c9e3e5e2e544e95df")
+        );
+        assert_eq!(
+            s.summary,
+            "GuardDuty 8.0 (high): Command and Control server domain name queried by EC2 \
+             instance i-0123456789abcdef0."
+        );
+    }
+
+    #[test]
+    fn a_low_finding_on_a_bucket() {
+        let s = signal_of(&fixture("guardduty-finding-low"));
+        assert_eq!(s.severity, Some(Severity::Low));
+        assert_eq!(s.severity_score, Some(2.0));
+        assert_eq!(s.resource, "arn:aws:s3:::example-reports-111122223333");
+        assert!(s
+            .summary
+            .starts_with("GuardDuty 2.0 (low): Amazon S3 Block Public Access"));
+    }
+
+    #[test]
+    fn a_repeat_is_a_new_occurrence_of_the_same_finding() {
+        let first = signal_of(&fixture("guardduty-finding-high"));
+        let mut event = fixture("guardduty-finding-high");
+        event["detail"]["updatedAt"] = json!("2024-05-14T18:04:51.692Z");
+        event["detail"]["service"]["count"] = json!(9);
+        let repeat = signal_of(&event);
+        assert_eq!(repeat.finding_id, first.finding_id);
+        assert_eq!(repeat.resource, first.resource);
+        assert_ne!(repeat.fingerprint, first.fingerprint);
+        assert!(repeat.time > first.time);
+    }
+
+    #[test]
+    fn access_keys_name_their_user() {
+        let mut event = fixture("guardduty-finding-high");
+        event["detail"]["resource"] = json!({
+            "resourceType": "AccessKey",
+            "accessKeyDetails": {"userName": "mary", "userType": "IAMUser"}
+        });
+        assert_eq!(
+            signal_of(&event).resource,
+            "arn:aws:iam::111122223333:user/mary"
+        );
+        event["detail"]["resource"]["accessKeyDetails"] =
+            json!({"userName": "Root", "userType": "Root"});
+        assert_eq!(signal_of(&event).resource, "arn:aws:iam::111122223333:root");
+        event["detail"]["resource"]["accessKeyDetails"] =
+            json!({"userName": "ops", "userType": "AssumedRole"});
+        assert_eq!(signal_of(&event).resource, FINDING_ARN);
+    }
+
+    #[test]
+    fn severity_bands() {
+        let cases = [
+            (1.0, Severity::Low),
+            (3.9, Severity::Low),
+            (4.0, Severity::Medium),
+            (6.9, Severity::Medium),
+            (7.0, Severity::High),
+            (8.9, Severity::High),
+            (9.0, Severity::Critical),
+            (10.0, Severity::Critical),
+        ];
+        for (score, expected) in cases {
+            assert_eq!(severity(score), expected, "{score}");
+        }
+    }
+
+    #[test]
+    fn a_textual_severity_is_an_error_naming_it() {
+        let mut event = fixture("guardduty-finding-high");
+        event["detail"]["severity"] = json!("HIGH");
+        assert_eq!(
+            error_of(&event).to_string(),
+            "GuardDuty Finding event: detail.severity: invalid type: string \"HIGH\", expected f64"
+        );
     }
 }

@@ -111,7 +111,9 @@ struct EnvelopeHead {
 fn parse_eventbridge(event: &Value) -> Result<Parsed, SourceError> {
     let head: EnvelopeHead = decode("EventBridge", event)?;
     match (head.source.as_str(), head.detail_type.as_str()) {
-        ("aws.cloudwatch", cloudwatch_alarm::DETAIL_TYPE) => cloudwatch_alarm::parse_eventbridge(event),
+        ("aws.cloudwatch", cloudwatch_alarm::DETAIL_TYPE) => {
+            cloudwatch_alarm::parse_eventbridge(event)
+        }
         ("aws.securityhub", security_hub::DETAIL_TYPE) => security_hub::parse(event),
         ("aws.securityhub", security_hub::OCSF_DETAIL_TYPE) => Ok(Parsed::NotHandled(format!(
             "Security Hub `{}` events (OCSF) are not handled; route `{}` (ASFF) events instead",
@@ -119,8 +121,11 @@ fn parse_eventbridge(event: &Value) -> Result<Parsed, SourceError> {
             security_hub::DETAIL_TYPE
         ))),
         ("aws.guardduty", guardduty::DETAIL_TYPE) => guardduty::parse(event),
-        (_, cloudtrail_root::SIGN_IN_DETAIL_TYPE | cloudtrail_root::API_CALL_DETAIL_TYPE) => {
-            cloudtrail_root::parse(event, head.detail_type.as_str())
+        (_, cloudtrail_root::SIGN_IN_DETAIL_TYPE) => {
+            cloudtrail_root::parse(event, cloudtrail_root::SIGN_IN_DETAIL_TYPE)
+        }
+        (_, cloudtrail_root::API_CALL_DETAIL_TYPE) => {
+            cloudtrail_root::parse(event, cloudtrail_root::API_CALL_DETAIL_TYPE)
         }
         ("aws.health", health::DETAIL_TYPE) => health::parse(event),
         (source, detail_type) => Ok(Parsed::NotHandled(format!(

@@ -158,3 +158,146 @@ fn asff_severity(severity: &FindingSeverity) -> Option<Severity> {
         _ => Severity::Informational,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use serde_json::json;
+
+    use crate::domain::{stable_hash, Severity, SignalKind, SignalState};
+    use crate::sources::tests::{error_of, fixture, not_handled, signal_of, signals_of};
+
+    const FINDING_ID: &str = "arn:aws:securityhub:us-east-1:111122223333:security-control/EC2.19/finding/3f2e1d0c-9b8a-4765-a4b3-c2d1e0f9a8b7";
+    const SG_ARN: &str = "arn:aws:ec2:us-east-1:111122223333:security-group/sg-0123456789abcdef0";
+
+    #[test]
+    fn a_critical_finding_fires() {
+        let s = signal_of(&fixture("securityhub-finding-critical"));
+        assert_eq!(s.source, "aws.securityhub");
+        assert_eq!(s.detail_type, "Security Hub Findings - Imported");
+        assert_eq!(s.kind, SignalKind::SecurityHubFinding);
+        assert_eq!(s.state, SignalState::Firing);
+        assert_eq!(s.severity, Some(Severity::Critical));
+        assert_eq!(s.severity_score, Some(90.0));
+        assert_eq!(s.account, "111122223333");
+        assert_eq!(s.region, "us-east-1");
+        assert_eq!(
+            Some(s.time),
+            "2024-05-14T08:14:51.611Z".parse::<DateTime<Utc>>().ok()
+        );
+        assert_eq!(
+            s.event_id.as_deref(),
+            Some("1d4a6c2e-8b0f-4a3d-9e5c-7b1f3d5a9c2e")
+        );
+        assert_eq!(
+            s.fingerprint,
+            stable_hash(&[FINDING_ID, "2024-05-14T08:14:51.611Z"], 32)
+        );
+        assert_eq!(s.resource, SG_ARN);
+        assert_eq!(s.resources, vec![SG_ARN]);
+        assert_eq!(
+            s.finding_type.as_deref(),
+            Some("Software and Configuration Checks/Industry and Regulatory Standards")
+        );
+        assert_eq!(s.finding_id.as_deref(), Some(FINDING_ID));
+        assert_eq!(
+            s.summary,
+            format!(
+                "Security Hub CRITICAL: Security groups should not allow unrestricted access \
+                 to ports with high risk on {SG_ARN}"
+            )
+        );
+        assert_eq!(s.alarm_name, None);
+        assert!(s.metrics.is_empty());
+    }
+
+    #[test]
+    fn each_finding_is_its_own_signal() {
+        let signals = signals_of(&fixture("securityhub-findings-multiple"));
+        assert_eq!(signals.len(), 2);
+        let (high, low) = (&signals[0], &signals[1]);
+        assert_eq!(high.severity, Some(Severity::High));
+        assert_eq!(high.resource, "arn:aws:s3:::example-reports-111122223333");
+        assert_eq!(
+            high.summary,
+            "Security Hub HIGH: S3 general purpose buckets should block public access on \
+             arn:aws:s3:::example-reports-111122223333"
+        );
+        assert_eq!(low.severity, Some(Severity::Low));
+        assert_eq!(low.severity_score, Some(1.0));
+        assert_eq!(
+            low.resource,
+            "arn:aws:cloudtrail:us-east-1:111122223333:trail/management-events"
+        );
+        assert_ne!(high.fingerprint, low.fingerprint);
+        assert_ne!(high.finding_id, low.finding_id);
+        assert_eq!(high.event_id, low.event_id);
+        assert!(signals.iter().all(|s| s.state == SignalState::Firing));
+    }
+
+    #[test]
+    fn a_resolved_finding_recovers() {
+        let firing = signal_of(&fixture("securityhub-finding-critical"));
+        let resolved = signal_of(&fixture("securityhub-finding-resolved"));
+        assert_eq!(resolved.state, SignalState::Recovered);
+        assert_eq!(resolved.finding_id, firing.finding_id);
+        assert_eq!(resolved.resource, firing.resource);
+        assert_ne!(resolved.fingerprint, firing.fingerprint);
+    }
+
+    #[test]
+    fn suppressed_archived_or_passed_findings_recover() {
+        let cases = [
+            ("/Workflow/Status", "SUPPRESSED"),
+            ("/RecordState", "ARCHIVED"),
+            ("/Compliance/Status", "PASSED"),
+        ];
+        for (pointer, value) in cases {
+            let mut event = fixture("securityhub-finding-critical");
+            if let Some(node) = event.pointer_mut(&format!("/detail/findings/0{pointer}")) {
+                *node = json!(value);
+            }
+            assert_eq!(signal_of(&event).state, SignalState::Recovered, "{value}");
+        }
+    }
+
+    #[test]
+    fn without_a_label_the_normalized_score_decides() {
+        let mut event = fixture("securityhub-finding-critical");
+        event["detail"]["findings"][0]["Severity"] = json!({"Normalized": 45});
+        let s = signal_of(&event);
+        assert_eq!(s.severity, Some(Severity::Medium));
+        assert!(s.summary.starts_with("Security Hub MEDIUM: "));
+
+        event["detail"]["findings"][0]["Severity"] = json!({});
+        let s = signal_of(&event);
+        assert_eq!(s.severity, None);
+        assert!(s.summary.starts_with("Security Hub UNRATED: "));
+    }
+
+    #[test]
+    fn an_event_without_findings_is_not_handled() {
+        let mut event = fixture("securityhub-finding-critical");
+        event["detail"]["findings"] = json!([]);
+        assert_eq!(not_handled(&event), "Security Hub event without findings");
+    }
+
+    #[test]
+    fn ocsf_findings_are_not_handled_by_name() {
+        let mut event = fixture("securityhub-finding-critical");
+        event["detail-type"] = json!("Findings Imported V2");
+        assert!(not_handled(&event).contains("`Findings Imported V2`"));
+    }
+
+    #[test]
+    fn a_finding_without_id_is_an_error_naming_it() {
+        let mut event = fixture("securityhub-findings-multiple");
+        if let Some(finding) = event["detail"]["findings"][1].as_object_mut() {
+            finding.remove("Id");
+        }
+        assert_eq!(
+            error_of(&event).to_string(),
+            "Security Hub Findings - Imported event: detail.findings[1]: missing field `Id`"
+        );
+    }
+}

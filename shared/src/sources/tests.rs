@@ -8,25 +8,82 @@ use crate::domain::Signal;
 
 /// Every fixture, by file name.
 const FIXTURES: &[(&str, &str)] = &[
-    ("cloudtrail-iamuser-console-signin", include_str!("../../../tests/fixtures/events/cloudtrail-iamuser-console-signin.json")),
-    ("cloudtrail-root-api-call", include_str!("../../../tests/fixtures/events/cloudtrail-root-api-call.json")),
-    ("cloudtrail-root-console-signin", include_str!("../../../tests/fixtures/events/cloudtrail-root-console-signin.json")),
-    ("cloudwatch-alarm-composite", include_str!("../../../tests/fixtures/events/cloudwatch-alarm-composite.json")),
-    ("cloudwatch-alarm-insufficient-data", include_str!("../../../tests/fixtures/events/cloudwatch-alarm-insufficient-data.json")),
-    ("cloudwatch-alarm-lambda-action", include_str!("../../../tests/fixtures/events/cloudwatch-alarm-lambda-action.json")),
-    ("cloudwatch-alarm-metric-math", include_str!("../../../tests/fixtures/events/cloudwatch-alarm-metric-math.json")),
-    ("cloudwatch-alarm-vpn-tunnel-down", include_str!("../../../tests/fixtures/events/cloudwatch-alarm-vpn-tunnel-down.json")),
-    ("cloudwatch-alarm-vpn-tunnel-ip-down", include_str!("../../../tests/fixtures/events/cloudwatch-alarm-vpn-tunnel-ip-down.json")),
-    ("cloudwatch-alarm-vpn-tunnel-ok", include_str!("../../../tests/fixtures/events/cloudwatch-alarm-vpn-tunnel-ok.json")),
-    ("guardduty-finding-high", include_str!("../../../tests/fixtures/events/guardduty-finding-high.json")),
-    ("guardduty-finding-low", include_str!("../../../tests/fixtures/events/guardduty-finding-low.json")),
-    ("health-vpn-single-tunnel", include_str!("../../../tests/fixtures/events/health-vpn-single-tunnel.json")),
-    ("health-vpn-tunnel-endpoint-replacement", include_str!("../../../tests/fixtures/events/health-vpn-tunnel-endpoint-replacement.json")),
-    ("malformed-alarm-missing-state", include_str!("../../../tests/fixtures/events/malformed-alarm-missing-state.json")),
-    ("securityhub-finding-critical", include_str!("../../../tests/fixtures/events/securityhub-finding-critical.json")),
-    ("securityhub-finding-resolved", include_str!("../../../tests/fixtures/events/securityhub-finding-resolved.json")),
-    ("securityhub-findings-multiple", include_str!("../../../tests/fixtures/events/securityhub-findings-multiple.json")),
-    ("unknown-source", include_str!("../../../tests/fixtures/events/unknown-source.json")),
+    (
+        "cloudtrail-iamuser-console-signin",
+        include_str!("../../../tests/fixtures/events/cloudtrail-iamuser-console-signin.json"),
+    ),
+    (
+        "cloudtrail-root-api-call",
+        include_str!("../../../tests/fixtures/events/cloudtrail-root-api-call.json"),
+    ),
+    (
+        "cloudtrail-root-console-signin",
+        include_str!("../../../tests/fixtures/events/cloudtrail-root-console-signin.json"),
+    ),
+    (
+        "cloudwatch-alarm-composite",
+        include_str!("../../../tests/fixtures/events/cloudwatch-alarm-composite.json"),
+    ),
+    (
+        "cloudwatch-alarm-insufficient-data",
+        include_str!("../../../tests/fixtures/events/cloudwatch-alarm-insufficient-data.json"),
+    ),
+    (
+        "cloudwatch-alarm-lambda-action",
+        include_str!("../../../tests/fixtures/events/cloudwatch-alarm-lambda-action.json"),
+    ),
+    (
+        "cloudwatch-alarm-metric-math",
+        include_str!("../../../tests/fixtures/events/cloudwatch-alarm-metric-math.json"),
+    ),
+    (
+        "cloudwatch-alarm-vpn-tunnel-down",
+        include_str!("../../../tests/fixtures/events/cloudwatch-alarm-vpn-tunnel-down.json"),
+    ),
+    (
+        "cloudwatch-alarm-vpn-tunnel-ip-down",
+        include_str!("../../../tests/fixtures/events/cloudwatch-alarm-vpn-tunnel-ip-down.json"),
+    ),
+    (
+        "cloudwatch-alarm-vpn-tunnel-ok",
+        include_str!("../../../tests/fixtures/events/cloudwatch-alarm-vpn-tunnel-ok.json"),
+    ),
+    (
+        "guardduty-finding-high",
+        include_str!("../../../tests/fixtures/events/guardduty-finding-high.json"),
+    ),
+    (
+        "guardduty-finding-low",
+        include_str!("../../../tests/fixtures/events/guardduty-finding-low.json"),
+    ),
+    (
+        "health-vpn-single-tunnel",
+        include_str!("../../../tests/fixtures/events/health-vpn-single-tunnel.json"),
+    ),
+    (
+        "health-vpn-tunnel-endpoint-replacement",
+        include_str!("../../../tests/fixtures/events/health-vpn-tunnel-endpoint-replacement.json"),
+    ),
+    (
+        "malformed-alarm-missing-state",
+        include_str!("../../../tests/fixtures/events/malformed-alarm-missing-state.json"),
+    ),
+    (
+        "securityhub-finding-critical",
+        include_str!("../../../tests/fixtures/events/securityhub-finding-critical.json"),
+    ),
+    (
+        "securityhub-finding-resolved",
+        include_str!("../../../tests/fixtures/events/securityhub-finding-resolved.json"),
+    ),
+    (
+        "securityhub-findings-multiple",
+        include_str!("../../../tests/fixtures/events/securityhub-findings-multiple.json"),
+    ),
+    (
+        "unknown-source",
+        include_str!("../../../tests/fixtures/events/unknown-source.json"),
+    ),
 ];
 
 /// Fixtures that do not give signals.
@@ -130,7 +187,11 @@ fn non_objects_are_errors() {
 
 #[test]
 fn objects_of_no_known_shape_are_not_handled() {
-    for event in [json!({}), json!({"source": "aws.cloudwatch"}), json!({"Records": []})] {
+    for event in [
+        json!({}),
+        json!({"source": "aws.cloudwatch"}),
+        json!({"Records": []}),
+    ] {
         assert_eq!(
             not_handled(&event),
             "not an EventBridge event or CloudWatch alarm action payload"
@@ -141,9 +202,18 @@ fn objects_of_no_known_shape_are_not_handled() {
 #[test]
 fn an_incomplete_envelope_names_the_missing_field() {
     let cases = [
-        (json!({"source": "aws.cloudwatch", "detail-type": "x"}), "EventBridge event: missing field `detail`"),
-        (json!({"detail-type": "x", "detail": {}}), "EventBridge event: missing field `source`"),
-        (json!({"source": "aws.health", "detail": {}}), "EventBridge event: missing field `detail-type`"),
+        (
+            json!({"source": "aws.cloudwatch", "detail-type": "x"}),
+            "EventBridge event: missing field `detail`",
+        ),
+        (
+            json!({"detail-type": "x", "detail": {}}),
+            "EventBridge event: missing field `source`",
+        ),
+        (
+            json!({"source": "aws.health", "detail": {}}),
+            "EventBridge event: missing field `detail-type`",
+        ),
         (
             json!({"source": "aws.health", "detail-type": 7, "detail": {}}),
             "EventBridge event: detail-type: invalid type: integer `7`, expected a string",
@@ -293,7 +363,12 @@ fn pointers(value: &Value, at: String) -> Vec<String> {
     let children: Vec<(String, &Value)> = match value {
         Value::Object(fields) => fields
             .iter()
-            .map(|(k, v)| (format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), v))
+            .map(|(k, v)| {
+                (
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    v,
+                )
+            })
             .collect(),
         Value::Array(items) => items
             .iter()
@@ -321,7 +396,8 @@ fn timestamps_in_every_aws_format() {
         "Sat, 05 Jun 2021 21:52:00 GMT",
         "2021-06-05T21:52:00",
     ] {
-        let parsed = Timestamp::parse(raw).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let parsed =
+            Timestamp::parse(raw).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         assert_eq!(parsed.as_deref(), Some(expected), "{raw}");
     }
     for raw in ["", "yesterday", "2021-13-05T21:52:00Z", "Sat, 05 Jun 2021"] {

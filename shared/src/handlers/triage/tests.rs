@@ -84,7 +84,9 @@ async fn vpn_alarm_opens_one_incident_and_redeliveries_join_it() {
         assert_eq!(first.dedupe_key.as_deref(), Some(VPN_KEY));
         let incident = first.incident.clone().unwrap_or_default();
         match backend {
-            Backend::IncidentManager => assert!(incident.starts_with("arn:aws:ssm-incidents"), "{incident}"),
+            Backend::IncidentManager => {
+                assert!(incident.starts_with("arn:aws:ssm-incidents"), "{incident}")
+            }
             Backend::OpsCenter => assert!(incident.starts_with("oi-"), "{incident}"),
         }
 
@@ -97,18 +99,32 @@ async fn vpn_alarm_opens_one_incident_and_redeliveries_join_it() {
 
         let stored = b.incidents.incidents();
         assert_eq!(stored.len(), 1, "one incident for three deliveries");
-        assert_eq!(b.kinds(), vec![LifecycleKind::IncidentOpened], "re-deliveries announce nothing");
+        assert_eq!(
+            b.kinds(),
+            vec![LifecycleKind::IncidentOpened],
+            "re-deliveries announce nothing"
+        );
         let opened = &b.bus.events()[0];
         assert_eq!(opened.detail.incident.id, incident);
         assert_eq!(opened.detail.incident.backend, backend);
         assert_eq!(opened.detail.incident.dedupe_key, VPN_KEY);
-        assert_eq!(opened.detail.signal.alarm_name.as_deref(), Some("vpn-tunnel-down-vpn-0123456789abcdef0"));
+        assert_eq!(
+            opened.detail.signal.alarm_name.as_deref(),
+            Some("vpn-tunnel-down-vpn-0123456789abcdef0")
+        );
 
         let request = &stored[0].request;
-        assert_eq!(request.title, "Site-to-Site VPN vpn-0123456789abcdef0: tunnel down");
+        assert_eq!(
+            request.title,
+            "Site-to-Site VPN vpn-0123456789abcdef0: tunnel down"
+        );
         assert_eq!(request.trigger.source, "incident.responder");
         assert!(request.trigger.raw_data.contains("TunnelState"));
-        assert!(request.trigger.arn.as_deref().is_some_and(|a| a.contains(":alarm:")));
+        assert!(request
+            .trigger
+            .arn
+            .as_deref()
+            .is_some_and(|a| a.contains(":alarm:")));
         let arns: Vec<&RelatedValue> = request.related_items.iter().map(|i| &i.value).collect();
         assert!(
             arns.iter().any(|v| matches!(v, RelatedValue::Arn(a)
@@ -119,7 +135,10 @@ async fn vpn_alarm_opens_one_incident_and_redeliveries_join_it() {
         let rows = b.state.records();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].status, KeyStatus::Open);
-        assert_eq!(rows[0].incident.as_ref().map(|i| i.id.as_str()), Some(incident.as_str()));
+        assert_eq!(
+            rows[0].incident.as_ref().map(|i| i.id.as_str()),
+            Some(incident.as_str())
+        );
     }
 }
 
@@ -136,7 +155,10 @@ async fn a_second_alarm_on_the_same_vpn_joins_then_recovery_is_announced() {
 
     let stored = &b.incidents.incidents()[0];
     assert!(
-        stored.timeline.iter().any(|t| t.event == "signal-joined" && t.text.contains("signal 2")),
+        stored
+            .timeline
+            .iter()
+            .any(|t| t.event == "signal-joined" && t.text.contains("signal 2")),
         "{:?}",
         stored.timeline
     );
@@ -159,7 +181,11 @@ async fn a_second_alarm_on_the_same_vpn_joins_then_recovery_is_announced() {
         ]
     );
     let last = b.bus.events().pop().map(|e| e.detail);
-    assert!(last.as_ref().is_some_and(|d| d.incident.auto_resolve && d.signal_count == Some(3)), "{last:?}");
+    assert!(
+        last.as_ref()
+            .is_some_and(|d| d.incident.auto_resolve && d.signal_count == Some(3)),
+        "{last:?}"
+    );
     assert_eq!(b.state.records()[0].status, KeyStatus::Recovered);
     assert_eq!(b.incidents.incidents().len(), 1);
 }
@@ -178,7 +204,11 @@ async fn flapping_inside_the_window_joins_and_after_it_opens_anew() {
     let joined = b.ok(&refire).await;
     assert_eq!(joined.action, Action::Joined, "{joined:?}");
     assert_eq!(joined.incident, first.incident);
-    assert!(joined.reason.contains("had recovered and fires again"), "{}", joined.reason);
+    assert!(
+        joined.reason.contains("had recovered and fires again"),
+        "{}",
+        joined.reason
+    );
 
     // Recovered, then quiet for longer than the 30-minute window: a new fire is a new incident.
     b.ok(&retimed(&ok, "2026-11-21T04:12:00.000+0000")).await;
@@ -244,10 +274,20 @@ impl IncidentStore for SlowIncidents {
         tokio::time::sleep(StdDuration::from_millis(150)).await;
         self.0.open(incident).await
     }
-    async fn add_timeline(&self, i: &IncidentRef, e: &TimelineEntry, t: &str) -> Result<(), PortError> {
+    async fn add_timeline(
+        &self,
+        i: &IncidentRef,
+        e: &TimelineEntry,
+        t: &str,
+    ) -> Result<(), PortError> {
         self.0.add_timeline(i, e, t).await
     }
-    async fn add_related_items(&self, i: &IncidentRef, r: &[RelatedItem], t: &str) -> Result<(), PortError> {
+    async fn add_related_items(
+        &self,
+        i: &IncidentRef,
+        r: &[RelatedItem],
+        t: &str,
+    ) -> Result<(), PortError> {
         self.0.add_related_items(i, r, t).await
     }
 }
@@ -255,7 +295,10 @@ impl IncidentStore for SlowIncidents {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_signals_on_one_key_open_exactly_one_incident() {
     let incidents = Arc::new(MemoryIncidents::new(Backend::IncidentManager));
-    let b = Arc::new(bench_with(incidents.clone(), Arc::new(SlowIncidents(incidents))));
+    let b = Arc::new(bench_with(
+        incidents.clone(),
+        Arc::new(SlowIncidents(incidents)),
+    ));
     let down = fixture("cloudwatch-alarm-vpn-tunnel-down");
     let by_ip = fixture("cloudwatch-alarm-vpn-tunnel-ip-down");
     let (a, c) = tokio::join!(b.run(&down), b.run(&by_ip));
@@ -268,24 +311,38 @@ async fn concurrent_signals_on_one_key_open_exactly_one_incident() {
     assert_eq!(b.incidents.incidents().len(), 1);
     assert_eq!(
         b.kinds(),
-        vec![LifecycleKind::IncidentOpened, LifecycleKind::IncidentUpdated]
+        vec![
+            LifecycleKind::IncidentOpened,
+            LifecycleKind::IncidentUpdated
+        ]
     );
 }
 
 #[tokio::test]
 async fn a_retry_after_any_failed_step_opens_exactly_once() {
     let down = fixture("cloudwatch-alarm-vpn-tunnel-down");
-    let steps: [(&str, fn(&Bench)); 4] = [
-        ("open", |b| b.incidents.fail_next("open", 1, PortErrorKind::Throttled)),
-        ("confirm_open", |b| b.state.fail_next("confirm_open", 1, PortErrorKind::Unavailable)),
+    type Inject = fn(&Bench);
+    let steps: [(&str, Inject); 4] = [
+        ("open", |b| {
+            b.incidents.fail_next("open", 1, PortErrorKind::Throttled)
+        }),
+        ("confirm_open", |b| {
+            b.state
+                .fail_next("confirm_open", 1, PortErrorKind::Unavailable)
+        }),
         ("publish", |b| b.bus.fail_next(1, PortErrorKind::Throttled)),
-        ("complete", |b| b.state.fail_next("complete", 1, PortErrorKind::Unavailable)),
+        ("complete", |b| {
+            b.state.fail_next("complete", 1, PortErrorKind::Unavailable)
+        }),
     ];
     for (step, inject) in steps {
         let b = bench(Backend::IncidentManager);
         inject(&b);
         let failed = b.run(&down).await;
-        assert!(failed.is_err(), "{step}: the failure must fail the invocation");
+        assert!(
+            failed.is_err(),
+            "{step}: the failure must fail the invocation"
+        );
         // Lambda retries after the failed invocation's deadline has passed.
         b.clock.advance(Duration::minutes(1));
         let retried = b.ok(&down).await;
@@ -342,7 +399,10 @@ async fn low_guardduty_findings_are_suppressed_high_ones_open() {
     assert_eq!(high.action, Action::Opened, "{high:?}");
     assert_eq!(high.rule.as_deref(), Some("guardduty-high"));
     let stored = b.incidents.incidents();
-    assert_eq!(stored[0].request.category, crate::domain::Category::Security);
+    assert_eq!(
+        stored[0].request.category,
+        crate::domain::Category::Security
+    );
 }
 
 #[tokio::test]
@@ -361,8 +421,15 @@ async fn a_security_hub_batch_answers_for_every_finding() {
     let answer = b.ok(&fixture("securityhub-findings-multiple")).await;
     assert_eq!(answer.signals.len(), 2, "{answer:?}");
     assert_eq!(answer.action, Action::Opened, "the HIGH finding opens");
-    assert!(answer.signals.iter().any(|a| a.action == Action::Ignored), "the LOW one matches no rule");
-    assert!(answer.reason.starts_with("2 signals (1 opened"), "{}", answer.reason);
+    assert!(
+        answer.signals.iter().any(|a| a.action == Action::Ignored),
+        "the LOW one matches no rule"
+    );
+    assert!(
+        answer.reason.starts_with("2 signals (1 opened"),
+        "{}",
+        answer.reason
+    );
 }
 
 #[tokio::test]
@@ -375,13 +442,25 @@ async fn the_answer_has_the_contract_shape() {
         .map(|o| o.keys().map(String::as_str).collect())
         .unwrap_or_default();
     keys.sort();
-    assert_eq!(keys, vec!["action", "dedupe_key", "impact", "incident", "reason", "rule"]);
+    assert_eq!(
+        keys,
+        vec![
+            "action",
+            "dedupe_key",
+            "impact",
+            "incident",
+            "reason",
+            "rule"
+        ]
+    );
     assert_eq!(json["action"], "opened");
     assert_eq!(json["impact"], 2);
 
     let ignored = serde_json::to_value(b.ok(&fixture("unknown-source")).await).unwrap_or_default();
     assert_eq!(ignored["action"], "ignored");
-    assert!(ignored["rule"].is_null() && ignored["impact"].is_null() && ignored["incident"].is_null());
+    assert!(
+        ignored["rule"].is_null() && ignored["impact"].is_null() && ignored["incident"].is_null()
+    );
 }
 
 #[test]
