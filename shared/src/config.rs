@@ -7,7 +7,7 @@ use crate::domain::Backend;
 use crate::rules::{Rules, RulesError};
 
 /// A missing or invalid setting; the function refuses to start with it.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is required but not set")]
     Missing(&'static str),
@@ -17,6 +17,13 @@ pub enum ConfigError {
     RulesFile { path: String, problem: String },
     #[error(transparent)]
     Rules(#[from] RulesError),
+}
+
+/// `main` returning this error prints its `Debug` form: make that the sentence, not the struct.
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// Configuration of the `triage` function.
