@@ -322,6 +322,14 @@ impl Backend {
         }
     }
 
+    /// The product name, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Backend::IncidentManager => "Incident Manager",
+            Backend::OpsCenter => "OpsCenter",
+        }
+    }
+
     pub fn parse(value: &str) -> Option<Backend> {
         match value.trim() {
             "incident-manager" => Some(Backend::IncidentManager),

@@ -265,6 +265,30 @@ fn bad_events_fail_through_the_runtime_api_and_the_process_serves_on() {
 }
 
 #[test]
+fn an_unreachable_aws_endpoint_fails_the_invocation_visibly() {
+    let (api, outcomes) = runtime_api(vec![
+        fixture("cloudwatch-alarm-vpn-tunnel-down"),
+        fixture("unknown-source"),
+    ]);
+    let mut child = start(&api, &[("AWS_ENDPOINT_URL", "https://127.0.0.1:9")], &[]);
+    let started = std::time::Instant::now();
+    let failed = next(&outcomes, &mut child);
+    assert_eq!(failed.kind, "error", "{failed:?}");
+    assert_eq!(failed.body["errorType"], "ServiceUnavailable", "{failed:?}");
+    let message = failed.body["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("PutItem"), "names the call: {message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the time-outs bound a dead dependency: {:?}",
+        started.elapsed()
+    );
+    let after = next(&outcomes, &mut child);
+    assert_eq!(after.kind, "response", "the process serves on: {after:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
 fn missing_configuration_stops_the_function_at_init_naming_the_variable() {
     for (missing, extra) in [
         ("STATE_TABLE", vec![]),

@@ -12,6 +12,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls;
 
 /// Time allowed to establish a connection (TCP + TLS). A dead endpoint fails after this.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -42,9 +43,16 @@ pub fn retry_config() -> RetryConfig {
 }
 
 /// Loads region and credentials from the environment (the Lambda runtime's variables) with the
-/// latest behaviour version, [`timeout_config`] and [`retry_config`].
+/// latest behaviour version, [`timeout_config`] and [`retry_config`], over HTTPS with hyper and
+/// rustls on ring (trusting the system's root certificates).
 pub async fn load() -> SdkConfig {
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
         .timeout_config(timeout_config())
         .retry_config(retry_config())
         .load()

@@ -344,8 +344,11 @@ impl Triage {
         incident: &IncidentRef,
     ) -> Result<TriageAnswer, TriageError> {
         let reason = format!(
-            "Opened a {} incident, impact {}, for rule {}: {}.",
-            incident.backend, c.impact, c.rule_id, c.title
+            "Opened an incident in {}, impact {}, for rule {}: {}.",
+            incident.backend.label(),
+            c.impact,
+            c.rule_id,
+            c.title
         );
         self.publish(
             LifecycleKind::IncidentOpened,
