@@ -108,6 +108,9 @@ fn pk(key: &str) -> String {
     format!("{PK_PREFIX}{key}")
 }
 
+/// One row as the SDK holds it.
+type Item = HashMap<String, AttributeValue>;
+
 /// The primary key of a dedupe key's own row.
 fn incident_key(key: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([
@@ -304,16 +307,13 @@ pub fn begin_from_item(
 }
 
 impl DynamoStateStore {
-    /// An occurrence's idempotency row, read strongly consistent.
-    async fn read_idem(
-        &self,
-        key: &str,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, PortError> {
+    /// A row by its key, read strongly consistent.
+    async fn get_row(&self, key: Item) -> Result<Option<Item>, PortError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(idem_key(key)))
+            .set_key(Some(key))
             .consistent_read(true)
             .send()
             .await
@@ -323,20 +323,65 @@ impl DynamoStateStore {
 
     /// The row of a dedupe key, read strongly consistent.
     async fn read(&self, key: &str) -> Result<Option<DedupeRecord>, PortError> {
-        const OP: &str = "GetItem";
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(incident_key(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| from_sdk_error(OP, &e))?;
-        output
-            .item()
-            .map(|item| record_from_item(OP, item))
+        self.get_row(incident_key(key))
+            .await?
+            .map(|item| record_from_item("GetItem", &item))
             .transpose()
+    }
+
+    /// Writes `item` (whose key is `key`) only if `condition` holds. `Ok(None)`: written.
+    /// `Ok(Some(row))`: the condition failed and `row` is what stopped it (from the failure,
+    /// else read back). A row that vanished in between (TTL deletion of an expired row) frees
+    /// the key, so the write is tried once more.
+    async fn put_unless_held(
+        &self,
+        key: Item,
+        item: Item,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<Option<Item>, PortError> {
+        const OP: &str = "PutItem";
+        for _ in 0..2 {
+            let mut request = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names(&[
+                    ATTR_PK,
+                    ATTR_EXPIRES_AT,
+                    ATTR_STATUS,
+                    ATTR_LEASE_UNTIL,
+                ])))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            for (name, value) in values {
+                request = request.expression_attribute_values(*name, value.clone());
+            }
+            let err = match request.send().await {
+                Ok(_) => return Ok(None),
+                Err(err) => err,
+            };
+            let Some(PutItemError::ConditionalCheckFailedException(failed)) =
+                err.as_service_error()
+            else {
+                return Err(from_sdk_error(OP, &err));
+            };
+            if let Some(row) = failed.item().filter(|i| !i.is_empty()) {
+                return Ok(Some(row.clone()));
+            }
+            if let Some(row) = self.get_row(key.clone()).await? {
+                return Ok(Some(row));
+            }
+            tracing::debug!("holding row vanished; writing again");
+        }
+        Err(PortError::new(
+            OP,
+            PortErrorKind::Conflict,
+            "the row neither took the write nor held it (it keeps changing)",
+        ))
     }
 }
 
@@ -358,54 +403,22 @@ impl StateStore for DynamoStateStore {
             lease_until: claim.lease_until,
             expires_at: claim.expires_at,
         };
-        // A second attempt only when the holding row vanished between the failed condition and
-        // the read (TTL deletion of an expired row): then the key is free again.
-        for _ in 0..2 {
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(record_to_item(&record)))
-                .condition_expression(CLAIM_CONDITION)
-                .set_expression_attribute_names(Some(names(&[
-                    ATTR_PK,
-                    ATTR_EXPIRES_AT,
-                    ATTR_STATUS,
-                    ATTR_LEASE_UNTIL,
-                ])))
-                .expression_attribute_values(":now", epoch(claim.now))
-                .expression_attribute_values(":resolved", s(KeyStatus::Resolved.as_str()))
-                .expression_attribute_values(":opening", s(KeyStatus::Opening.as_str()))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(ClaimOutcome::Claimed),
-                Err(err) => err,
-            };
-            let Some(PutItemError::ConditionalCheckFailedException(failed)) =
-                err.as_service_error()
-            else {
-                return Err(from_sdk_error(OP, &err));
-            };
-            if let Some(item) = failed.item().filter(|i| !i.is_empty()) {
-                return record_from_item(OP, item).map(ClaimOutcome::Held);
-            }
-            if let Some(record) = self.read(&claim.key).await? {
-                return Ok(ClaimOutcome::Held(record));
-            }
-            tracing::debug!(key = %claim.key, "holding row vanished; claiming again");
+        let held = self
+            .put_unless_held(
+                incident_key(&claim.key),
+                record_to_item(&record),
+                CLAIM_CONDITION,
+                &[
+                    (":now", epoch(claim.now)),
+                    (":resolved", s(KeyStatus::Resolved.as_str())),
+                    (":opening", s(KeyStatus::Opening.as_str())),
+                ],
+            )
+            .await?;
+        match held {
+            None => Ok(ClaimOutcome::Claimed),
+            Some(row) => record_from_item(OP, &row).map(ClaimOutcome::Held),
         }
-        Err(PortError::new(
-            OP,
-            PortErrorKind::Conflict,
-            format!(
-                "dedupe key {} neither claimed nor held (the row keeps changing)",
-                claim.key
-            ),
-        ))
     }
 
     async fn confirm_open(
@@ -476,49 +489,18 @@ impl StateStore for DynamoStateStore {
             (ATTR_LEASE_UNTIL.to_string(), epoch(lease_until)),
             (ATTR_EXPIRES_AT.to_string(), epoch(expires_at)),
         ]);
-        // As for a claim: a second attempt only when the row vanished in between.
-        for _ in 0..2 {
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item.clone()))
-                .condition_expression(BEGIN_CONDITION)
-                .set_expression_attribute_names(Some(names(&[
-                    ATTR_PK,
-                    ATTR_EXPIRES_AT,
-                    ATTR_STATUS,
-                    ATTR_LEASE_UNTIL,
-                ])))
-                .expression_attribute_values(":now", epoch(now))
-                .expression_attribute_values(":in_progress", s(IDEM_IN_PROGRESS))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(Begin::Started),
-                Err(err) => err,
-            };
-            let Some(PutItemError::ConditionalCheckFailedException(failed)) =
-                err.as_service_error()
-            else {
-                return Err(from_sdk_error(OP, &err));
-            };
-            if let Some(old) = failed.item().filter(|i| !i.is_empty()) {
-                return begin_from_item(OP, old);
-            }
-            if let Some(old) = self.read_idem(key).await? {
-                return begin_from_item("GetItem", &old);
-            }
-            tracing::debug!(key, "occurrence row vanished; beginning again");
+        let held = self
+            .put_unless_held(
+                idem_key(key),
+                item,
+                BEGIN_CONDITION,
+                &[(":now", epoch(now)), (":in_progress", s(IDEM_IN_PROGRESS))],
+            )
+            .await?;
+        match held {
+            None => Ok(Begin::Started),
+            Some(row) => begin_from_item(OP, &row),
         }
-        Err(PortError::new(
-            OP,
-            PortErrorKind::Conflict,
-            format!("occurrence {key} neither started nor held (the row keeps changing)"),
-        ))
     }
 
     async fn complete(
