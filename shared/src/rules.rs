@@ -634,26 +634,40 @@ fn any_glob(patterns: &[String], value: Option<&str>) -> bool {
 
 /// Shell-style wildcard match: `*` any run of characters, `?` one character; case-sensitive.
 pub fn glob(pattern: &str, text: &str) -> bool {
+    if !pattern.contains(['*', '?']) {
+        return pattern == text;
+    }
+    // Bytes are characters when both sides are ASCII, or when no `?` has to match exactly one
+    // (possibly multi-byte) character: then no allocation is needed.
+    if pattern.is_ascii() && (text.is_ascii() || !pattern.contains('?')) {
+        return glob_units(pattern.as_bytes(), text.as_bytes());
+    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
+    glob_units(&p, &t)
+}
+
+/// Wildcard matching over units (bytes or chars), with single-star backtracking.
+fn glob_units<T: Copy + PartialEq + From<u8>>(p: &[T], t: &[T]) -> bool {
+    let (star, any) = (T::from(b'*'), T::from(b'?'));
     let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
+    let mut resume: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == any || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
+        } else if pi < p.len() && p[pi] == star {
+            resume = Some((pi, ti));
             pi += 1;
-        } else if let Some((sp, st)) = star {
+        } else if let Some((sp, st)) = resume {
             pi = sp + 1;
             ti = st + 1;
-            star = Some((sp, st + 1));
+            resume = Some((sp, st + 1));
         } else {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c == star)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -295,6 +295,10 @@ fn glob_patterns() {
     assert!(!glob("a?c", "ac"));
     assert!(!glob("vpn-*", "VPN-0abc"));
     assert!(glob("*é*", "café crème"));
+    assert!(glob("caf?", "café"), "? is one character, not one byte");
+    assert!(!glob("caf??", "café"));
+    assert!(glob("*-down-*", "vpn-tunnel-down-ü"));
+    assert!(glob("exact", "exact") && !glob("exact", "exactly"));
 }
 
 #[test]
