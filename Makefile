@@ -3,15 +3,26 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CARGO ?= cargo
+PYTHON ?= python3
+VENV ?= .venv
 EVENT ?=
 RULES ?=
 
-.PHONY: help setup build test lint fmt triage rules-check release size size-compare
+# The local AWS bench's Python side (moto, our emulator, pytest), installed once per requirements change.
+BENCH_READY := $(VENV)/.installed
+
+.PHONY: help setup build test lint fmt functions triage rules-check demo bench release size size-compare
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-setup: ## Install what the build and lint need (rustfmt, clippy)
+$(BENCH_READY): tests/bench/requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.10+ with its venv module"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/bench/requirements.txt
+	@touch $@
+
+setup: $(BENCH_READY) ## Check the Rust toolchain (rustfmt, clippy) and create the bench's Python venv (.venv)
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust with rustup first (https://rustup.rs)"; exit 1; }
 	@for c in fmt clippy; do $(CARGO) $$c --version >/dev/null 2>&1 || rustup component add $$([ $$c = fmt ] && echo rustfmt || echo clippy); done
 	@$(CARGO) --version && $(CARGO) fmt --version && $(CARGO) clippy --version
@@ -19,8 +30,9 @@ setup: ## Install what the build and lint need (rustfmt, clippy)
 build: ## Build every function and tool (debug)
 	$(CARGO) build --workspace --locked
 
-test: ## Run every test: unit, handler, adapter (aws-smithy-mocks)
+test: $(BENCH_READY) ## Run every test: unit, handler, adapter, then end-to-end on the local AWS bench
 	$(CARGO) test --workspace --all-features --locked
+	$(VENV)/bin/pytest -q tests/bench
 
 lint: ## Format check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
@@ -29,12 +41,24 @@ lint: ## Format check and clippy with warnings as errors
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
+# The functions the bench runs are the debug binaries `cargo test` builds (same features, so
+# `make demo` after `make test` rebuilds nothing).
+functions:
+	$(CARGO) test --workspace --all-features --locked --no-run --quiet
+
+demo: $(BENCH_READY) functions ## Play the VPN-down story on the local AWS bench and print what a responder sees
+	cd tests/bench && ../../$(VENV)/bin/python demo.py
+
 triage: ## Print triage's decision for EVENT (one or more files) with RULES (default: embedded), offline
 	@test -n "$(EVENT)" || { echo "usage: make triage EVENT=tests/fixtures/events/cloudwatch-alarm-vpn-tunnel-down.json [RULES=my-rules.yaml]"; exit 2; }
 	@$(CARGO) run -q --locked -p responder --bin triage-try -- $(if $(RULES),--rules $(RULES)) $(EVENT)
 
 rules-check: ## Validate a rules file (RULES=..., default: the embedded rules) and list its rules
 	@$(CARGO) run -q --locked -p responder --bin triage-try -- $(if $(RULES),--rules $(RULES)) --check
+
+bench: $(BENCH_READY) release ## Benchmark report: size, cold start, peak RSS, events/s, classification cost (~6 min)
+	$(CARGO) bench --locked -p responder --bench classify
+	cd tests/bench && ../../$(VENV)/bin/python perf.py
 
 release: ## Build the triage binary for release (size-tuned profile; ~4 min here)
 	$(CARGO) build --release --locked -p triage

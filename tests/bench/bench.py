@@ -1,0 +1,621 @@
+"""The local AWS bench: moto for the services it emulates, our emulator for the rest.
+
+    bench = Bench().start()      # moto + emulator on 127.0.0.1, free ports; resources created
+    env = bench.endpoint_env()   # AWS_ENDPOINT_URL (moto), the three per-service overrides
+                                 # (emulator), region and dummy credentials, for a function
+    vpn_id = bench.create_vpn()  # a Site-to-Site VPN in moto, tunnel 1 DOWN, tunnel 2 UP
+    event = bench.alarm_event("cloudwatch-alarm-vpn-tunnel-down", vpn_id)
+    ...
+    bench.bus_events()           # what was published on the responder bus
+    bench.reset()                # between tests
+    bench.stop()
+
+moto runs in this process (`ThreadedMotoServer`), so its backends are reachable directly: the
+bench uses that to give VPN connections the tunnel telemetry moto does not keep (see
+`set_tunnels`). Resources are created as the SAM template will create them (`STATE_TABLE`,
+`RESPONDER_BUS` with a rule on `source = incident.responder`, an Incident Manager response plan).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "events"
+
+ACCOUNT = "111122223333"
+REGION = "us-east-1"
+
+# Names the SAM template will give the resources (and the functions' configuration).
+STATE_TABLE = "responder-state"
+RESPONDER_BUS = "responder"
+RESPONDER_SOURCE = "incident.responder"
+BUS_TAP_QUEUE = "responder-bus-tap"
+BUS_TAP_RULE = "responder-bus-tap"
+RESPONSE_PLAN = {"name": "responder-vpn", "title": "VPN incident", "impact": 3}
+
+# The VPN the fixtures describe, and the bench's stand-in values.
+FIXTURE_ACCOUNT = "111122223333"
+FIXTURE_REGION = "eu-west-1"
+FIXTURE_VPN_ID = "vpn-0123456789abcdef0"
+CUSTOMER_GATEWAY_IP = "198.51.100.7"
+CUSTOMER_GATEWAY_ASN = 65000
+TUNNEL_1_IP = "203.0.113.10"
+TUNNEL_2_IP = "203.0.113.11"
+
+INCIDENT_MANAGER = "incident-manager"
+OPSCENTER = "opscenter"
+BACKENDS = (INCIDENT_MANAGER, OPSCENTER)
+
+_DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@dataclass
+class Tunnel:
+    """One tunnel's telemetry, as `DescribeVpnConnections` reports it in `VgwTelemetry`."""
+
+    outside_ip: str
+    status: str  # "UP" | "DOWN"
+    message: str = ""
+    accepted_routes: int = 0
+    inside_cidr: str = "169.254.10.0/30"
+
+
+def default_tunnels() -> list[Tunnel]:
+    """The VPN story's tunnels: tunnel 1 down (IPsec), tunnel 2 up."""
+    return [
+        Tunnel(TUNNEL_1_IP, "DOWN", "IPSEC IS DOWN", 0, "169.254.10.0/30"),
+        Tunnel(TUNNEL_2_IP, "UP", "", 2, "169.254.11.0/30"),
+    ]
+
+
+class Bench:
+    """moto and the emulator on 127.0.0.1, with the responder's resources in them."""
+
+    def __init__(
+        self, account: str = ACCOUNT, region: str = REGION, *, emulator: bool = True
+    ) -> None:
+        self.account = account
+        self.region = region
+        self.with_emulator = emulator
+        self.moto_url = ""
+        self.emu: Any = None
+        self.response_plan_arn: str | None = None
+        self.bus_tap_queue_url = ""
+        self._moto: Any = None
+        self._restore_dynamodb: Any = None
+        self._saved_account: str | None = None
+        self._clients: dict[str, Any] = {}
+        self._bus_log: list[dict[str, Any]] = []
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> Bench:
+        """Starts moto and the emulator, then creates the resources. Stops both on failure."""
+        try:
+            self._start_moto()
+            if self.with_emulator:
+                self._start_emulator()
+            self.create_resources()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
+
+        # moto serves every request as the account in MOTO_ACCOUNT_ID (read per request, from
+        # this process's environment): the bench's account, so ARNs agree with the emulator's
+        # and the fixtures'. Restored in stop().
+        self._saved_account = os.environ.get("MOTO_ACCOUNT_ID")
+        os.environ["MOTO_ACCOUNT_ID"] = self.account
+        self._restore_dynamodb = _serialise_moto_dynamodb_writes()
+        # Port 0: the OS picks a free port while binding, so no other process can take it
+        # between choosing and binding; the server reports the port it got.
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.moto_url = f"http://{host}:{port}"
+
+    def _start_emulator(self) -> None:
+        try:
+            from emulator import Emulator
+        except ImportError as e:
+            raise RuntimeError(
+                "the AWS emulator package tests/bench/emulator is missing or broken "
+                f"(import emulator: {e})"
+            ) from e
+        self.emu = Emulator(account=self.account, region=self.region)
+        self.emu.start()
+
+    def stop(self) -> None:
+        """Stops the emulator and moto and frees their ports (safe to call twice)."""
+        errors: list[BaseException] = []
+        if self.emu is not None:
+            try:
+                self.emu.stop()
+            except Exception as e:  # noqa: BLE001 - stop moto anyway
+                errors.append(e)
+            self.emu = None
+        if self._moto is not None:
+            try:
+                self._moto.stop()
+                # ThreadedMotoServer.stop() leaves the listening socket open: close it.
+                server = getattr(self._moto, "_server", None)
+                if server is not None:
+                    server.server_close()
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+            self._moto = None
+        if self._restore_dynamodb is not None:
+            self._restore_dynamodb()
+            self._restore_dynamodb = None
+        if self._saved_account is None:
+            os.environ.pop("MOTO_ACCOUNT_ID", None)
+        else:
+            os.environ["MOTO_ACCOUNT_ID"] = self._saved_account
+        self._saved_account = None
+        self._clients.clear()
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> Bench:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- configuration for functions ------------------------------------------------------
+
+    def endpoint_env(self) -> dict[str, str]:
+        """The environment a function needs to reach the bench instead of AWS."""
+        env = {
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        if self.emu is not None:
+            for service in ("SSM_INCIDENTS", "SSM", "CLOUDWATCH"):
+                env[f"AWS_ENDPOINT_URL_{service}"] = self.emu.url
+        return env
+
+    def triage_env(self, backend: str) -> dict[str, str]:
+        """`triage`'s configuration (the contract's variables) for `backend`."""
+        env = {
+            "INCIDENT_BACKEND": backend,
+            "RESPONDER_BUS": RESPONDER_BUS,
+            "STATE_TABLE": STATE_TABLE,
+        }
+        if backend == "incident-manager":
+            assert self.response_plan_arn, "no response plan: the bench runs without emulator"
+            env["RESPONSE_PLAN_ARN"] = self.response_plan_arn
+        return env
+
+    # --- boto3 clients bound to moto --------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = boto3.session.Session(
+                region_name=self.region, **_DUMMY_CREDENTIALS
+            ).client(
+                service,
+                endpoint_url=self.moto_url,
+                config=Config(retries={"max_attempts": 1}, connect_timeout=3, read_timeout=30),
+            )
+        return self._clients[service]
+
+    @property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @property
+    def events(self) -> Any:
+        return self.client("events")
+
+    @property
+    def sqs(self) -> Any:
+        return self.client("sqs")
+
+    @property
+    def ec2(self) -> Any:
+        return self.client("ec2")
+
+    @property
+    def sns(self) -> Any:
+        return self.client("sns")
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @property
+    def sts(self) -> Any:
+        return self.client("sts")
+
+    # --- resources --------------------------------------------------------------------------
+
+    def create_resources(self) -> None:
+        """The state table, the responder bus tapped by an SQS queue, the response plan."""
+        self.dynamodb.create_table(
+            TableName=STATE_TABLE,
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.dynamodb.update_time_to_live(
+            TableName=STATE_TABLE,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+        )
+
+        self.events.create_event_bus(Name=RESPONDER_BUS)
+        # The bench's ear on the bus: every responder event is copied to an SQS queue (moto
+        # delivers to SQS targets synchronously within PutEvents; other target types fail).
+        self.bus_tap_queue_url = self.sqs.create_queue(QueueName=BUS_TAP_QUEUE)["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(
+            QueueUrl=self.bus_tap_queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        self.events.put_rule(
+            Name=BUS_TAP_RULE,
+            EventBusName=RESPONDER_BUS,
+            EventPattern=json.dumps({"source": [RESPONDER_SOURCE]}),
+            State="ENABLED",
+        )
+        self.events.put_targets(
+            Rule=BUS_TAP_RULE,
+            EventBusName=RESPONDER_BUS,
+            Targets=[{"Id": "bench-tap", "Arn": queue_arn}],
+        )
+        self.create_response_plan()
+
+    def create_response_plan(self) -> str | None:
+        if self.emu is None:
+            return None
+        self.response_plan_arn = self.emu.create_response_plan(
+            RESPONSE_PLAN["name"], RESPONSE_PLAN["title"], RESPONSE_PLAN["impact"]
+        )
+        return self.response_plan_arn
+
+    def reset(self) -> None:
+        """Back to freshly created resources: empty state table, empty bus tap, a fresh
+        emulator with the response plan. VPNs stay (each test makes its own)."""
+        table = self.dynamodb
+        keys: list[dict[str, Any]] = []
+        for page in table.get_paginator("scan").paginate(
+            TableName=STATE_TABLE, ProjectionExpression="pk, sk", ConsistentRead=True
+        ):
+            keys.extend(page["Items"])
+        for item in keys:
+            table.delete_item(TableName=STATE_TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
+        self._drain_bus_tap()
+        self._bus_log.clear()
+        if self.emu is not None:
+            self.emu.reset()
+            self.create_response_plan()
+
+    # --- the VPN ----------------------------------------------------------------------------
+
+    def create_vpn(self, tunnels: list[Tunnel] | None = None, name: str = "bench-vpn") -> str:
+        """A Site-to-Site VPN as a customer has it: customer gateway (198.51.100.7, ASN 65000),
+        a virtual private gateway attached to a VPC, an `ipsec.1` connection, and its tunnel
+        telemetry (`default_tunnels()` unless given). Returns the VPN connection id."""
+        ec2 = self.ec2
+        vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+        cgw_id = ec2.create_customer_gateway(
+            Type="ipsec.1", PublicIp=CUSTOMER_GATEWAY_IP, BgpAsn=CUSTOMER_GATEWAY_ASN
+        )["CustomerGateway"]["CustomerGatewayId"]
+        vgw_id = ec2.create_vpn_gateway(Type="ipsec.1", AmazonSideAsn=64512)["VpnGateway"][
+            "VpnGatewayId"
+        ]
+        ec2.attach_vpn_gateway(VpcId=vpc_id, VpnGatewayId=vgw_id)
+        vpn_id = ec2.create_vpn_connection(
+            Type="ipsec.1",
+            CustomerGatewayId=cgw_id,
+            VpnGatewayId=vgw_id,
+            Options={"StaticRoutesOnly": False},
+            TagSpecifications=[
+                {"ResourceType": "vpn-connection", "Tags": [{"Key": "Name", "Value": name}]}
+            ],
+        )["VpnConnection"]["VpnConnectionId"]
+        self.set_tunnels(vpn_id, tunnels if tunnels is not None else default_tunnels())
+        return vpn_id
+
+    def set_tunnels(self, vpn_id: str, tunnels: list[Tunnel]) -> None:
+        """Gives a moto VPN connection its tunnels: `VgwTelemetry` and `Options.TunnelOptions`.
+
+        WORKAROUND (bench only, never product code): moto 5.2 keeps neither tunnel telemetry
+        nor tunnel options — `VPNConnection` is created with `tunnels = None` and
+        `options = None`, and `DescribeVpnConnections` returns no `VgwTelemetry`. moto
+        serialises its model objects by the botocore shape: for each member it looks up the
+        serialisation name, the member name and its snake_case form (`vgwTelemetry`,
+        `VgwTelemetry`, `vgw_telemetry`) on the object, or as keys of a dict. So the bench sets
+        those attributes on the object in moto's EC2 backend (same process) to plain dicts
+        keyed by the shape's member names, and `describe_vpn_connections` returns them like
+        AWS does. The customer-gateway configuration document is rewritten to the same
+        addresses (moto renders fixed ones).
+        """
+        from moto.ec2.models import ec2_backends
+
+        connection = ec2_backends[self.account][self.region].vpn_connections[vpn_id]
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        connection.vgw_telemetry = [
+            {
+                "OutsideIpAddress": t.outside_ip,
+                "Status": t.status,
+                "StatusMessage": t.message,
+                "AcceptedRouteCount": t.accepted_routes,
+                "LastStatusChange": now,
+            }
+            for t in tunnels
+        ]
+        log_group = f"arn:aws:logs:{self.region}:{self.account}:log-group:/vpn/{vpn_id}"
+        connection.options = {
+            "EnableAcceleration": False,
+            "StaticRoutesOnly": False,
+            "LocalIpv4NetworkCidr": "0.0.0.0/0",
+            "RemoteIpv4NetworkCidr": "0.0.0.0/0",
+            "OutsideIpAddressType": "PublicIpv4",
+            "TunnelInsideIpVersion": "ipv4",
+            "TunnelOptions": [
+                {
+                    "OutsideIpAddress": t.outside_ip,
+                    "TunnelInsideCidr": t.inside_cidr,
+                    "IkeVersions": [{"Value": "ikev1"}, {"Value": "ikev2"}],
+                    "Phase1LifetimeSeconds": 28800,
+                    "Phase2LifetimeSeconds": 3600,
+                    "DpdTimeoutSeconds": 30,
+                    "DpdTimeoutAction": "clear",
+                    "StartupAction": "add",
+                    "LogOptions": {
+                        "CloudWatchLogOptions": {
+                            "LogEnabled": True,
+                            "LogGroupArn": log_group,
+                            "LogOutputFormat": "json",
+                        }
+                    },
+                }
+                for t in tunnels
+            ],
+        }
+        config = connection.customer_gateway_configuration.replace(
+            "12.1.2.3", CUSTOMER_GATEWAY_IP
+        )
+        for t in tunnels:  # moto renders 52.2.144.13 as every tunnel's AWS-side address
+            config = config.replace("52.2.144.13", t.outside_ip, 1)
+        # The member name takes precedence over moto's snake_case property.
+        connection.CustomerGatewayConfiguration = config
+
+    def vpn_arn(self, vpn_id: str) -> str:
+        return f"arn:aws:ec2:{self.region}:{self.account}:vpn-connection/{vpn_id}"
+
+    def alarm_arn(self, alarm_name: str) -> str:
+        return f"arn:aws:cloudwatch:{self.region}:{self.account}:alarm:{alarm_name}"
+
+    # --- events -----------------------------------------------------------------------------
+
+    def alarm_event(self, fixture_name: str, vpn_id: str, **overrides: Any) -> dict[str, Any]:
+        """`tests/fixtures/events/<fixture_name>.json` about the bench's VPN: the fixture's VPN
+        id (in dimensions, alarm names, alarm tags, ARNs, descriptions), account and region are
+        replaced by the bench's. `overrides` then set fields; `__` separates nested keys:
+        `alarm_event("…", vpn, id="x", detail__state__timestamp="…")`."""
+        text = (FIXTURES / f"{fixture_name}.json").read_text()
+        text = text.replace(FIXTURE_VPN_ID, vpn_id)
+        text = text.replace(f":{FIXTURE_REGION}:", f":{self.region}:")
+        text = text.replace(f'"{FIXTURE_REGION}"', f'"{self.region}"')
+        text = text.replace(f":{FIXTURE_ACCOUNT}:", f":{self.account}:")
+        text = text.replace(f'"{FIXTURE_ACCOUNT}"', f'"{self.account}"')
+        event = json.loads(text)
+        for path, value in overrides.items():
+            target = event
+            *parents, leaf = path.split("__")
+            for key in parents:
+                target = target.setdefault(key, {})
+            target[leaf] = copy.deepcopy(value)
+        return event
+
+    def bus_events(
+        self, wait: float = 1.0, count: int | None = None, detail_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every event the responder bus delivered since the last `reset`, in arrival order
+        (parsed EventBridge events, read from the SQS queue the bus's rule targets).
+
+        Without `count`, returns what has arrived (moto delivers within `PutEvents`, so after an
+        invocation answered its events are there). With `count`, polls for up to `wait`
+        seconds until at least `count` events (of `detail_type`, if given) arrived."""
+        deadline = time.monotonic() + wait
+
+        def selected() -> list[dict[str, Any]]:
+            return [
+                e
+                for e in self._bus_log
+                if detail_type is None or e.get("detail-type") == detail_type
+            ]
+
+        while True:
+            self._drain_bus_tap()
+            if count is None or len(selected()) >= count or time.monotonic() >= deadline:
+                return selected()
+            time.sleep(0.05)
+
+    def _drain_bus_tap(self) -> None:
+        if not self.bus_tap_queue_url:
+            return
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.bus_tap_queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=0,
+                VisibilityTimeout=30,
+            ).get("Messages", [])
+            if not messages:
+                return
+            for message in messages:
+                self._bus_log.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.bus_tap_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    # --- the state table --------------------------------------------------------------------
+
+    def state_item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        """One row of the state table as plain Python (numbers as `Decimal`), or None."""
+        item = self.dynamodb.get_item(
+            TableName=STATE_TABLE, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+        ).get("Item")
+        return _plain(item) if item is not None else None
+
+    def state_items(self) -> list[dict[str, Any]]:
+        """Every row of the state table as plain Python."""
+        items: list[dict[str, Any]] = []
+        for page in self.dynamodb.get_paginator("scan").paginate(
+            TableName=STATE_TABLE, ConsistentRead=True
+        ):
+            items.extend(_plain(i) for i in page["Items"])
+        return items
+
+
+# --- a backend-neutral view of the incidents in the emulator ----------------------------------
+
+
+class Incidents:
+    """What the responder sees in Incident Manager or OpsCenter (the emulator), one vocabulary
+    for both backends: `all()`, `one()`, `id()`, `title()`, `related_arns()`, `timeline()`."""
+
+    def __init__(self, bench: Bench, backend: str) -> None:
+        self.bench = bench
+        self.backend = backend
+
+    def all(self) -> list[dict[str, Any]]:
+        if self.backend == INCIDENT_MANAGER:
+            return list(self.bench.emu.incidents())
+        return list(self.bench.emu.ops_items())
+
+    def one(self) -> dict[str, Any]:
+        found = self.all()
+        assert len(found) == 1, f"expected exactly one incident, found {len(found)}: {found}"
+        return found[0]
+
+    def id(self, record: dict[str, Any]) -> str:
+        if self.backend == INCIDENT_MANAGER:
+            return im_record(record)["arn"]
+        return record["OpsItemId"]
+
+    def title(self, record: dict[str, Any]) -> str:
+        return im_record(record)["title"] if self.backend == INCIDENT_MANAGER else record["Title"]
+
+    def related_arns(self, record: dict[str, Any]) -> set[str]:
+        """ARNs of the resources attached to the incident (related items / `/aws/resources`)."""
+        if self.backend == INCIDENT_MANAGER:
+            return {
+                item["identifier"]["value"]["arn"]
+                for item in record.get("relatedItems", [])
+                if "arn" in item["identifier"]["value"]
+            }
+        raw = ops_data(record, "/aws/resources")
+        return {element["arn"] for element in json.loads(raw)} if raw else set()
+
+    def timeline(self, record: dict[str, Any]) -> list[str]:
+        """The texts of the incident's timeline entries, oldest first."""
+        if self.backend == INCIDENT_MANAGER:
+            events = sorted(record.get("timeline", []), key=lambda e: str(e.get("eventTime")))
+            texts = []
+            for event in events:
+                data = event.get("eventData", "")
+                try:  # our entries are JSON strings, as the console renders them
+                    data = json.loads(data)
+                except (TypeError, ValueError):
+                    pass
+                texts.append(data if isinstance(data, str) else json.dumps(data))
+            return texts
+        data = record.get("OperationalData", {})
+        return [
+            data[key]["Value"]
+            for key in sorted(data)
+            if key.startswith("responder:timeline:")
+        ]
+
+
+def im_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The incident record itself (GetIncidentRecord's `incidentRecord`)."""
+    return record.get("incidentRecord", record)
+
+
+def ops_data(ops_item: dict[str, Any], key: str) -> str | None:
+    value = ops_item.get("OperationalData", {}).get(key)
+    return value["Value"] if value else None
+
+
+def wait_for(check: Any, timeout: float = 5.0, interval: float = 0.05) -> Any:
+    """Calls `check()` every `interval` seconds until it returns something truthy or `timeout`
+    seconds passed; returns its last value (assert on it). For effects that arrive later."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def _serialise_moto_dynamodb_writes() -> Any:
+    """WORKAROUND (bench only): makes moto's DynamoDB writes atomic, as DynamoDB's are.
+
+    moto's server handles requests on concurrent threads, and its `put_item` / `update_item` /
+    `delete_item` evaluate a ConditionExpression and then write, with no lock between the two:
+    only the GIL's timing keeps two concurrent conditional writes on one key from both
+    succeeding (a stress test of 8 racing claims × 200 did not catch it, but nothing prevents
+    it). The state table's claims rely on DynamoDB's guarantee that they cannot, and the
+    concurrency tests must not depend on luck, so the bench serialises moto's DynamoDB writes
+    with one lock. Returns the undo."""
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    originals = {}
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+        originals[name] = original
+
+        def locked(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(*args, **kwargs)
+
+        setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
+
+    def restore() -> None:
+        for name, original in originals.items():
+            setattr(DynamoDBBackend, name, original)
+
+    return restore
+
+
+_deserializer = TypeDeserializer()
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
