@@ -180,7 +180,7 @@ impl MemoryState {
     }
 
     /// The next `n` calls of `operation` (`claim`, `confirm_open`, `get`, `touch`, `begin`,
-    /// `complete`) fail.
+    /// `abandon`, `complete`) fail.
     pub fn fail_next(&self, operation: &'static str, n: usize, kind: PortErrorKind) {
         lock(&self.faults).pending.insert(operation, (n, kind));
     }
@@ -277,6 +277,15 @@ impl StateStore for MemoryState {
             },
         );
         Ok(Begin::Started)
+    }
+
+    async fn abandon(&self, key: &str) -> Result<(), PortError> {
+        lock(&self.faults).check("abandon")?;
+        let mut rows = lock(&self.idempotency);
+        if rows.get(key).is_some_and(|row| row.completed.is_none()) {
+            rows.remove(key);
+        }
+        Ok(())
     }
 
     async fn complete(

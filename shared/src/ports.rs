@@ -232,6 +232,11 @@ pub trait StateStore: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> Result<Begin, PortError>;
 
+    /// Forgets an occurrence whose invocation failed: deletes its row while it is still in
+    /// progress, so Lambda's retry starts at once instead of waiting for the lease to run out.
+    /// A completed row is kept.
+    async fn abandon(&self, key: &str) -> Result<(), PortError>;
+
     /// Marks the occurrence handled (status `completed`) and stores the answer to replay.
     async fn complete(
         &self,

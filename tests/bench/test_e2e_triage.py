@@ -227,6 +227,25 @@ def test_throttling_is_ridden_out(
     assert len(of_type(bench.bus_events(), "Incident Opened")) == 1
 
 
+def test_a_failed_invocation_can_be_retried_at_once(
+    bench: Bench, triage: Function, vpn: str, incidents: Incidents, backend: str
+) -> None:
+    """Throttling outlasts the SDK's retries: the invocation fails, and Lambda's retry (here at
+    once) opens the incident — the failed attempt left nothing that blocks it."""
+    operation = OPEN_OPERATION[backend]
+    bench.emu.inject(operation, 4, "ThrottlingException")
+
+    failed = triage.invoke(bench.alarm_event(DOWN, vpn))
+    assert failed.kind == "error", failed
+    assert failed.body["errorType"] == "Throttled", failed
+    assert operation in failed.body["errorMessage"]
+    assert incidents.all() == []
+
+    answer = answered(triage.invoke(bench.alarm_event(DOWN, vpn)), "opened")
+    assert answer["incident"] == incidents.id(incidents.one())
+    assert [e["detail-type"] for e in bench.bus_events()] == ["Incident Opened"]
+
+
 def test_lambda_action_after_eventbridge_is_the_same_occurrence(
     bench: Bench, triage: Function, vpn: str, incidents: Incidents
 ) -> None:

@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -500,6 +501,33 @@ impl StateStore for DynamoStateStore {
         match held {
             None => Ok(Begin::Started),
             Some(row) => begin_from_item(OP, &row),
+        }
+    }
+
+    async fn abandon(&self, key: &str) -> Result<(), PortError> {
+        const OP: &str = "DeleteItem";
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(idem_key(key)))
+            .condition_expression("#status = :in_progress")
+            .set_expression_attribute_names(Some(names(&[ATTR_STATUS])))
+            .expression_attribute_values(":in_progress", s(IDEM_IN_PROGRESS))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Completed meanwhile, or already gone: nothing to forget.
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(DeleteItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(from_sdk_error(OP, &err)),
         }
     }
 
@@ -1044,6 +1072,34 @@ mod tests {
             ])
         );
         assert_eq!(req.condition_expression(), None);
+    }
+
+    #[tokio::test]
+    async fn abandon_deletes_only_an_in_progress_row() {
+        use aws_sdk_dynamodb::operation::delete_item::{DeleteItemInput, DeleteItemOutput};
+        let seen = Captured::<DeleteItemInput>::new();
+        let sn = seen.clone();
+        let deleted = mock!(Client::delete_item)
+            .match_requests(move |req| sn.push(req.clone()))
+            .then_output(|| DeleteItemOutput::builder().build());
+        must(store(&[&deleted], 1).abandon("occ-1").await);
+        let req = seen.only();
+        assert_eq!(
+            req.key().cloned().unwrap_or_default(),
+            HashMap::from([
+                ("pk".to_string(), s("idem#occ-1")),
+                ("sk".to_string(), s("idem")),
+            ])
+        );
+        assert_eq!(req.condition_expression(), Some("#status = :in_progress"));
+
+        // Completed (or gone) meanwhile: the failed condition is not an error.
+        let kept = mock!(Client::delete_item).then_error(|| {
+            DeleteItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().build(),
+            )
+        });
+        must(store(&[&kept], 1).abandon("occ-1").await);
     }
 
     #[tokio::test]

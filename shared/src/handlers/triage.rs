@@ -247,10 +247,20 @@ impl Triage {
             Begin::InProgress => return Err(TriageError::EventInProgress),
         }
 
-        let answer = match signal.state {
-            SignalState::Firing => self.fire(signal, &c, raw, lease_until).await?,
-            SignalState::Recovered => self.recover(signal, &c).await?,
-            SignalState::Informational => self.inform(signal, &c).await?,
+        let decided = match signal.state {
+            SignalState::Firing => self.fire(signal, &c, raw, lease_until).await,
+            SignalState::Recovered => self.recover(signal, &c).await,
+            SignalState::Informational => self.inform(signal, &c).await,
+        };
+        let answer = match decided {
+            Ok(answer) => answer,
+            Err(e) => {
+                // Let Lambda's retry start at once rather than wait out this invocation's lease.
+                if let Err(release) = self.state.abandon(&occurrence).await {
+                    warn!(error = %release, "could not release the failed occurrence");
+                }
+                return Err(e);
+            }
         };
         let stored = serde_json::to_string(&answer).unwrap_or_default();
         self.state
