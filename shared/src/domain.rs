@@ -524,10 +524,12 @@ pub fn stable_hash(parts: &[&str], len: usize) -> String {
         }
         hasher.update(part.as_bytes());
     }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = hasher.finalize();
     let mut out = String::with_capacity(64);
     for byte in digest {
-        out.push_str(&format!("{byte:02x}"));
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
     out.truncate(len.min(64));
     out
