@@ -88,6 +88,84 @@ impl TriageConfig {
     }
 }
 
+/// Reads `INCIDENT_BACKEND`.
+fn backend_from(get: &impl Fn(&'static str) -> Option<String>) -> Result<Backend, ConfigError> {
+    let name = get("INCIDENT_BACKEND").ok_or(ConfigError::Missing("INCIDENT_BACKEND"))?;
+    Backend::parse(&name).ok_or_else(|| ConfigError::Invalid {
+        name: "INCIDENT_BACKEND",
+        problem: format!("`{name}` is neither `incident-manager` nor `opscenter`"),
+    })
+}
+
+/// Trims a variable; empty counts as unset.
+fn trimmed(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Configuration of the `enrich` function (and the part `runbook` shares): it writes onto
+/// incidents that exist, so it needs no response plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageConfig {
+    /// `INCIDENT_BACKEND`: `incident-manager` or `opscenter`.
+    pub backend: Backend,
+    /// `RESPONDER_BUS`: the responder event bus.
+    pub responder_bus: String,
+    /// `STATE_TABLE`: the DynamoDB state table.
+    pub state_table: String,
+}
+
+impl StageConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| trimmed(&lookup, name);
+        Ok(StageConfig {
+            backend: backend_from(&get)?,
+            responder_bus: get("RESPONDER_BUS").ok_or(ConfigError::Missing("RESPONDER_BUS"))?,
+            state_table: get("STATE_TABLE").ok_or(ConfigError::Missing("STATE_TABLE"))?,
+        })
+    }
+}
+
+/// Configuration of the `runbook` function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunbookConfig {
+    pub stage: StageConfig,
+    /// `AUTOMATION_ROLE_ARN`: the role SSM Automation assumes to run the runbooks.
+    pub automation_role_arn: String,
+}
+
+impl RunbookConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let role = trimmed(&lookup, "AUTOMATION_ROLE_ARN")
+            .ok_or(ConfigError::Missing("AUTOMATION_ROLE_ARN"))?;
+        let is_role_arn = role.starts_with("arn:")
+            && role.split(':').nth(2) == Some("iam")
+            && role
+                .split(':')
+                .nth(5)
+                .is_some_and(|r| r.starts_with("role/"));
+        if !is_role_arn {
+            return Err(ConfigError::Invalid {
+                name: "AUTOMATION_ROLE_ARN",
+                problem: format!("`{role}` is not an IAM role ARN"),
+            });
+        }
+        Ok(RunbookConfig {
+            stage: StageConfig::from_lookup(lookup)?,
+            automation_role_arn: role,
+        })
+    }
+}
+
 /// Loads a rules file, or the embedded default when `path` is `None`.
 pub fn load_rules(path: Option<&std::path::Path>) -> Result<Rules, ConfigError> {
     match path {
@@ -154,5 +232,35 @@ mod tests {
         ]);
         let e = e.unwrap_or_else(|e| panic!("{e}")).rules().err();
         assert!(e.is_some_and(|e| e.to_string().contains("/nonexistent/rules.yaml")));
+    }
+
+    #[test]
+    fn stages_read_only_what_they_need() {
+        let map: HashMap<&str, &str> = HashMap::from([
+            ("INCIDENT_BACKEND", "opscenter"),
+            ("RESPONDER_BUS", "responder"),
+            ("STATE_TABLE", "state"),
+        ]);
+        let stage = StageConfig::from_lookup(|n| map.get(n).map(|v| v.to_string()));
+        let stage = stage.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stage.backend, Backend::OpsCenter);
+        let e = RunbookConfig::from_lookup(|n| map.get(n).map(|v| v.to_string())).err();
+        assert!(e.is_some_and(|e| e.to_string().contains("AUTOMATION_ROLE_ARN")));
+
+        let mut with_role = map.clone();
+        with_role.insert(
+            "AUTOMATION_ROLE_ARN",
+            "arn:aws:iam::111122223333:role/vpn-runbook",
+        );
+        let c = RunbookConfig::from_lookup(|n| with_role.get(n).map(|v| v.to_string()));
+        let c = c.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.automation_role_arn,
+            "arn:aws:iam::111122223333:role/vpn-runbook"
+        );
+
+        with_role.insert("AUTOMATION_ROLE_ARN", "vpn-runbook");
+        let e = RunbookConfig::from_lookup(|n| with_role.get(n).map(|v| v.to_string())).err();
+        assert!(e.is_some_and(|e| e.to_string().contains("not an IAM role ARN")));
     }
 }

@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::diagnosis::{Diagnosis, RunbookRun};
+
 /// Where a signal stands: is something wrong now, did it clear, or is it neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -503,6 +505,12 @@ pub struct LifecycleDetail {
     /// How many signals the incident has absorbed so far, where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal_count: Option<u64>,
+    /// What `enrich` found (`Incident Enriched`, and the runbook events after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
+    /// The runbook execution (`Runbook Started`, `Runbook Finished`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automation: Option<RunbookRun>,
 }
 
 /// One event for the responder bus.

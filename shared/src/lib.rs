@@ -1,6 +1,7 @@
 //! The incident responder's library: everything but the Lambda entry points.
 //!
 //! - [`domain`]: the vocabulary (signals, classifications, incidents, lifecycle events);
+//! - [`diagnosis`]: what `enrich` gathers and `runbook` acts on (VPN facts, automation runs);
 //! - [`sources`]: one module per inbound event shape, each turning it into [`domain::Signal`]s;
 //! - [`rules`]: the rules document, matching and the impact matrix;
 //! - [`ports`]: one trait per outside capability;
@@ -9,6 +10,7 @@
 //! - [`handlers`]: each function's whole behaviour, written against the ports.
 
 pub mod config;
+pub mod diagnosis;
 pub mod domain;
 pub mod handlers;
 pub mod memory;

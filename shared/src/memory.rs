@@ -8,12 +8,16 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
+use crate::diagnosis::{
+    AutomationExecution, AutomationRequest, CustomerGateway, Gateway, MetricQuery, MetricSeries,
+    VpnConnection,
+};
 use crate::domain::{
     Backend, IncidentRef, LifecycleEvent, NewIncident, RelatedItem, TimelineEntry,
 };
 use crate::ports::{
-    Begin, Claim, ClaimOutcome, Clock, DedupeRecord, EventBus, IncidentStore, KeyStatus, PortError,
-    PortErrorKind, StateStore,
+    AutomationRunner, Begin, Claim, ClaimOutcome, Clock, DedupeRecord, EventBus, IncidentStore,
+    KeyStatus, MetricSource, NetworkInventory, PortError, PortErrorKind, StateStore,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -171,6 +175,7 @@ struct IdempotencyRow {
 pub struct MemoryState {
     keys: Mutex<BTreeMap<String, DedupeRecord>>,
     idempotency: Mutex<HashMap<String, IdempotencyRow>>,
+    references: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
     faults: Mutex<Faults>,
 }
 
@@ -180,7 +185,7 @@ impl MemoryState {
     }
 
     /// The next `n` calls of `operation` (`claim`, `confirm_open`, `get`, `touch`, `begin`,
-    /// `abandon`, `complete`) fail.
+    /// `abandon`, `complete`, `remember`, `recall`) fail.
     pub fn fail_next(&self, operation: &'static str, n: usize, kind: PortErrorKind) {
         lock(&self.faults).pending.insert(operation, (n, kind));
     }
@@ -330,6 +335,25 @@ impl StateStore for MemoryState {
         row.signal_count += 1;
         Ok(row.clone())
     }
+
+    async fn remember(
+        &self,
+        key: &str,
+        value: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        lock(&self.faults).check("remember")?;
+        lock(&self.references).insert(key.to_string(), (value.to_string(), expires_at));
+        Ok(())
+    }
+
+    async fn recall(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, PortError> {
+        lock(&self.faults).check("recall")?;
+        Ok(lock(&self.references)
+            .get(key)
+            .filter(|(_, expires_at)| *expires_at > now)
+            .map(|(value, _)| value.clone()))
+    }
 }
 
 /// The responder bus in memory: keeps what was published, in order.
@@ -388,5 +412,275 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *lock(&self.now)
+    }
+}
+
+/// The EC2 inventory in memory. An id it does not hold is NotFound, like the real API; an
+/// operation can be made to fail (`vpn_connections`, `vpn_gateway`, `transit_gateway`,
+/// `customer_gateway`).
+#[derive(Debug, Default)]
+pub struct MemoryNetwork {
+    connections: Mutex<Vec<VpnConnection>>,
+    gateways: Mutex<Vec<Gateway>>,
+    customer_gateways: Mutex<Vec<CustomerGateway>>,
+    faults: Mutex<Faults>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl MemoryNetwork {
+    pub fn new() -> Self {
+        MemoryNetwork::default()
+    }
+
+    pub fn add_connection(&self, connection: VpnConnection) {
+        lock(&self.connections).push(connection);
+    }
+
+    pub fn add_gateway(&self, gateway: Gateway) {
+        lock(&self.gateways).push(gateway);
+    }
+
+    pub fn add_customer_gateway(&self, gateway: CustomerGateway) {
+        lock(&self.customer_gateways).push(gateway);
+    }
+
+    /// Removes everything with this id (the resource was deleted).
+    pub fn remove(&self, id: &str) {
+        lock(&self.connections).retain(|c| c.id != id);
+        lock(&self.gateways).retain(|g| g.id != id);
+        lock(&self.customer_gateways).retain(|g| g.id != id);
+    }
+
+    pub fn fail_next(&self, operation: &'static str, n: usize, kind: PortErrorKind) {
+        lock(&self.faults).pending.insert(operation, (n, kind));
+    }
+
+    /// Every call, as `operation(argument)`.
+    pub fn calls(&self) -> Vec<String> {
+        lock(&self.calls).clone()
+    }
+
+    fn record(&self, operation: &'static str, argument: &str) -> Result<(), PortError> {
+        lock(&self.calls).push(format!("{operation}({argument})"));
+        lock(&self.faults).check(operation)
+    }
+}
+
+fn not_found(operation: &str, what: &str, id: &str) -> PortError {
+    PortError::new(
+        operation,
+        PortErrorKind::NotFound,
+        format!("The {what} ID '{id}' does not exist"),
+    )
+}
+
+#[async_trait]
+impl NetworkInventory for MemoryNetwork {
+    async fn vpn_connections(&self, ids: &[String]) -> Result<Vec<VpnConnection>, PortError> {
+        self.record("vpn_connections", &ids.join(","))?;
+        let all = lock(&self.connections);
+        if ids.is_empty() {
+            return Ok(all.clone());
+        }
+        ids.iter()
+            .map(|id| {
+                all.iter()
+                    .find(|c| &c.id == id)
+                    .cloned()
+                    .ok_or_else(|| not_found("DescribeVpnConnections", "vpnConnection", id))
+            })
+            .collect()
+    }
+
+    async fn vpn_gateway(&self, id: &str) -> Result<Gateway, PortError> {
+        self.record("vpn_gateway", id)?;
+        lock(&self.gateways)
+            .iter()
+            .find(|g| g.id == id)
+            .cloned()
+            .ok_or_else(|| not_found("DescribeVpnGateways", "vpnGateway", id))
+    }
+
+    async fn transit_gateway(&self, id: &str) -> Result<Gateway, PortError> {
+        self.record("transit_gateway", id)?;
+        lock(&self.gateways)
+            .iter()
+            .find(|g| g.id == id)
+            .cloned()
+            .ok_or_else(|| not_found("DescribeTransitGateways", "transitGateway", id))
+    }
+
+    async fn customer_gateway(&self, id: &str) -> Result<CustomerGateway, PortError> {
+        self.record("customer_gateway", id)?;
+        lock(&self.customer_gateways)
+            .iter()
+            .find(|g| g.id == id)
+            .cloned()
+            .ok_or_else(|| not_found("DescribeCustomerGateways", "customerGateway", id))
+    }
+}
+
+/// CloudWatch metrics in memory: datapoints stored per (namespace, name, dimensions), answered
+/// for any statistic and period (tests give one value per period already).
+#[derive(Debug, Default)]
+pub struct MemoryMetrics {
+    data: Mutex<Vec<(String, String, BTreeMap<String, String>, DateTime<Utc>, f64)>>,
+    faults: Mutex<Faults>,
+    queries: Mutex<Vec<MetricQuery>>,
+}
+
+impl MemoryMetrics {
+    pub fn new() -> Self {
+        MemoryMetrics::default()
+    }
+
+    pub fn put(
+        &self,
+        namespace: &str,
+        name: &str,
+        dimensions: &[(&str, &str)],
+        at: DateTime<Utc>,
+        value: f64,
+    ) {
+        let dims = dimensions
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        lock(&self.data).push((namespace.to_string(), name.to_string(), dims, at, value));
+    }
+
+    /// The next `n` calls of `metric_data` fail.
+    pub fn fail_next(&self, n: usize, kind: PortErrorKind) {
+        lock(&self.faults).pending.insert("metric_data", (n, kind));
+    }
+
+    /// Every query asked, in order.
+    pub fn queries(&self) -> Vec<MetricQuery> {
+        lock(&self.queries).clone()
+    }
+}
+
+#[async_trait]
+impl MetricSource for MemoryMetrics {
+    async fn metric_data(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<MetricSeries>, PortError> {
+        lock(&self.faults).check("metric_data")?;
+        lock(&self.queries).extend(queries.iter().cloned());
+        let data = lock(&self.data);
+        Ok(queries
+            .iter()
+            .map(|q| {
+                let mut points: Vec<(DateTime<Utc>, f64)> = data
+                    .iter()
+                    .filter(|(ns, name, dims, at, _)| {
+                        ns == &q.namespace
+                            && name == &q.name
+                            && dims == &q.dimensions
+                            && *at >= start
+                            && *at < end
+                    })
+                    .map(|(_, _, _, at, value)| (*at, *value))
+                    .collect();
+                points.sort_by_key(|(at, _)| *at);
+                MetricSeries {
+                    id: q.id.clone(),
+                    points,
+                }
+            })
+            .collect())
+    }
+}
+
+/// SSM Automation in memory: `start` is idempotent on the client token; executions stay
+/// `InProgress` until [`MemoryAutomation::finish`].
+#[derive(Debug, Default)]
+pub struct MemoryAutomation {
+    executions: Mutex<Vec<(AutomationRequest, AutomationExecution)>>,
+    faults: Mutex<Faults>,
+}
+
+impl MemoryAutomation {
+    pub fn new() -> Self {
+        MemoryAutomation::default()
+    }
+
+    /// The next `n` calls of `operation` (`start`, `execution`) fail.
+    pub fn fail_next(&self, operation: &'static str, n: usize, kind: PortErrorKind) {
+        lock(&self.faults).pending.insert(operation, (n, kind));
+    }
+
+    /// Every execution started, with the request that started it.
+    pub fn started(&self) -> Vec<(AutomationRequest, AutomationExecution)> {
+        lock(&self.executions).clone()
+    }
+
+    /// Ends an execution with `status`, `outputs` and an optional failure message.
+    pub fn finish(
+        &self,
+        id: &str,
+        status: &str,
+        outputs: &[(&str, &str)],
+        failure_message: Option<&str>,
+        at: DateTime<Utc>,
+    ) {
+        for (_, execution) in lock(&self.executions).iter_mut() {
+            if execution.id == id {
+                execution.status = status.to_string();
+                execution.outputs = outputs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+                    .collect();
+                execution.failure_message = failure_message.map(str::to_string);
+                execution.ended = Some(at);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl AutomationRunner for MemoryAutomation {
+    async fn start(&self, request: &AutomationRequest) -> Result<String, PortError> {
+        lock(&self.faults).check("start")?;
+        let mut executions = lock(&self.executions);
+        if let Some((_, existing)) = executions
+            .iter()
+            .find(|(r, _)| r.client_token.eq_ignore_ascii_case(&request.client_token))
+        {
+            return Ok(existing.id.clone());
+        }
+        let n = executions.len() + 1;
+        let id = format!("00000000-0000-4000-8000-{n:012x}");
+        executions.push((
+            request.clone(),
+            AutomationExecution {
+                id: id.clone(),
+                document: Some(request.document.clone()),
+                status: "InProgress".into(),
+                outputs: BTreeMap::new(),
+                failure_message: None,
+                started: None,
+                ended: None,
+            },
+        ));
+        Ok(id)
+    }
+
+    async fn execution(&self, id: &str) -> Result<AutomationExecution, PortError> {
+        lock(&self.faults).check("execution")?;
+        lock(&self.executions)
+            .iter()
+            .find(|(_, e)| e.id == id)
+            .map(|(_, e)| e.clone())
+            .ok_or_else(|| {
+                PortError::new(
+                    "GetAutomationExecution",
+                    PortErrorKind::NotFound,
+                    format!("Automation execution {id} does not exist"),
+                )
+            })
     }
 }

@@ -7,6 +7,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::diagnosis::{
+    AutomationExecution, AutomationRequest, CustomerGateway, Gateway, MetricQuery, MetricSeries,
+    VpnConnection,
+};
 use crate::domain::{
     Backend, Impact, IncidentRef, LifecycleEvent, NewIncident, RelatedItem, TimelineEntry,
 };
@@ -254,6 +258,19 @@ pub trait StateStore: Send + Sync {
         at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<DedupeRecord, PortError>;
+
+    /// Stores a small JSON value under `key` (row `pk = ref#<key>`, `sk = ref`) until
+    /// `expires_at`, overwriting any earlier value: how a later stage finds what an earlier one
+    /// did (which incident an automation execution belongs to).
+    async fn remember(
+        &self,
+        key: &str,
+        value: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), PortError>;
+
+    /// The value stored under `key`, unless absent or expired at `now`.
+    async fn recall(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, PortError>;
 }
 
 /// The responder bus.
@@ -261,6 +278,47 @@ pub trait StateStore: Send + Sync {
 pub trait EventBus: Send + Sync {
     /// Publishes one lifecycle event; an entry the bus refuses is an error.
     async fn publish(&self, event: &LifecycleEvent) -> Result<(), PortError>;
+}
+
+/// The network's inventory (EC2 `Describe*`): what a VPN incident's diagnosis reads.
+#[async_trait]
+pub trait NetworkInventory: Send + Sync {
+    /// `DescribeVpnConnections` for `ids`; every connection in the region when `ids` is empty.
+    /// An id that does not exist is a [`PortErrorKind::NotFound`] error.
+    async fn vpn_connections(&self, ids: &[String]) -> Result<Vec<VpnConnection>, PortError>;
+
+    /// `DescribeVpnGateways` for one gateway; NotFound when it does not exist.
+    async fn vpn_gateway(&self, id: &str) -> Result<Gateway, PortError>;
+
+    /// `DescribeTransitGateways` for one gateway; NotFound when it does not exist.
+    async fn transit_gateway(&self, id: &str) -> Result<Gateway, PortError>;
+
+    /// `DescribeCustomerGateways` for one gateway; NotFound when it does not exist.
+    async fn customer_gateway(&self, id: &str) -> Result<CustomerGateway, PortError>;
+}
+
+/// CloudWatch metrics (`GetMetricData`).
+#[async_trait]
+pub trait MetricSource: Send + Sync {
+    /// One series per query (same ids, datapoints oldest first) between `start` and `end`;
+    /// a query with no data gives an empty series.
+    async fn metric_data(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<MetricSeries>, PortError>;
+}
+
+/// SSM Automation.
+#[async_trait]
+pub trait AutomationRunner: Send + Sync {
+    /// `StartAutomationExecution`; returns the execution id. Idempotent on
+    /// `request.client_token`: a retry with the same token returns the same execution.
+    async fn start(&self, request: &AutomationRequest) -> Result<String, PortError>;
+
+    /// `GetAutomationExecution`; NotFound when the execution does not exist.
+    async fn execution(&self, id: &str) -> Result<AutomationExecution, PortError>;
 }
 
 /// The time, injectable so tests can move it.

@@ -7,6 +7,7 @@
 //! |---|---|---|---|
 //! | dedupe key | `dedupe#<key>` | `incident` | `status` (S: opening/open/recovered/resolved), `owner` (S), `incident_backend` + `incident_id` (S, once known), `rule_id` (S), `impact` (N), `title` (S), `opened_at` + `last_signal_at` (S, RFC 3339), `signal_count` (N), `lease_until` + `expires_at` (N, epoch seconds) |
 //! | occurrence (idempotency) | `idem#<key>` | `idem` | `status` (S: in_progress/completed), `lease_until` (N), `expires_at` (N), `answer` (S, once completed) |
+//! | reference (a stage's note for a later one) | `ref#<key>` | `ref` | `value` (S, JSON), `expires_at` (N) |
 //!
 //! Every conversion between a dedupe row and a [`DedupeRecord`] lives in [`record_to_item`] and
 //! [`record_from_item`]; an occurrence row is read by [`begin_from_item`]. Every attribute name in an expression goes through a `#placeholder`
@@ -52,6 +53,12 @@ pub const ATTR_EXPIRES_AT: &str = "expires_at";
 pub const PK_PREFIX: &str = "dedupe#";
 /// `sk` of a dedupe key's own row.
 pub const SK_INCIDENT: &str = "incident";
+/// `pk` prefix of a reference row.
+pub const PK_REF_PREFIX: &str = "ref#";
+/// `sk` of a reference row.
+pub const SK_REF: &str = "ref";
+/// The stored value of a reference row.
+pub const ATTR_VALUE: &str = "value";
 /// `pk` prefix of an occurrence's idempotency row.
 pub const PK_IDEM_PREFIX: &str = "idem#";
 /// `sk` of an occurrence's idempotency row.
@@ -125,6 +132,14 @@ fn idem_key(key: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([
         (ATTR_PK.to_string(), s(format!("{PK_IDEM_PREFIX}{key}"))),
         (ATTR_SK.to_string(), s(SK_IDEM)),
+    ])
+}
+
+/// The primary key of a reference row.
+fn ref_key(key: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (ATTR_PK.to_string(), s(format!("{PK_REF_PREFIX}{key}"))),
+        (ATTR_SK.to_string(), s(SK_REF)),
     ])
 }
 
@@ -610,6 +625,61 @@ impl StateStore for DynamoStateStore {
                 ))
             }
             Err(err) => Err(from_sdk_error(OP, &err)),
+        }
+    }
+
+    async fn remember(
+        &self,
+        key: &str,
+        value: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        const OP: &str = "PutItem";
+        let mut item = ref_key(key);
+        item.extend([
+            (ATTR_VALUE.to_string(), s(value)),
+            (ATTR_EXPIRES_AT.to_string(), epoch(expires_at)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| from_sdk_error(OP, &e))?;
+        Ok(())
+    }
+
+    async fn recall(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, PortError> {
+        const OP: &str = "GetItem";
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(ref_key(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| from_sdk_error(OP, &e))?;
+        let Some(item) = output.item() else {
+            return Ok(None);
+        };
+        // TTL deletion lags by up to days: an expired row is absent.
+        let expired = item
+            .get(ATTR_EXPIRES_AT)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .is_some_and(|at| at <= now.timestamp());
+        if expired {
+            return Ok(None);
+        }
+        match item.get(ATTR_VALUE).and_then(|v| v.as_s().ok()) {
+            Some(value) => Ok(Some(value.clone())),
+            None => Err(PortError::new(
+                OP,
+                PortErrorKind::Other,
+                format!("reference row for `{key}` has no string `{ATTR_VALUE}`"),
+            )),
         }
     }
 }
@@ -1148,5 +1218,41 @@ mod tests {
         assert_eq!(err.kind, PortErrorKind::NotFound);
         let err = must_fail(store.touch(KEY, KeyStatus::Open, now, exp).await);
         assert_eq!(err.kind, PortErrorKind::Other);
+    }
+
+    #[tokio::test]
+    async fn remember_writes_a_reference_row_and_recall_ignores_expired_ones() {
+        let seen = Captured::<PutItemInput>::new();
+        let sn = seen.clone();
+        let put = mock!(Client::put_item)
+            .match_requests(move |req| sn.push(req.clone()))
+            .then_output(|| PutItemOutput::builder().build());
+        let (now, exp) = (at(2026, 11, 21, 6, 0, 0), at(2026, 11, 28, 6, 0, 0));
+        let row = move |expires: DateTime<Utc>| {
+            let mut item = ref_key("automation#exec-1");
+            item.insert(ATTR_VALUE.into(), s("{\"incident\":\"x\"}"));
+            item.insert(ATTR_EXPIRES_AT.into(), epoch(expires));
+            GetItemOutput::builder().set_item(Some(item)).build()
+        };
+        let live = mock!(Client::get_item).then_output(move || row(exp));
+        let expired = mock!(Client::get_item).then_output(move || row(now));
+        let absent = mock!(Client::get_item).then_output(|| GetItemOutput::builder().build());
+        let store = store(&[&put, &live, &expired, &absent], 1);
+
+        must(
+            store
+                .remember("automation#exec-1", "{\"incident\":\"x\"}", exp)
+                .await,
+        );
+        let req = seen.only();
+        let item = req.item().cloned().unwrap_or_default();
+        assert_eq!(item.get(ATTR_PK), Some(&s("ref#automation#exec-1")));
+        assert_eq!(item.get(ATTR_SK), Some(&s("ref")));
+        assert_eq!(item.get(ATTR_EXPIRES_AT), Some(&epoch(exp)));
+
+        let got = must(store.recall("automation#exec-1", now).await);
+        assert_eq!(got.as_deref(), Some("{\"incident\":\"x\"}"));
+        assert_eq!(must(store.recall("automation#exec-1", now).await), None);
+        assert_eq!(must(store.recall("automation#exec-1", now).await), None);
     }
 }

@@ -202,6 +202,8 @@ mod tests {
                 signal,
                 reason: "alarm vpn-0abc1234-tunnel-down is in ALARM".into(),
                 signal_count: Some(1),
+                diagnosis: None,
+                automation: None,
             },
         }
     }

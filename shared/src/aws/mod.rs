@@ -5,7 +5,10 @@
 //! - [`incident_manager`]: [`IncidentStore`](crate::ports::IncidentStore) on Incident Manager;
 //! - [`opscenter`]: [`IncidentStore`](crate::ports::IncidentStore) on OpsCenter OpsItems;
 //! - [`dynamodb`]: [`StateStore`](crate::ports::StateStore) on the state table;
-//! - [`eventbridge`]: [`EventBus`](crate::ports::EventBus) on the responder bus.
+//! - [`eventbridge`]: [`EventBus`](crate::ports::EventBus) on the responder bus;
+//! - [`ec2`]: [`NetworkInventory`](crate::ports::NetworkInventory) on EC2 `Describe*`;
+//! - [`cloudwatch`]: [`MetricSource`](crate::ports::MetricSource) on `GetMetricData`;
+//! - [`automation`]: [`AutomationRunner`](crate::ports::AutomationRunner) on SSM Automation.
 
 pub mod config;
 pub mod error;
@@ -31,3 +34,12 @@ pub mod dynamodb;
 
 #[cfg(feature = "eventbridge")]
 pub mod eventbridge;
+
+#[cfg(feature = "ec2")]
+pub mod ec2;
+
+#[cfg(feature = "cloudwatch")]
+pub mod cloudwatch;
+
+#[cfg(feature = "automation")]
+pub mod automation;

@@ -601,6 +601,8 @@ impl Triage {
                 signal: signal.clone(),
                 reason: reason.to_string(),
                 signal_count,
+                diagnosis: None,
+                automation: None,
             },
         };
         if let Err(e) = self.bus.publish(&event).await {

@@ -1,0 +1,259 @@
+//! What the `enrich` stage gathers about an incident and the `runbook` stage acts on: plain
+//! Rust types, no SDK types, no I/O. The network and metric ports return them, and the
+//! `Incident Enriched` event carries them as its `diagnosis`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A tunnel's status as `DescribeVpnConnections` reports it in `VgwTelemetry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TunnelStatus {
+    Up,
+    Down,
+}
+
+impl TunnelStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TunnelStatus::Up => "UP",
+            TunnelStatus::Down => "DOWN",
+        }
+    }
+}
+
+/// A tunnel's logging to CloudWatch Logs (`TunnelOptions[].LogOptions.CloudWatchLogOptions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelLog {
+    pub enabled: bool,
+    /// `arn:aws:logs:<region>:<account>:log-group:<name>` (sometimes with a trailing `:*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_arn: Option<String>,
+    /// `json` or `text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+impl TunnelLog {
+    /// The log group's name, from its ARN.
+    pub fn group_name(&self) -> Option<&str> {
+        let arn = self.group_arn.as_deref()?;
+        let (_, rest) = arn.split_once(":log-group:")?;
+        let name = rest.strip_suffix(":*").unwrap_or(rest);
+        (!name.is_empty()).then_some(name)
+    }
+}
+
+/// One tunnel of a VPN connection: its telemetry merged with its options, by outside IP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tunnel {
+    pub outside_ip: String,
+    /// From `VgwTelemetry`; `None` when the connection reports no telemetry for this tunnel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<TunnelStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status_change: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_routes: Option<i32>,
+    /// `TunnelOptions[].IkeVersions[].Value`, as the API spells them (`ikev1`, `ikev2`); empty
+    /// when the tunnel allows the defaults (both).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ike_versions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<TunnelLog>,
+}
+
+/// A Site-to-Site VPN connection as `DescribeVpnConnections` describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VpnConnection {
+    pub id: String,
+    /// `pending`, `available`, `deleting`, `deleted`.
+    pub state: String,
+    /// `VPN` or `VPN-Classic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// `ipsec.1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpn_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_gateway_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpn_gateway_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transit_gateway_id: Option<String>,
+    /// In the order `VgwTelemetry` lists them (tunnel 1, tunnel 2); tunnels that only appear in
+    /// the options follow.
+    #[serde(default)]
+    pub tunnels: Vec<Tunnel>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Which kind of AWS-side gateway terminates a VPN connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayKind {
+    VpnGateway,
+    TransitGateway,
+}
+
+/// The AWS side of a VPN: a virtual private gateway or a transit gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gateway {
+    pub kind: GatewayKind,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amazon_side_asn: Option<i64>,
+    /// The VPCs a virtual private gateway is attached to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vpc_ids: Vec<String>,
+}
+
+/// The customer side of a VPN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerGateway {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp_asn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+
+/// One metric to read with `GetMetricData` (a `MetricStat` query).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricQuery {
+    /// The query id: lowercase letter first, then letters, digits, underscores.
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+    /// `Minimum`, `Maximum`, `Average`, …
+    pub stat: String,
+    /// Seconds.
+    pub period: u32,
+}
+
+/// The datapoints of one query, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSeries {
+    pub id: String,
+    pub points: Vec<(DateTime<Utc>, f64)>,
+}
+
+/// The `TunnelState` history of one tunnel over the look-back window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TunnelHistory {
+    pub outside_ip: String,
+    /// Datapoints seen in the window.
+    pub points: usize,
+    /// The latest value (1 up, 0 down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_value: Option<f64>,
+    /// When the current run of "down" datapoints began, if the tunnel is down now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_since: Option<DateTime<Utc>>,
+}
+
+/// Everything known about a VPN incident's connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VpnFacts {
+    pub connection: VpnConnection,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Gateway>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_gateway: Option<CustomerGateway>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tunnel_history: Vec<TunnelHistory>,
+}
+
+/// The diagnosis `enrich` writes onto an incident and publishes with `Incident Enriched`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// One line a human reads in five seconds.
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpn: Option<VpnFacts>,
+    /// What could not be read, one sentence each ("could not read vpn-…: AccessDenied").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A request to start an SSM Automation runbook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutomationRequest {
+    pub document: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    pub parameters: BTreeMap<String, Vec<String>>,
+    /// UUID-shaped (SSM requires it), derived from the incident so a retry cannot start twice.
+    pub client_token: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An automation execution as `GetAutomationExecution` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutomationExecution {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    /// `AutomationExecutionStatus` as SSM spells it (`InProgress`, `Success`, `Failed`, …).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<DateTime<Utc>>,
+}
+
+/// What the `runbook` stage did, carried by `Runbook Started` and `Runbook Finished`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunbookRun {
+    pub document: String,
+    pub execution_id: String,
+    /// The execution's status (`InProgress` when started).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_group_name_comes_from_the_arn() {
+        let log = |arn: &str| TunnelLog {
+            enabled: true,
+            group_arn: Some(arn.to_string()),
+            format: Some("json".into()),
+        };
+        assert_eq!(
+            log("arn:aws:logs:eu-west-1:111122223333:log-group:/vpn/tunnels:*").group_name(),
+            Some("/vpn/tunnels")
+        );
+        assert_eq!(
+            log("arn:aws:logs:eu-west-1:111122223333:log-group:vpn-logs").group_name(),
+            Some("vpn-logs")
+        );
+        assert_eq!(log("not-an-arn").group_name(), None);
+    }
+}
