@@ -13,6 +13,7 @@ pub mod config;
 pub mod diagnosis;
 pub mod domain;
 pub mod handlers;
+pub mod logging;
 pub mod memory;
 pub mod ports;
 pub mod rules;

@@ -520,11 +520,14 @@ impl NetworkInventory for MemoryNetwork {
     }
 }
 
+/// One stored datapoint: namespace, metric name, dimensions, time, value.
+type Datapoint = (String, String, BTreeMap<String, String>, DateTime<Utc>, f64);
+
 /// CloudWatch metrics in memory: datapoints stored per (namespace, name, dimensions), answered
 /// for any statistic and period (tests give one value per period already).
 #[derive(Debug, Default)]
 pub struct MemoryMetrics {
-    data: Mutex<Vec<(String, String, BTreeMap<String, String>, DateTime<Utc>, f64)>>,
+    data: Mutex<Vec<Datapoint>>,
     faults: Mutex<Faults>,
     queries: Mutex<Vec<MetricQuery>>,
 }

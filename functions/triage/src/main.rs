@@ -14,7 +14,7 @@ use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    responder::logging::init();
     let config = TriageConfig::from_env()?;
     let rules = config.rules()?;
     let sdk = aws::config::load().await;

@@ -1,1 +1,582 @@
-//! placeholder: being written
+//! [`MetricSource`] on CloudWatch `GetMetricData` (the SDK speaks Smithy RPC v2 CBOR).
+//!
+//! One request carries every query as a `MetricStat` query (`Namespace`, `MetricName`,
+//! `Dimensions`, `Period`, `Stat`, `ReturnData` true), scanned `TimestampAscending`; `NextToken`
+//! pages are followed and each query's datapoints concatenated, then sorted oldest first. The
+//! answer has one series per query, in the order asked, empty when CloudWatch has no data.
+//!
+//! Limits (`API_GetMetricData.html`): at most 500 queries per request and distinct ids; both are
+//! checked before sending, as `Invalid`, as are a period that does not fit an `i32` and a window
+//! whose end is not after its start. No queries is no call and no series.
+//!
+//! Errors: through [`from_sdk_error`] (`Throttling` → `Throttled`, `AccessDenied` →
+//! `AccessDenied`, `InvalidNextToken` / `InvalidParameterValue` → `Invalid`,
+//! `InternalServiceError` and 5xx → `Unavailable`). A result whose `StatusCode` is `Forbidden`
+//! (no access to the metric) is `AccessDenied` and one that is `InternalError` is `Unavailable`,
+//! rather than an empty series that would read as "no data".
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::types::{
+    Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StatusCode,
+};
+use aws_sdk_cloudwatch::Client;
+use chrono::{DateTime, Utc};
+
+use super::error::from_sdk_error;
+use crate::diagnosis::{MetricQuery, MetricSeries};
+use crate::ports::{MetricSource, PortError, PortErrorKind};
+
+/// `GetMetricData`: at most 500 `MetricDataQuery` structures per request.
+pub const QUERIES_MAX: usize = 500;
+
+const OP: &str = "GetMetricData";
+
+/// CloudWatch metrics of one region.
+#[derive(Debug, Clone)]
+pub struct CloudWatchMetrics {
+    client: Client,
+}
+
+impl CloudWatchMetrics {
+    pub fn new(client: Client) -> Self {
+        CloudWatchMetrics { client }
+    }
+}
+
+fn invalid(message: impl Into<String>) -> PortError {
+    PortError::new(OP, PortErrorKind::Invalid, message)
+}
+
+/// A chrono time as the SDK's; a leap second (nanos ≥ 10⁹) is clamped to the second's last
+/// nanosecond, which the SDK type accepts.
+fn to_smithy(time: DateTime<Utc>) -> aws_smithy_types::DateTime {
+    let nanos = time.timestamp_subsec_nanos().min(999_999_999);
+    aws_smithy_types::DateTime::from_secs_and_nanos(time.timestamp(), nanos)
+}
+
+fn to_chrono(time: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(time.secs(), time.subsec_nanos())
+}
+
+/// The SDK query for one of ours.
+fn to_sdk_query(query: &MetricQuery) -> Result<MetricDataQuery, PortError> {
+    let period = i32::try_from(query.period).map_err(|_| {
+        invalid(format!(
+            "query {}: period {} is too long",
+            query.id, query.period
+        ))
+    })?;
+    let dimensions = query
+        .dimensions
+        .iter()
+        .map(|(name, value)| Dimension::builder().name(name).value(value).build())
+        .collect();
+    let metric = Metric::builder()
+        .namespace(&query.namespace)
+        .metric_name(&query.name)
+        .set_dimensions(Some(dimensions))
+        .build();
+    let stat = MetricStat::builder()
+        .metric(metric)
+        .period(period)
+        .stat(&query.stat)
+        .build();
+    Ok(MetricDataQuery::builder()
+        .id(&query.id)
+        .metric_stat(stat)
+        .return_data(true)
+        .build())
+}
+
+fn check(
+    queries: &[MetricQuery],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<(), PortError> {
+    if queries.len() > QUERIES_MAX {
+        return Err(invalid(format!(
+            "{} queries, at most {QUERIES_MAX} per request",
+            queries.len()
+        )));
+    }
+    let mut ids = HashSet::new();
+    if let Some(dup) = queries.iter().find(|q| !ids.insert(q.id.as_str())) {
+        return Err(invalid(format!("query id {} appears twice", dup.id)));
+    }
+    if end <= start {
+        return Err(invalid(format!(
+            "the window must end after it starts (start {start}, end {end})"
+        )));
+    }
+    Ok(())
+}
+
+/// The messages of a result, `"<code>: <value>"` joined, for an error.
+fn messages(result: &MetricDataResult) -> String {
+    let text: Vec<String> = result
+        .messages()
+        .iter()
+        .map(|m| {
+            format!(
+                "{}: {}",
+                m.code().unwrap_or("(no code)"),
+                m.value().unwrap_or("")
+            )
+        })
+        .collect();
+    if text.is_empty() {
+        "no message".to_string()
+    } else {
+        text.join("; ")
+    }
+}
+
+/// The failure a result's status code stands for, if any.
+fn result_failure(result: &MetricDataResult) -> Option<PortError> {
+    let kind = match result.status_code()? {
+        StatusCode::Forbidden => PortErrorKind::AccessDenied,
+        StatusCode::InternalError => PortErrorKind::Unavailable,
+        _ => return None,
+    };
+    Some(PortError::new(
+        OP,
+        kind,
+        format!(
+            "query {}: {} ({})",
+            result.id().unwrap_or("?"),
+            result.status_code().map_or("", |s| s.as_str()),
+            messages(result)
+        ),
+    ))
+}
+
+#[async_trait]
+impl MetricSource for CloudWatchMetrics {
+    async fn metric_data(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<MetricSeries>, PortError> {
+        if queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        check(queries, start, end)?;
+        let sdk_queries = queries
+            .iter()
+            .map(to_sdk_query)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let mut points: HashMap<&str, Vec<(DateTime<Utc>, f64)>> = queries
+            .iter()
+            .map(|q| (q.id.as_str(), Vec::new()))
+            .collect();
+        let mut token: Option<String> = None;
+        let mut pages = 0usize;
+        loop {
+            let output = self
+                .client
+                .get_metric_data()
+                .set_metric_data_queries(Some(sdk_queries.clone()))
+                .start_time(to_smithy(start))
+                .end_time(to_smithy(end))
+                .scan_by(ScanBy::TimestampAscending)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| from_sdk_error(OP, &e))?;
+            pages += 1;
+            for result in output.metric_data_results() {
+                if let Some(failure) = result_failure(result) {
+                    return Err(failure);
+                }
+                let Some(series) = result.id().and_then(|id| points.get_mut(id)) else {
+                    tracing::debug!(id = ?result.id(), "result for a query we did not ask");
+                    continue;
+                };
+                if result.timestamps().len() != result.values().len() {
+                    tracing::warn!(
+                        id = ?result.id(),
+                        timestamps = result.timestamps().len(),
+                        values = result.values().len(),
+                        "timestamps and values differ in number; the extra ones are dropped"
+                    );
+                }
+                series.extend(
+                    result
+                        .timestamps()
+                        .iter()
+                        .zip(result.values())
+                        .filter_map(|(at, value)| Some((to_chrono(at)?, *value))),
+                );
+            }
+            match output.next_token().filter(|t| !t.is_empty()) {
+                None => break,
+                Some(next) if token.as_deref() == Some(next) => {
+                    tracing::warn!(pages, "GetMetricData repeated its NextToken; stopped");
+                    break;
+                }
+                Some(next) => token = Some(next.to_string()),
+            }
+        }
+        tracing::debug!(queries = queries.len(), pages, "metric data read");
+
+        Ok(queries
+            .iter()
+            .map(|q| {
+                let mut points = points.remove(q.id.as_str()).unwrap_or_default();
+                points.sort_by_key(|(at, _)| *at);
+                MetricSeries {
+                    id: q.id.clone(),
+                    points,
+                }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::testkit::*;
+    use aws_sdk_cloudwatch::operation::get_metric_data::{
+        GetMetricDataError, GetMetricDataInput, GetMetricDataOutput,
+    };
+    use aws_sdk_cloudwatch::types::MessageData;
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use std::collections::BTreeMap;
+
+    fn metrics(rules: &[&Rule], attempts: u32) -> CloudWatchMetrics {
+        let client = mock_client!(aws_sdk_cloudwatch, RuleMode::Sequential, rules, |b| b
+            .retry_config(fast_retries(attempts)));
+        CloudWatchMetrics::new(client)
+    }
+
+    fn tunnel_query(id: &str, ip: &str) -> MetricQuery {
+        MetricQuery {
+            id: id.to_string(),
+            namespace: "AWS/VPN".to_string(),
+            name: "TunnelState".to_string(),
+            dimensions: BTreeMap::from([
+                ("TunnelIpAddress".to_string(), ip.to_string()),
+                ("VpnId".to_string(), "vpn-0abc1234".to_string()),
+            ]),
+            stat: "Minimum".to_string(),
+            period: 60,
+        }
+    }
+
+    fn queries() -> Vec<MetricQuery> {
+        vec![
+            tunnel_query("t1", "203.0.113.10"),
+            tunnel_query("t2", "203.0.113.20"),
+        ]
+    }
+
+    fn minute(m: u32) -> DateTime<Utc> {
+        at(2026, 11, 21, 3, m, 0)
+    }
+
+    fn result(id: &str, points: &[(u32, f64)], status: StatusCode) -> MetricDataResult {
+        MetricDataResult::builder()
+            .id(id)
+            .label("TunnelState")
+            .set_timestamps(Some(
+                points.iter().map(|(m, _)| to_smithy(minute(*m))).collect(),
+            ))
+            .set_values(Some(points.iter().map(|(_, v)| *v).collect()))
+            .status_code(status)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn one_request_carries_every_query() {
+        let seen = Captured::<GetMetricDataInput>::new();
+        let s = seen.clone();
+        let rule = mock!(Client::get_metric_data)
+            .match_requests(move |req| s.push(req.clone()))
+            .then_output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(result(
+                        "t1",
+                        &[(50, 1.0), (51, 1.0)],
+                        StatusCode::Complete,
+                    ))
+                    .metric_data_results(result("t2", &[], StatusCode::Complete))
+                    .build()
+            });
+        let got = must(
+            metrics(&[&rule], 1)
+                .metric_data(&queries(), minute(45), minute(55))
+                .await,
+        );
+
+        let req = seen.only();
+        assert_eq!(
+            req.start_time().map(|t| t.secs()),
+            Some(minute(45).timestamp())
+        );
+        assert_eq!(
+            req.end_time().map(|t| t.secs()),
+            Some(minute(55).timestamp())
+        );
+        assert_eq!(req.scan_by(), Some(&ScanBy::TimestampAscending));
+        assert_eq!(req.next_token(), None);
+        let sent = req.metric_data_queries();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].id(), Some("t1"));
+        assert_eq!(sent[1].id(), Some("t2"));
+        assert_eq!(sent[0].return_data(), Some(true));
+        let stat = sent[0]
+            .metric_stat()
+            .unwrap_or_else(|| panic!("no MetricStat"));
+        assert_eq!(stat.period(), Some(60));
+        assert_eq!(stat.stat(), Some("Minimum"));
+        let metric = stat.metric().unwrap_or_else(|| panic!("no Metric"));
+        assert_eq!(metric.namespace(), Some("AWS/VPN"));
+        assert_eq!(metric.metric_name(), Some("TunnelState"));
+        let dims: Vec<_> = metric
+            .dimensions()
+            .iter()
+            .map(|d| (d.name().unwrap_or(""), d.value().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            dims,
+            [
+                ("TunnelIpAddress", "203.0.113.10"),
+                ("VpnId", "vpn-0abc1234")
+            ]
+        );
+
+        assert_eq!(
+            got,
+            vec![
+                MetricSeries {
+                    id: "t1".to_string(),
+                    points: vec![(minute(50), 1.0), (minute(51), 1.0)],
+                },
+                MetricSeries {
+                    id: "t2".to_string(),
+                    points: Vec::new(),
+                },
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn pages_are_followed_and_concatenated_per_id() {
+        let seen = Captured::<GetMetricDataInput>::new();
+        let (s1, s2) = (seen.clone(), seen.clone());
+        let first = mock!(Client::get_metric_data)
+            .match_requests(move |req| s1.push(req.clone()))
+            .then_output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(result(
+                        "t2",
+                        &[(50, 0.0), (51, 0.0)],
+                        StatusCode::PartialData,
+                    ))
+                    .metric_data_results(result("t1", &[(50, 1.0)], StatusCode::PartialData))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(Client::get_metric_data)
+            .match_requests(move |req| s2.push(req.clone()))
+            .then_output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(result("t1", &[(52, 1.0)], StatusCode::Complete))
+                    // Out of order on purpose: the series still comes back oldest first.
+                    .metric_data_results(result(
+                        "t2",
+                        &[(53, 1.0), (52, 0.0)],
+                        StatusCode::Complete,
+                    ))
+                    .metric_data_results(result("other", &[(52, 9.0)], StatusCode::Complete))
+                    .build()
+            });
+        let got = must(
+            metrics(&[&first, &second], 1)
+                .metric_data(&queries(), minute(45), minute(55))
+                .await,
+        );
+        let reqs = seen.all();
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(reqs[0].next_token(), None);
+        assert_eq!(reqs[1].next_token(), Some("page-2"));
+        assert_eq!(reqs[1].metric_data_queries().len(), 2);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].id, "t1");
+        assert_eq!(got[0].points, vec![(minute(50), 1.0), (minute(52), 1.0)]);
+        assert_eq!(got[1].id, "t2");
+        assert_eq!(
+            got[1].points,
+            vec![
+                (minute(50), 0.0),
+                (minute(51), 0.0),
+                (minute(52), 0.0),
+                (minute(53), 1.0)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_repeated_token_stops_the_paging() {
+        let page = || {
+            GetMetricDataOutput::builder()
+                .metric_data_results(result("t1", &[(50, 1.0)], StatusCode::PartialData))
+                .next_token("same")
+                .build()
+        };
+        let first = mock!(Client::get_metric_data).then_output(page);
+        let second = mock!(Client::get_metric_data).then_output(page);
+        let got = must(
+            metrics(&[&first, &second], 1)
+                .metric_data(&queries()[..1], minute(45), minute(55))
+                .await,
+        );
+        assert_eq!(second.num_calls(), 1);
+        assert_eq!(got[0].points.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_empty_answer_gives_empty_series() {
+        let rule =
+            mock!(Client::get_metric_data).then_output(|| GetMetricDataOutput::builder().build());
+        let got = must(
+            metrics(&[&rule], 1)
+                .metric_data(&queries(), minute(45), minute(55))
+                .await,
+        );
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|s| s.points.is_empty()));
+        assert_eq!(got[1].id, "t2");
+    }
+
+    #[tokio::test]
+    async fn bad_requests_are_refused_before_sending() {
+        let rule =
+            mock!(Client::get_metric_data).then_output(|| GetMetricDataOutput::builder().build());
+        let m = metrics(&[&rule], 1);
+        let many: Vec<_> = (0..=QUERIES_MAX)
+            .map(|i| tunnel_query(&format!("q{i}"), "203.0.113.10"))
+            .collect();
+        let err = must_fail(m.metric_data(&many, minute(45), minute(55)).await);
+        assert_eq!(err.kind, PortErrorKind::Invalid);
+        assert_eq!(err.operation, "GetMetricData");
+        let twice = vec![tunnel_query("t1", "a"), tunnel_query("t1", "b")];
+        let err = must_fail(m.metric_data(&twice, minute(45), minute(55)).await);
+        assert_eq!(err.kind, PortErrorKind::Invalid);
+        let mut long = tunnel_query("t1", "a");
+        long.period = u32::MAX;
+        let err = must_fail(m.metric_data(&[long], minute(45), minute(55)).await);
+        assert_eq!(err.kind, PortErrorKind::Invalid);
+        let err = must_fail(m.metric_data(&queries(), minute(55), minute(45)).await);
+        assert_eq!(err.kind, PortErrorKind::Invalid);
+        assert!(must(m.metric_data(&[], minute(45), minute(55)).await).is_empty());
+        assert_eq!(rule.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn exactly_the_limit_is_sent() {
+        let seen = Captured::<GetMetricDataInput>::new();
+        let s = seen.clone();
+        let rule = mock!(Client::get_metric_data)
+            .match_requests(move |req| s.push(req.clone()))
+            .then_output(|| GetMetricDataOutput::builder().build());
+        let all: Vec<_> = (0..QUERIES_MAX)
+            .map(|i| tunnel_query(&format!("q{i}"), "203.0.113.10"))
+            .collect();
+        let got = must(
+            metrics(&[&rule], 1)
+                .metric_data(&all, minute(45), minute(55))
+                .await,
+        );
+        assert_eq!(got.len(), QUERIES_MAX);
+        assert_eq!(seen.only().metric_data_queries().len(), QUERIES_MAX);
+    }
+
+    #[tokio::test]
+    async fn error_codes_map_to_kinds() {
+        let cases = [
+            ("Throttling", PortErrorKind::Throttled),
+            ("AccessDenied", PortErrorKind::AccessDenied),
+            ("InvalidNextToken", PortErrorKind::Invalid),
+            ("InvalidParameterValue", PortErrorKind::Invalid),
+            ("InternalServiceError", PortErrorKind::Unavailable),
+            ("SomethingElse", PortErrorKind::Other),
+        ];
+        for (code, kind) in cases {
+            let rule = mock!(Client::get_metric_data)
+                .then_error(move || GetMetricDataError::generic(meta(code, "no")));
+            let err = must_fail(
+                metrics(&[&rule], 1)
+                    .metric_data(&queries(), minute(45), minute(55))
+                    .await,
+            );
+            assert_eq!(err.kind, kind, "{code}");
+            assert_eq!(err.operation, "GetMetricData");
+            assert_eq!(err.message, format!("{code}: no"));
+        }
+        let rule = mock!(Client::get_metric_data)
+            .sequence()
+            .http_status(503, None)
+            .build();
+        let err = must_fail(
+            metrics(&[&rule], 1)
+                .metric_data(&queries(), minute(45), minute(55))
+                .await,
+        );
+        assert_eq!(err.kind, PortErrorKind::Unavailable);
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_then_succeeds() {
+        let rule = mock!(Client::get_metric_data)
+            .sequence()
+            .error(|| GetMetricDataError::generic(meta("Throttling", "Rate exceeded")))
+            .times(2)
+            .output(|| {
+                GetMetricDataOutput::builder()
+                    .metric_data_results(result("t1", &[(50, 1.0)], StatusCode::Complete))
+                    .build()
+            })
+            .build();
+        let got = must(
+            metrics(&[&rule], 3)
+                .metric_data(&queries()[..1], minute(45), minute(55))
+                .await,
+        );
+        assert_eq!(got[0].points, vec![(minute(50), 1.0)]);
+        assert_eq!(rule.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_forbidden_result_is_access_denied_not_an_empty_series() {
+        let rule = mock!(Client::get_metric_data).then_output(|| {
+            GetMetricDataOutput::builder()
+                .metric_data_results(
+                    MetricDataResult::builder()
+                        .id("t1")
+                        .status_code(StatusCode::Forbidden)
+                        .messages(
+                            MessageData::builder()
+                                .code("Forbidden")
+                                .value("not authorized for the source account")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+        let err = must_fail(
+            metrics(&[&rule], 1)
+                .metric_data(&queries(), minute(45), minute(55))
+                .await,
+        );
+        assert_eq!(err.kind, PortErrorKind::AccessDenied);
+        assert!(err.message.contains("t1"), "{}", err.message);
+        assert!(err.message.contains("not authorized"), "{}", err.message);
+    }
+}

@@ -24,6 +24,7 @@ const THROTTLED: &[&str] = &[
     "SlowDown",
     "PriorRequestNotComplete",
     "EC2ThrottledException",
+    "AutomationExecutionLimitExceededException",
 ];
 
 /// Codes that mean IAM (or the credentials) refused the call.
@@ -105,12 +106,16 @@ const UNAVAILABLE: &[&str] = &[
     "ServiceUnavailableException",
     "RequestTimeout",
     "RequestTimeoutException",
+    "Unavailable",
+    "InternalServiceError",
+    "InternalServiceFault",
 ];
 
 /// The kind a service error code stands for, or `None` for a code we do not know.
 ///
 /// Exact codes first, then the families AWS names consistently (`…NotFoundException`,
-/// `…AlreadyExistsException`, `Invalid…`, `NotAuthorizedFor…`).
+/// `…AlreadyExistsException`, `Invalid…`, `NotAuthorizedFor…`, and EC2's dotted
+/// `InvalidVpnConnectionID.NotFound` / `InvalidCustomerGatewayId.Malformed`).
 pub fn kind_for_code(code: &str) -> Option<PortErrorKind> {
     let code = code.trim();
     let exact = [
@@ -126,8 +131,11 @@ pub fn kind_for_code(code: &str) -> Option<PortErrorKind> {
     }
     if code.ends_with("AccessDeniedException") || code.starts_with("NotAuthorizedFor") {
         Some(PortErrorKind::AccessDenied)
-    } else if code.ends_with("NotFoundException") {
+    } else if code.ends_with("NotFoundException") || code.ends_with(".NotFound") {
+        // EC2 says `Invalid<Thing>ID.NotFound`: the `Invalid` prefix must not win.
         Some(PortErrorKind::NotFound)
+    } else if code.ends_with(".Malformed") {
+        Some(PortErrorKind::Invalid)
     } else if code.ends_with("AlreadyExistsException") || code.ends_with("ConflictException") {
         Some(PortErrorKind::Conflict)
     } else if code.starts_with("Invalid") || code.ends_with("InvalidParameterException") {
@@ -173,21 +181,52 @@ pub fn service_message(meta: &impl ProvideErrorMetadata) -> String {
     feature = "incident-manager",
     feature = "opscenter",
     feature = "dynamodb",
-    feature = "eventbridge"
+    feature = "eventbridge",
+    feature = "ec2",
+    feature = "cloudwatch",
+    feature = "automation"
 ))]
 mod sdk {
+    #[cfg(all(
+        feature = "cloudwatch",
+        not(any(
+            feature = "dynamodb",
+            feature = "eventbridge",
+            feature = "opscenter",
+            feature = "automation",
+            feature = "incident-manager",
+            feature = "ec2"
+        ))
+    ))]
+    pub(crate) use aws_sdk_cloudwatch::error::SdkError;
     #[cfg(feature = "dynamodb")]
     pub(crate) use aws_sdk_dynamodb::error::SdkError;
+    #[cfg(all(
+        feature = "ec2",
+        not(any(
+            feature = "dynamodb",
+            feature = "eventbridge",
+            feature = "opscenter",
+            feature = "automation",
+            feature = "incident-manager"
+        ))
+    ))]
+    pub(crate) use aws_sdk_ec2::error::SdkError;
     #[cfg(all(feature = "eventbridge", not(feature = "dynamodb")))]
     pub(crate) use aws_sdk_eventbridge::error::SdkError;
     #[cfg(all(
-        feature = "opscenter",
+        any(feature = "opscenter", feature = "automation"),
         not(any(feature = "dynamodb", feature = "eventbridge"))
     ))]
     pub(crate) use aws_sdk_ssm::error::SdkError;
     #[cfg(all(
         feature = "incident-manager",
-        not(any(feature = "dynamodb", feature = "eventbridge", feature = "opscenter"))
+        not(any(
+            feature = "dynamodb",
+            feature = "eventbridge",
+            feature = "opscenter",
+            feature = "automation"
+        ))
     ))]
     pub(crate) use aws_sdk_ssmincidents::error::SdkError;
 }
@@ -204,7 +243,10 @@ mod sdk {
     feature = "incident-manager",
     feature = "opscenter",
     feature = "dynamodb",
-    feature = "eventbridge"
+    feature = "eventbridge",
+    feature = "ec2",
+    feature = "cloudwatch",
+    feature = "automation"
 ))]
 pub fn from_sdk_error<E>(operation: &str, err: &sdk::SdkError<E>) -> crate::ports::PortError
 where
@@ -296,6 +338,44 @@ mod tests {
             assert_eq!(kind_for_code(code), Some(kind), "{code}");
         }
         assert_eq!(kind_for_code("SomethingNew"), None);
+    }
+
+    #[test]
+    fn ec2_and_ssm_automation_codes_map_to_kinds() {
+        let cases = [
+            ("InvalidVpnConnectionID.NotFound", PortErrorKind::NotFound),
+            ("InvalidVpnGatewayID.NotFound", PortErrorKind::NotFound),
+            ("InvalidCustomerGatewayID.NotFound", PortErrorKind::NotFound),
+            ("InvalidTransitGatewayID.NotFound", PortErrorKind::NotFound),
+            ("InvalidCustomerGatewayId.Malformed", PortErrorKind::Invalid),
+            ("InvalidVpnConnectionID", PortErrorKind::Invalid),
+            ("UnauthorizedOperation", PortErrorKind::AccessDenied),
+            ("RequestLimitExceeded", PortErrorKind::Throttled),
+            ("Unavailable", PortErrorKind::Unavailable),
+            ("InternalError", PortErrorKind::Unavailable),
+            ("IdempotentParameterMismatch", PortErrorKind::Conflict),
+            (
+                "AutomationDefinitionNotFoundException",
+                PortErrorKind::NotFound,
+            ),
+            (
+                "AutomationDefinitionVersionNotFoundException",
+                PortErrorKind::NotFound,
+            ),
+            (
+                "InvalidAutomationExecutionParametersException",
+                PortErrorKind::Invalid,
+            ),
+            (
+                "AutomationExecutionLimitExceededException",
+                PortErrorKind::Throttled,
+            ),
+            ("InvalidNextToken", PortErrorKind::Invalid),
+            ("InternalServiceError", PortErrorKind::Unavailable),
+        ];
+        for (code, kind) in cases {
+            assert_eq!(kind_for_code(code), Some(kind), "{code}");
+        }
     }
 
     #[test]

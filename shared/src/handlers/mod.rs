@@ -1,4 +1,6 @@
 //! One module per function: its whole behaviour, written against the ports.
 
+pub mod enrich;
 pub mod envelope;
+pub mod runbook;
 pub mod triage;

@@ -311,3 +311,267 @@ fn durations_parse() {
     assert!(parse_duration("").is_err());
     assert!(parse_duration("99999999999999999999d").is_err());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Runbook parameters.
+
+#[test]
+fn default_vpn_rule_resolves_the_troubleshooting_runbook_from_the_facts() {
+    let c = rules()
+        .classify(&vpn_alarm(("VpnId", "vpn-0123456789abcdef0"), &[]))
+        .unwrap_or_else(|| panic!("no rule matched"));
+    let runbook = c.runbook.unwrap_or_else(|| panic!("no runbook"));
+    let expected: BTreeMap<String, String> = [
+        ("VpnConnectionId", "{vpn.id}"),
+        ("TunnelAIPAddress", "{tunnel_a.ip}"),
+        ("TunnelBIPAddress", "{tunnel_b.ip}"),
+        ("IKEVersion", "{tunnel_a.ike_version}"),
+        ("LogGroupName", "{tunnel_a.log_group|tunnel_b.log_group}"),
+        ("LookBackPeriod", "03"),
+        ("AutomationAssumeRole", "{automation_role}"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(runbook.parameters, expected);
+    assert_eq!(runbook.version, None);
+}
+
+fn runbook_rule(runbook_yaml: &str) -> String {
+    format!("  - id: vpn\n    match: {{source: aws.x}}\n    service: s\n    tier: t\n    runbook:\n{runbook_yaml}")
+}
+
+const VPN_PARAMS: &str = "      parameters:\n        VpnConnectionId: \"{vpn.id}\"\n        TunnelAIPAddress: \"{tunnel_a.ip}\"\n        IKEVersion: \"{tunnel_a.ike_version}\"\n        LogGroupName: \"{tunnel_a.log_group|tunnel_b.log_group}\"\n";
+
+#[test]
+fn a_valid_runbook_block_loads() {
+    let r = load(&runbook_rule(&format!(
+        "      document: AWSSupport-TroubleshootVPN\n      version: \"$DEFAULT\"\n{VPN_PARAMS}"
+    )));
+    let r = r.unwrap_or_else(|e| panic!("{e}"));
+    let runbook = r.rules()[0].runbook.clone();
+    assert_eq!(
+        runbook.as_ref().map(|rb| rb.parameters.len()),
+        Some(4),
+        "{runbook:?}"
+    );
+    // Other documents: any parameter names, any placeholders of the vocabulary.
+    let r = load(&runbook_rule(
+        "      document: Custom-Runbook\n      version: \"3\"\n      parameters:\n        Target: \"{region}/{dimension.VpnId|tag.VpnId}:{incident.id}\"\n        Gateway: \"{vpn.customer_gateway_id}\"\n",
+    ));
+    assert!(r.is_ok(), "{r:?}");
+}
+
+#[test]
+fn a_bad_runbook_parameter_names_the_rule_and_the_field() {
+    let troubleshoot = |extra: &str| {
+        runbook_rule(&format!(
+            "      document: AWSSupport-TroubleshootVPN\n{VPN_PARAMS}{extra}"
+        ))
+    };
+    let cases = [
+        (
+            troubleshoot("        LookBackPeriod: \"{tunnel_a.address}\"\n"),
+            "runbook.parameters.LookBackPeriod",
+            "unknown placeholder `{tunnel_a.address}`",
+        ),
+        (
+            troubleshoot("        TunnelBIPAddress: \"{tunnel_b.ip\"\n"),
+            "runbook.parameters.TunnelBIPAddress",
+            "without a closing",
+        ),
+        (
+            troubleshoot("        TunnelBIPAddress: \"x}{tunnel_b.ip}\"\n"),
+            "runbook.parameters.TunnelBIPAddress",
+            "without an opening",
+        ),
+        (
+            troubleshoot("        LookBackPeriod: \"3\"\n"),
+            "runbook.parameters.LookBackPeriod",
+            "`3` must be a number of hours as two digits, 01 to 99",
+        ),
+        (
+            troubleshoot("        AutomationAssumeRole: \"responder-role\"\n"),
+            "runbook.parameters.AutomationAssumeRole",
+            "must be an IAM role ARN",
+        ),
+        (
+            troubleshoot("        VpnConectionId: \"{vpn.id}\"\n"),
+            "runbook.parameters.VpnConectionId",
+            "`VpnConectionId` is not a parameter of AWSSupport-TroubleshootVPN (its parameters: VpnConnectionId, TunnelAIPAddress",
+        ),
+        (
+            troubleshoot("        TunnelBIPAddress: \"\"\n"),
+            "runbook.parameters.TunnelBIPAddress",
+            "must not be empty",
+        ),
+        (
+            runbook_rule("      document: AWSSupport-TroubleshootVPN\n      parameters:\n        VpnConnectionId: \"{vpn.id}\"\n        TunnelAIPAddress: \"{tunnel_a.ip}\"\n"),
+            "runbook.parameters",
+            "AWSSupport-TroubleshootVPN needs IKEVersion, LogGroupName",
+        ),
+        (
+            runbook_rule(&format!("      document: AWSSupport-TroubleshootVPN\n      version: v2\n{VPN_PARAMS}")),
+            "runbook.version",
+            "`v2` is not a document version",
+        ),
+        (
+            runbook_rule("      document: \" \"\n"),
+            "runbook.document",
+            "must not be empty",
+        ),
+        (
+            runbook_rule("      document: \"My runbook\"\n"),
+            "runbook.document",
+            "is not a document name",
+        ),
+        (
+            runbook_rule("      document: Custom-Runbook\n      parameters:\n        Target: \"{signal.id}\"\n"),
+            "runbook.parameters.Target",
+            "unknown placeholder `{signal.id}` (known: vpn.id,",
+        ),
+    ];
+    for (yaml, field, message) in cases {
+        let e = error(&yaml);
+        assert_eq!(e.rule.as_deref(), Some("vpn"), "{e}");
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+        assert!(e.to_string().contains(message), "{e}\nwanted: {message}");
+    }
+}
+
+#[test]
+fn runbook_templates_parse_into_text_and_alternatives() {
+    let t = ParamTemplate::parse("{region}-{tunnel_a.log_group|tunnel_b.log_group}")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let parts: Vec<String> = t
+        .parts()
+        .map(|p| match p {
+            ParamPart::Text(text) => format!("text:{text}"),
+            ParamPart::Field(alternatives) => alternatives
+                .iter()
+                .map(RunbookField::name)
+                .collect::<Vec<_>>()
+                .join("|"),
+        })
+        .collect();
+    assert_eq!(
+        parts,
+        vec!["region", "text:-", "tunnel_a.log_group|tunnel_b.log_group"]
+    );
+    assert_eq!(t.literal(), None);
+    let literal = ParamTemplate::parse("03").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(literal.literal(), Some("03"));
+    for name in RUNBOOK_FIELD_NAMES.split(", ") {
+        let name = name.replace("<Name>", "VpnId").replace("<Key>", "Team");
+        let t = ParamTemplate::parse(&format!("{{{name}}}"));
+        let t = t.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let round_trip: Vec<String> = t
+            .parts()
+            .filter_map(|p| match p {
+                ParamPart::Field(f) => f.first().map(RunbookField::name),
+                ParamPart::Text(_) => None,
+            })
+            .collect();
+        assert_eq!(round_trip, vec![name.clone()]);
+    }
+}
+
+#[test]
+fn value_checks_follow_the_documented_patterns() {
+    let ok = |check: ValueCheck, value: &str| check.check(value).is_ok();
+    assert!(ok(ValueCheck::VpnConnectionId, "vpn-0123456789abcdef0"));
+    assert!(ok(ValueCheck::VpnConnectionId, "vpn-01234567"));
+    assert!(!ok(ValueCheck::VpnConnectionId, "vpn-0123456"), "7 digits");
+    assert!(
+        !ok(ValueCheck::VpnConnectionId, "vpn-0123456789abcdef01"),
+        "18"
+    );
+    assert!(!ok(ValueCheck::VpnConnectionId, "vpn-0123456789ABCDEF0"));
+    assert!(!ok(ValueCheck::VpnConnectionId, "vgw-0123456789abcdef0"));
+
+    for ip in ["203.0.113.10", "0.0.0.0", "255.255.255.255", "10.0.0.1"] {
+        assert!(ok(ValueCheck::Ipv4, ip), "{ip}");
+    }
+    for ip in [
+        "203.0.113.256",
+        "203.0.113",
+        "203.0.113.10.1",
+        "203.0.113.010",
+        "203.0.113.",
+        "203.0..10",
+        "+1.0.0.1",
+        "2001:db8::1",
+        "",
+    ] {
+        assert!(!ok(ValueCheck::Ipv4, ip), "{ip}");
+    }
+
+    let ike = ValueCheck::OneOf(&["IKEv1", "IKEv2"]);
+    assert!(ok(ike, "IKEv1") && ok(ike, "IKEv2"));
+    assert!(!ok(ike, "ikev2"));
+    assert_eq!(
+        ike.check("v3").err().as_deref(),
+        Some("must be one of IKEv1, IKEv2")
+    );
+
+    assert!(ok(ValueCheck::LogGroupName, "/vpn/tunnels"));
+    assert!(ok(ValueCheck::LogGroupName, "a.b-c_d#e/F9"));
+    assert!(!ok(ValueCheck::LogGroupName, ""));
+    assert!(!ok(ValueCheck::LogGroupName, "vpn logs"));
+    assert!(!ok(ValueCheck::LogGroupName, "vpn:logs"));
+    assert!(ok(ValueCheck::LogGroupName, &"a".repeat(512)));
+    assert!(!ok(ValueCheck::LogGroupName, &"a".repeat(513)));
+
+    for hours in ["01", "03", "10", "99"] {
+        assert!(ok(ValueCheck::TwoDigitHours, hours), "{hours}");
+    }
+    for hours in ["00", "3", "100", "0x", ""] {
+        assert!(!ok(ValueCheck::TwoDigitHours, hours), "{hours}");
+    }
+
+    for arn in [
+        "arn:aws:iam::111122223333:role/responder-runbook",
+        "arn:aws-us-gov:iam::111122223333:role/path/to/role+=,.@_-",
+        "arn:aws-cn:iam::111122223333:role/r",
+    ] {
+        assert!(ok(ValueCheck::IamRoleArn, arn), "{arn}");
+    }
+    for arn in [
+        "arn:aws:iam::11112222333:role/r",
+        "arn:aws:iam::111122223333:user/r",
+        "arn:aws:iam::111122223333:role/",
+        "arn:aws:iam:us-east-1:111122223333:role/r",
+        "arn:AWS:iam::111122223333:role/r",
+        "arn:aws:iam::111122223333:role/with space",
+        "responder-runbook",
+    ] {
+        assert!(!ok(ValueCheck::IamRoleArn, arn), "{arn}");
+    }
+}
+
+#[test]
+fn known_runbooks_list_troubleshoot_vpn() {
+    let known = known_runbook("AWSSupport-TroubleshootVPN").unwrap_or_else(|| panic!("unknown"));
+    let required: Vec<&str> = known
+        .parameters
+        .iter()
+        .filter(|p| p.required)
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(
+        required,
+        vec![
+            "VpnConnectionId",
+            "TunnelAIPAddress",
+            "IKEVersion",
+            "LogGroupName"
+        ]
+    );
+    assert!(known_runbook("AWS-RestartEC2Instance").is_none());
+}
+
+#[test]
+fn a_closing_brace_before_a_placeholder_is_rejected() {
+    let e = error("  - id: r\n    match: {source: aws.x}\n    service: s\n    tier: t\n    title: \"x}{rule}\"\n");
+    assert_eq!(e.field.as_deref(), Some("title"), "{e}");
+}
