@@ -13,6 +13,8 @@ pub mod config;
 pub mod diagnosis;
 pub mod domain;
 pub mod handlers;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod logging;
 pub mod memory;
 pub mod ports;

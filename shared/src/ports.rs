@@ -36,6 +36,19 @@ pub enum PortErrorKind {
 }
 
 impl PortErrorKind {
+    /// The `errorType` a failed invocation reports for this kind (README, errorType table).
+    pub fn error_type(self) -> &'static str {
+        match self {
+            PortErrorKind::Throttled => "Throttled",
+            PortErrorKind::NotFound => "NotFound",
+            PortErrorKind::AccessDenied => "AccessDenied",
+            PortErrorKind::Conflict => "Conflict",
+            PortErrorKind::Invalid => "InvalidRequest",
+            PortErrorKind::Unavailable => "ServiceUnavailable",
+            PortErrorKind::Other => "ServiceError",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             PortErrorKind::Throttled => "Throttled",

@@ -71,8 +71,14 @@ def vm_hwm_kib(pid: int) -> int:
 def main() -> int:
     path = binary()
     size = path.stat().st_size
-    print(f"triage release binary: {size / 1048576:.2f} MiB stripped, "
+    print(f"triage release binary: {size / 1048576:.2f} MiB stripped ({size:,} bytes), "
           f"{zipped_size(path) / 1048576:.2f} MiB zipped ({path})")
+    for other in ("enrich", "runbook"):
+        sibling = path.with_name(other)
+        if sibling.is_file():
+            bytes_ = sibling.stat().st_size
+            print(f"{other} release binary: {bytes_ / 1048576:.2f} MiB stripped "
+                  f"({bytes_:,} bytes), {zipped_size(sibling) / 1048576:.2f} MiB zipped")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
           f"{platform.release()}; {datetime.now(timezone.utc):%Y-%m-%d}")
 

@@ -4,36 +4,22 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use responder::aws::{
     self, cloudwatch::CloudWatchMetrics, dynamodb::DynamoStateStore, ec2::Ec2Inventory,
     eventbridge::EventBridgeBus,
 };
 use responder::config::StageConfig;
-use responder::domain::Backend;
 use responder::handlers::enrich::Enrich;
-use responder::ports::{IncidentStore, SystemClock};
-use serde_json::Value;
+use responder::lambda::{serve, Error};
+use responder::ports::SystemClock;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     responder::logging::init();
     let config = StageConfig::from_env()?;
     let sdk = aws::config::load().await;
-    // enrich writes onto incidents triage opened; it never opens one, so it needs no plan.
-    let incidents: Arc<dyn IncidentStore> = match config.backend {
-        Backend::IncidentManager => Arc::new(aws::incident_manager::IncidentManagerStore::new(
-            aws_sdk_ssmincidents::Client::new(&sdk),
-            String::new(),
-        )),
-        Backend::OpsCenter => Arc::new(aws::opscenter::OpsCenterStore::new(
-            aws_sdk_ssm::Client::new(&sdk),
-            None,
-        )),
-    };
     let enrich = Enrich::new(
-        incidents,
+        aws::incident_store(&sdk, config.backend, None),
         Arc::new(Ec2Inventory::new(aws_sdk_ec2::Client::new(&sdk))),
         Arc::new(CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::new(
             &sdk,
@@ -48,19 +34,6 @@ async fn main() -> Result<(), Error> {
         )),
         Arc::new(SystemClock),
     );
-
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let enrich = &enrich;
-        async move {
-            let deadline = DateTime::<Utc>::from(event.context.deadline());
-            enrich
-                .handle(&event.payload, deadline)
-                .await
-                .map_err(|e| Diagnostic {
-                    error_type: e.error_type().to_string(),
-                    error_message: e.to_string(),
-                })
-        }
-    }))
-    .await
+    let enrich = &enrich;
+    serve(move |event, deadline| async move { enrich.handle(&event, deadline).await }).await
 }

@@ -117,15 +117,7 @@ impl EnrichError {
     pub fn error_type(&self) -> &'static str {
         match self {
             EnrichError::Event(e) => e.error_type(),
-            EnrichError::Port(e) => match e.kind {
-                PortErrorKind::Throttled => "Throttled",
-                PortErrorKind::NotFound => "NotFound",
-                PortErrorKind::AccessDenied => "AccessDenied",
-                PortErrorKind::Conflict => "Conflict",
-                PortErrorKind::Invalid => "InvalidRequest",
-                PortErrorKind::Unavailable => "ServiceUnavailable",
-                PortErrorKind::Other => "ServiceError",
-            },
+            EnrichError::Port(e) => e.kind.error_type(),
             EnrichError::EventInProgress { .. } => "EventInProgress",
             EnrichError::WrongBackend { .. } => "WrongBackend",
         }

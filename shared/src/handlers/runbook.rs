@@ -138,15 +138,7 @@ impl RunbookError {
         match self {
             RunbookError::UnknownEvent(_) => "UnknownEvent",
             RunbookError::MalformedEvent(_) => "MalformedEvent",
-            RunbookError::Port(e) => match e.kind {
-                PortErrorKind::Throttled => "Throttled",
-                PortErrorKind::NotFound => "NotFound",
-                PortErrorKind::AccessDenied => "AccessDenied",
-                PortErrorKind::Conflict => "Conflict",
-                PortErrorKind::Invalid => "InvalidRequest",
-                PortErrorKind::Unavailable => "ServiceUnavailable",
-                PortErrorKind::Other => "ServiceError",
-            },
+            RunbookError::Port(e) => e.kind.error_type(),
             RunbookError::EventInProgress => "EventInProgress",
             RunbookError::Inconsistent { .. } => "InconsistentState",
         }

@@ -125,15 +125,7 @@ impl TriageError {
     pub fn error_type(&self) -> &'static str {
         match self {
             TriageError::Source(e) => e.error_type(),
-            TriageError::Port(e) => match e.kind {
-                crate::ports::PortErrorKind::Throttled => "Throttled",
-                crate::ports::PortErrorKind::NotFound => "NotFound",
-                crate::ports::PortErrorKind::AccessDenied => "AccessDenied",
-                crate::ports::PortErrorKind::Conflict => "Conflict",
-                crate::ports::PortErrorKind::Invalid => "InvalidRequest",
-                crate::ports::PortErrorKind::Unavailable => "ServiceUnavailable",
-                crate::ports::PortErrorKind::Other => "ServiceError",
-            },
+            TriageError::Port(e) => e.kind.error_type(),
             TriageError::OpeningInProgress { .. } => "OpeningInProgress",
             TriageError::EventInProgress => "EventInProgress",
             TriageError::Inconsistent { .. } => "InconsistentState",
