@@ -30,7 +30,7 @@ setup: $(BENCH_READY) ## Check the Rust toolchain (rustfmt, clippy) and create t
 build: ## Build every function and tool (debug)
 	$(CARGO) build --workspace --locked
 
-test: $(BENCH_READY) ## Run every test: unit, handler, adapter, then end-to-end on the local AWS bench
+test: $(BENCH_READY) functions ## Run every test: unit, handler, adapter, then end-to-end on the local AWS bench
 	$(CARGO) test --workspace --all-features --locked
 	$(VENV)/bin/pytest -q tests/bench
 
@@ -41,10 +41,10 @@ lint: ## Format check and clippy with warnings as errors
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-# The functions the bench runs are the debug binaries `cargo test` builds (same features, so
-# `make demo` after `make test` rebuilds nothing).
-functions:
-	$(CARGO) test --workspace --all-features --locked --no-run --quiet
+# The debug binaries the bench runs (target/debug/<function>), built with the features the
+# tests use, so `make test` and `make demo` share one build.
+functions: ## Build the debug function binaries the local AWS bench runs
+	$(CARGO) build --workspace --all-features --locked --bins --quiet
 
 demo: $(BENCH_READY) functions ## Play the VPN-down story on the local AWS bench and print what a responder sees
 	cd tests/bench && ../../$(VENV)/bin/python demo.py

@@ -3,17 +3,20 @@
     bench = Bench().start()      # moto + emulator on 127.0.0.1, free ports; resources created
     env = bench.endpoint_env()   # AWS_ENDPOINT_URL (moto), the three per-service overrides
                                  # (emulator), region and dummy credentials, for a function
-    vpn_id = bench.create_vpn()  # a Site-to-Site VPN in moto, tunnel 1 DOWN, tunnel 2 UP
+    vpn_id = bench.create_vpn()  # a Site-to-Site VPN in moto, tunnel 1 DOWN, tunnel 2 UP, and
+                                 # its TunnelState history in the emulator's CloudWatch
     event = bench.alarm_event("cloudwatch-alarm-vpn-tunnel-down", vpn_id)
     ...
-    bench.bus_events()           # what was published on the responder bus
+    bench.bus_events()           # what was published on the responder bus (each one the
+                                 # EventBridge event a Lambda target of the bus receives)
     bench.reset()                # between tests
     bench.stop()
 
 moto runs in this process (`ThreadedMotoServer`), so its backends are reachable directly: the
 bench uses that to give VPN connections the tunnel telemetry moto does not keep (see
 `set_tunnels`). Resources are created as the SAM template will create them (`STATE_TABLE`,
-`RESPONDER_BUS` with a rule on `source = incident.responder`, an Incident Manager response plan).
+`RESPONDER_BUS` with a rule on `source = incident.responder`, an Incident Manager response plan,
+the IAM role SSM Automation assumes to run the runbooks).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,7 @@ RESPONDER_SOURCE = "incident.responder"
 BUS_TAP_QUEUE = "responder-bus-tap"
 BUS_TAP_RULE = "responder-bus-tap"
 RESPONSE_PLAN = {"name": "responder-vpn", "title": "VPN incident", "impact": 3}
+AUTOMATION_ROLE = "responder-automation"
 
 # The VPN the fixtures describe, and the bench's stand-in values.
 FIXTURE_ACCOUNT = "111122223333"
@@ -54,6 +58,10 @@ CUSTOMER_GATEWAY_IP = "198.51.100.7"
 CUSTOMER_GATEWAY_ASN = 65000
 TUNNEL_1_IP = "203.0.113.10"
 TUNNEL_2_IP = "203.0.113.11"
+# The TunnelState history put for a new VPN: one datapoint a minute over this many minutes, a
+# DOWN tunnel at 0 for the last DOWN_MINUTES of them.
+METRIC_MINUTES = 30
+DOWN_MINUTES = 7
 
 INCIDENT_MANAGER = "incident-manager"
 OPSCENTER = "opscenter"
@@ -71,6 +79,9 @@ class Tunnel:
     message: str = ""
     accepted_routes: int = 0
     inside_cidr: str = "169.254.10.0/30"
+    # Tunnel activity logging to CloudWatch Logs (`LogOptions.CloudWatchLogOptions`): "json" or
+    # "text" (`LogOutputFormat`, into the log group /vpn/<VPN id>), or None for not enabled.
+    log_format: str | None = "json"
 
 
 def default_tunnels() -> list[Tunnel]:
@@ -93,6 +104,7 @@ class Bench:
         self.moto_url = ""
         self.emu: Any = None
         self.response_plan_arn: str | None = None
+        self.automation_role_arn = ""
         self.bus_tap_queue_url = ""
         self._moto: Any = None
         self._restore_dynamodb: Any = None
@@ -199,15 +211,25 @@ class Bench:
 
     def triage_env(self, backend: str) -> dict[str, str]:
         """`triage`'s configuration (the contract's variables) for `backend`."""
-        env = {
-            "INCIDENT_BACKEND": backend,
-            "RESPONDER_BUS": RESPONDER_BUS,
-            "STATE_TABLE": STATE_TABLE,
-        }
+        env = self.stage_env(backend)
         if backend == "incident-manager":
             assert self.response_plan_arn, "no response plan: the bench runs without emulator"
             env["RESPONSE_PLAN_ARN"] = self.response_plan_arn
         return env
+
+    def stage_env(self, backend: str) -> dict[str, str]:
+        """The configuration every stage after triage shares (`enrich`'s whole configuration):
+        INCIDENT_BACKEND, RESPONDER_BUS, STATE_TABLE."""
+        return {
+            "INCIDENT_BACKEND": backend,
+            "RESPONDER_BUS": RESPONDER_BUS,
+            "STATE_TABLE": STATE_TABLE,
+        }
+
+    def runbook_env(self, backend: str) -> dict[str, str]:
+        """`runbook`'s configuration: the stage's, plus AUTOMATION_ROLE_ARN (the bench's role)."""
+        assert self.automation_role_arn, "no automation role: create_resources() has not run"
+        return {**self.stage_env(backend), "AUTOMATION_ROLE_ARN": self.automation_role_arn}
 
     # --- boto3 clients bound to moto --------------------------------------------------------
 
@@ -250,10 +272,15 @@ class Bench:
     def sts(self) -> Any:
         return self.client("sts")
 
+    @property
+    def iam(self) -> Any:
+        return self.client("iam")
+
     # --- resources --------------------------------------------------------------------------
 
     def create_resources(self) -> None:
-        """The state table, the responder bus tapped by an SQS queue, the response plan."""
+        """The state table, the responder bus tapped by an SQS queue, the response plan, the
+        automation role."""
         self.dynamodb.create_table(
             TableName=STATE_TABLE,
             AttributeDefinitions=[
@@ -290,6 +317,26 @@ class Bench:
             Targets=[{"Id": "bench-tap", "Arn": queue_arn}],
         )
         self.create_response_plan()
+        # The role SSM Automation assumes to run the runbooks (AUTOMATION_ROLE_ARN): trusted by
+        # ssm.amazonaws.com, as the SAM template will create it. IAM is global: it survives
+        # reset(), like the VPNs.
+        self.automation_role_arn = self.iam.create_role(
+            RoleName=AUTOMATION_ROLE,
+            Path="/",
+            Description="SSM Automation runs the responder's runbooks as this role",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ssm.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )["Role"]["Arn"]
 
     def create_response_plan(self) -> str | None:
         if self.emu is None:
@@ -301,7 +348,8 @@ class Bench:
 
     def reset(self) -> None:
         """Back to freshly created resources: empty state table, empty bus tap, a fresh
-        emulator with the response plan. VPNs stay (each test makes its own)."""
+        emulator with the response plan (and no metrics). VPNs and the automation role stay
+        (each test makes its own VPN)."""
         table = self.dynamodb
         keys: list[dict[str, Any]] = []
         for page in table.get_paginator("scan").paginate(
@@ -318,10 +366,18 @@ class Bench:
 
     # --- the VPN ----------------------------------------------------------------------------
 
-    def create_vpn(self, tunnels: list[Tunnel] | None = None, name: str = "bench-vpn") -> str:
+    def create_vpn(
+        self,
+        tunnels: list[Tunnel] | None = None,
+        name: str = "bench-vpn",
+        down_minutes: int = DOWN_MINUTES,
+    ) -> str:
         """A Site-to-Site VPN as a customer has it: customer gateway (198.51.100.7, ASN 65000),
-        a virtual private gateway attached to a VPC, an `ipsec.1` connection, and its tunnel
-        telemetry (`default_tunnels()` unless given). Returns the VPN connection id."""
+        a virtual private gateway attached to a VPC, an `ipsec.1` connection, its tunnel
+        telemetry and options (`default_tunnels()` unless given), and its `TunnelState` history
+        in the emulator's CloudWatch (`put_tunnel_metrics`: DOWN tunnels down for the last
+        `down_minutes`). Returns the VPN connection id."""
+        tunnels = tunnels if tunnels is not None else default_tunnels()
         ec2 = self.ec2
         vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
         cgw_id = ec2.create_customer_gateway(
@@ -340,11 +396,30 @@ class Bench:
                 {"ResourceType": "vpn-connection", "Tags": [{"Key": "Name", "Value": name}]}
             ],
         )["VpnConnection"]["VpnConnectionId"]
-        self.set_tunnels(vpn_id, tunnels if tunnels is not None else default_tunnels())
+        self.set_tunnels(vpn_id, tunnels, down_minutes=down_minutes)
+        if self.emu is not None:
+            self.put_tunnel_metrics(vpn_id, tunnels, down_minutes=down_minutes)
         return vpn_id
 
-    def set_tunnels(self, vpn_id: str, tunnels: list[Tunnel]) -> None:
-        """Gives a moto VPN connection its tunnels: `VgwTelemetry` and `Options.TunnelOptions`.
+    def vpn(self, vpn_id: str) -> dict[str, Any]:
+        """The connection as `DescribeVpnConnections` answers it (boto3 shape)."""
+        return self.ec2.describe_vpn_connections(VpnConnectionIds=[vpn_id])["VpnConnections"][0]
+
+    def delete_vpn(self, vpn_id: str, *, purge: bool = False) -> None:
+        """Deletes the connection (`DeleteVpnConnection`: it stays listed as `deleted`, as AWS
+        keeps it for a while). `purge` also drops it from moto, as AWS eventually does: then
+        `DescribeVpnConnections` on its id answers `InvalidVpnConnectionID.NotFound`."""
+        self.ec2.delete_vpn_connection(VpnConnectionId=vpn_id)
+        if purge:
+            from moto.ec2.models import ec2_backends
+
+            del ec2_backends[self.account][self.region].vpn_connections[vpn_id]
+
+    def set_tunnels(self, vpn_id: str, tunnels: list[Tunnel], down_minutes: int = 0) -> None:
+        """Gives a moto VPN connection its tunnels: `VgwTelemetry` and `Options.TunnelOptions`
+        (with each tunnel's logging, `Tunnel.log_format`). A DOWN tunnel's `LastStatusChange` is
+        `down_minutes` ago, an UP one's the start of the metric history. Metrics are separate:
+        `put_tunnel_metrics`.
 
         WORKAROUND (bench only, never product code): moto 5.2 keeps neither tunnel telemetry
         nor tunnel options — `VPNConnection` is created with `tunnels = None` and
@@ -367,11 +442,11 @@ class Bench:
                 "Status": t.status,
                 "StatusMessage": t.message,
                 "AcceptedRouteCount": t.accepted_routes,
-                "LastStatusChange": now,
+                "LastStatusChange": now
+                - timedelta(minutes=down_minutes if t.status == "DOWN" else METRIC_MINUTES),
             }
             for t in tunnels
         ]
-        log_group = f"arn:aws:logs:{self.region}:{self.account}:log-group:/vpn/{vpn_id}"
         connection.options = {
             "EnableAcceleration": False,
             "StaticRoutesOnly": False,
@@ -389,13 +464,7 @@ class Bench:
                     "DpdTimeoutSeconds": 30,
                     "DpdTimeoutAction": "clear",
                     "StartupAction": "add",
-                    "LogOptions": {
-                        "CloudWatchLogOptions": {
-                            "LogEnabled": True,
-                            "LogGroupArn": log_group,
-                            "LogOutputFormat": "json",
-                        }
-                    },
+                    "LogOptions": {"CloudWatchLogOptions": self._log_options(vpn_id, t)},
                 }
                 for t in tunnels
             ],
@@ -407,6 +476,52 @@ class Bench:
             config = config.replace("52.2.144.13", t.outside_ip, 1)
         # The member name takes precedence over moto's snake_case property.
         connection.CustomerGatewayConfiguration = config
+
+    def log_group(self, vpn_id: str) -> str:
+        """The log group the bench's tunnels log to (when they log)."""
+        return f"/vpn/{vpn_id}"
+
+    def _log_options(self, vpn_id: str, tunnel: Tunnel) -> dict[str, Any]:
+        """`CloudWatchLogOptions` as DescribeVpnConnections reports it: logging off is
+        `LogEnabled: false` and nothing else."""
+        if tunnel.log_format is None:
+            return {"LogEnabled": False}
+        arn = f"arn:aws:logs:{self.region}:{self.account}:log-group:{self.log_group(vpn_id)}"
+        return {"LogEnabled": True, "LogGroupArn": arn, "LogOutputFormat": tunnel.log_format}
+
+    def put_tunnel_metrics(
+        self,
+        vpn_id: str,
+        tunnels: list[Tunnel],
+        down_minutes: int = DOWN_MINUTES,
+        minutes: int = METRIC_MINUTES,
+    ) -> dict[str, datetime | None]:
+        """Puts the `AWS/VPN` `TunnelState` datapoints AWS publishes for the VPN into the
+        emulator's CloudWatch: one a minute (on the minute) over the last `minutes`, per tunnel
+        (dimension `TunnelIpAddress`) and for the connection (`VpnId`: the lowest of its
+        tunnels). 1 is up, 0 down; a DOWN tunnel is 0 for the last `down_minutes` datapoints
+        and 1 before. Returns, per tunnel IP, the time of its first 0 datapoint (None if up)."""
+        assert self.emu is not None, "the bench runs without emulator: no CloudWatch"
+        latest = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        down_since: dict[str, datetime | None] = {}
+        for t in tunnels:
+            down = t.status == "DOWN" and down_minutes > 0
+            down_since[t.outside_ip] = (
+                latest - timedelta(minutes=min(down_minutes, minutes) - 1) if down else None
+            )
+        for age in range(minutes - 1, -1, -1):  # oldest first
+            at = latest - timedelta(minutes=age)
+            values = []
+            for t in tunnels:
+                since = down_since[t.outside_ip]
+                value = 0.0 if since is not None and at >= since else 1.0
+                values.append(value)
+                self.emu.put_metric(
+                    "AWS/VPN", "TunnelState", {"TunnelIpAddress": t.outside_ip}, value, at
+                )
+            if values:
+                self.emu.put_metric("AWS/VPN", "TunnelState", {"VpnId": vpn_id}, min(values), at)
+        return down_since
 
     def vpn_arn(self, vpn_id: str) -> str:
         return f"arn:aws:ec2:{self.region}:{self.account}:vpn-connection/{vpn_id}"
@@ -440,7 +555,8 @@ class Bench:
         self, wait: float = 1.0, count: int | None = None, detail_type: str | None = None
     ) -> list[dict[str, Any]]:
         """Every event the responder bus delivered since the last `reset`, in arrival order
-        (parsed EventBridge events, read from the SQS queue the bus's rule targets).
+        (parsed EventBridge events, read from the SQS queue the bus's rule targets): each one
+        the event a Lambda target of the bus receives, to feed to the next function.
 
         Without `count`, returns what has arrived (moto delivers within `PutEvents`, so after an
         invocation answered its events are there). With `count`, polls for up to `wait`
@@ -473,7 +589,12 @@ class Bench:
             if not messages:
                 return
             for message in messages:
-                self._bus_log.append(json.loads(message["Body"]))
+                event = json.loads(message["Body"])
+                # WORKAROUND (bench only): moto 5.2 renders a target's event through its default
+                # input template, which leaves out `account`; EventBridge always delivers it
+                # (the bus's own account), and functions fed these events may read it.
+                event.setdefault("account", self.account)
+                self._bus_log.append(event)
                 self.sqs.delete_message(
                     QueueUrl=self.bus_tap_queue_url, ReceiptHandle=message["ReceiptHandle"]
                 )
@@ -502,7 +623,8 @@ class Bench:
 
 class Incidents:
     """What the responder sees in Incident Manager or OpsCenter (the emulator), one vocabulary
-    for both backends: `all()`, `one()`, `id()`, `title()`, `related_arns()`, `timeline()`."""
+    for both backends: `all()`, `one()`, `id()`, `title()`, `related_arns()`,
+    `related_items()`, `timeline()`."""
 
     def __init__(self, bench: Bench, backend: str) -> None:
         self.bench = bench
@@ -536,6 +658,49 @@ class Incidents:
             }
         raw = ops_data(record, "/aws/resources")
         return {element["arn"] for element in json.loads(raw)} if raw else set()
+
+    def related_items(
+        self, record: dict[str, Any], kind: str | None = None
+    ) -> list[dict[str, str]]:
+        """The incident's related items as `{"kind", "title", "value"}` (of `kind`, if given).
+
+        Incident Manager: every related item, `kind` its identifier type (`INVOLVED_RESOURCE`,
+        `METRIC`, `OTHER` for a URL, `AUTOMATION`, ...), `value` its ARN, URL or metric
+        definition. OpsCenter: each `/aws/resources` element as kind `RESOURCE` (untitled), the
+        `responder:related:*` entries (URLs, metric definitions, automation executions) as
+        written, and the associated related items (`AssociateOpsItemRelatedItem`) as kind
+        `ASSOCIATED`."""
+        items: list[dict[str, str]] = []
+        if self.backend == INCIDENT_MANAGER:
+            for item in record.get("relatedItems", []):
+                identifier = item["identifier"]
+                items.append(
+                    {
+                        "kind": identifier["type"],
+                        "title": item.get("title", ""),
+                        "value": next(iter(identifier["value"].values())),
+                    }
+                )
+        else:
+            raw = ops_data(record, "/aws/resources")
+            for element in json.loads(raw) if raw else []:
+                items.append({"kind": "RESOURCE", "title": "", "value": element["arn"]})
+            data = record.get("OperationalData", {})
+            for key in sorted(data):
+                if key.startswith("responder:related:"):
+                    entry = json.loads(data[key]["Value"])
+                    items.append(
+                        {"kind": entry["kind"], "title": entry["title"], "value": entry["value"]}
+                    )
+            for related in record.get("relatedItems", []):
+                items.append(
+                    {
+                        "kind": "ASSOCIATED",
+                        "title": related.get("ResourceType", ""),
+                        "value": related.get("ResourceUri", ""),
+                    }
+                )
+        return [i for i in items if kind is None or i["kind"] == kind]
 
     def timeline(self, record: dict[str, Any]) -> list[str]:
         """The texts of the incident's timeline entries, oldest first."""

@@ -3,13 +3,15 @@
 - `bench`: the running `Bench` (moto + emulator, started once per session), reset before each
   test: empty state table, empty bus tap, fresh emulator with the response plan.
 - `backend`: parametrised, "incident-manager" then "opscenter"; `incidents`: `Incidents` for it.
-- `vpn`: a fresh VPN connection id (tunnel 1 down, tunnel 2 up).
+- `vpn`: a fresh VPN connection id (tunnel 1 down, tunnel 2 up, both logging to /vpn/<id> in
+  JSON), with its TunnelState history in the emulator's CloudWatch.
 - `function(name, env=None, **kw)`: starts the built binary `<name>` behind its own Lambda
   Runtime API with the bench's endpoints plus `env`, and returns the `Function`; every process
   started is stopped at the end of the test, and its output is attached to a failed test's
   report. Binaries are taken from `$RESPONDER_BIN_DIR`, else `<repo>/target/debug`.
-- `triage`: `function("triage", env=bench.triage_env(backend))`. A later function joins with
-  one fixture of the same shape (its env: the contract's variables for it).
+- `triage`, `enrich`, `runbook`: each `function(name, env=...)` with only the contract's
+  variables for it: `bench.triage_env(backend)`, `bench.stage_env(backend)`,
+  `bench.runbook_env(backend)`. A later function joins with one fixture of the same shape.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def binary_path(name: str) -> Path:
     path = bin_dir() / name
     if not path.is_file():
         raise FunctionError(
-            f"no `{name}` binary at {path}: run `cargo test --workspace --all-features` first "
+            f"no `{name}` binary at {path}: run `make functions` first "
             "(or set RESPONDER_BIN_DIR to the directory holding the built functions)"
         )
     return path
@@ -64,7 +66,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def vpn(bench: Bench) -> str:
-    """A fresh VPN connection in moto: tunnel 1 (203.0.113.10) DOWN, tunnel 2 UP."""
+    """A fresh VPN connection in moto: tunnel 1 (203.0.113.10) DOWN, tunnel 2 UP; TunnelState
+    in the emulator's CloudWatch (tunnel 1 at 0 for the last minutes)."""
     return bench.create_vpn()
 
 
@@ -112,6 +115,20 @@ def triage(function: StartFunction, bench: Bench, backend: str) -> Function:
     """`triage` configured only as the SAM template will: INCIDENT_BACKEND, RESPONSE_PLAN_ARN
     (Incident Manager), RESPONDER_BUS, STATE_TABLE."""
     return function("triage", env=bench.triage_env(backend))
+
+
+@pytest.fixture
+def enrich(function: StartFunction, bench: Bench, backend: str) -> Function:
+    """`enrich` configured as the SAM template will: INCIDENT_BACKEND, RESPONDER_BUS,
+    STATE_TABLE."""
+    return function("enrich", env=bench.stage_env(backend))
+
+
+@pytest.fixture
+def runbook(function: StartFunction, bench: Bench, backend: str) -> Function:
+    """`runbook` configured as the SAM template will: INCIDENT_BACKEND, RESPONDER_BUS,
+    STATE_TABLE, AUTOMATION_ROLE_ARN (the bench's role, trusted by ssm.amazonaws.com)."""
+    return function("runbook", env=bench.runbook_env(backend))
 
 
 _FUNCTIONS = pytest.StashKey[list[Function]]()

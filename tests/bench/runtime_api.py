@@ -361,7 +361,7 @@ class Function:
         if not self.binary_path.is_file():
             raise FunctionError(
                 f"no `{self.name}` binary at {self.binary_path}: "
-                "run `cargo test --workspace --all-features` first "
+                "run `make functions` first "
                 "(or point RESPONDER_BIN_DIR at the directory holding the binaries)"
             )
         self.api = RuntimeApi(self.name, self.arn).start()

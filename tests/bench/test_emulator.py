@@ -640,6 +640,22 @@ def test_injected_faults_on_ssm_and_sdk_retry(emu, ssm):
         emu.inject("NoSuchOperation", 1)
 
 
+def test_injected_fault_after_calls_that_go_through(emu, ssm):
+    """`after`: fail a later call of an operation a handler makes several times."""
+    oid = create_ops_item(ssm)
+    emu.inject("GetOpsItem", 1, after=2)
+    assert emu.state()["faults"] == {"GetOpsItem": ["(passes)", "(passes)", "ThrottlingException"]}
+    for _ in range(2):
+        assert ssm.get_ops_item(OpsItemId=oid)["OpsItem"]["OpsItemId"] == oid
+    with pytest.raises(ClientError) as e:
+        ssm.get_ops_item(OpsItemId=oid)
+    assert error_of(e)[0] == "ThrottlingException"
+    assert ssm.get_ops_item(OpsItemId=oid)["OpsItem"]["OpsItemId"] == oid
+    assert emu.calls("GetOpsItem") == 4
+    with pytest.raises(ValueError):
+        emu.inject("GetOpsItem", 1, after=-1)
+
+
 def test_control_plane_over_http(emu, ssm):
     status, _, body = http(
         emu,

@@ -50,7 +50,7 @@ pub const KEY_SERVICE: &str = "responder:service";
 pub const KEY_DEDUPE_KEY: &str = "responder:dedupe_key";
 pub const KEY_IMPACT: &str = "responder:impact";
 pub const KEY_TRIGGER: &str = "responder:trigger";
-/// Prefix of timeline entries: `responder:timeline:<RFC 3339 time>:<8 chars of client token>`.
+/// Prefix of timeline entries: `responder:timeline:<RFC 3339 time, ms>:<8 chars of client token>`.
 pub const KEY_TIMELINE_PREFIX: &str = "responder:timeline:";
 /// Prefix of related items kept as data: `responder:related:<16 hex of the value's hash>`.
 pub const KEY_RELATED_PREFIX: &str = "responder:related:";
@@ -308,7 +308,9 @@ fn creation_data(
 
 /// The key of a timeline entry: stable for one entry and client token, ≤ 128 characters.
 fn timeline_key(entry: &TimelineEntry, client_token: &str) -> String {
-    let time = entry.time.to_rfc3339_opts(SecondsFormat::Secs, true);
+    // Milliseconds: OpsCenter lists operational data by key, so entries written in the same
+    // second still read in the order they happened.
+    let time = entry.time.to_rfc3339_opts(SecondsFormat::Millis, true);
     let token: String = client_token
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
@@ -812,7 +814,7 @@ mod tests {
         );
         let reqs = seen.all();
         assert_eq!(reqs.len(), 2);
-        let key = "responder:timeline:2026-11-21T04:00:00Z:5d41402a";
+        let key = "responder:timeline:2026-11-21T04:00:00.000Z:5d41402a";
         for req in &reqs {
             assert_eq!(req.ops_item_id(), Some(OPS_ID));
             let data = req.operational_data();

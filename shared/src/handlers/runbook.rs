@@ -843,6 +843,11 @@ impl<'a> Facts<'a> {
 
     fn vpn(&self) -> Result<&'a VpnFacts, String> {
         if let Some(vpn) = self.vpn {
+            // A connection being deleted has nothing left to troubleshoot.
+            let state = vpn.connection.state.as_str();
+            if state == "deleted" || state == "deleting" {
+                return Err(format!("VPN {} is {state}", vpn.connection.id));
+            }
             return Ok(vpn);
         }
         let Some(diagnosis) = &self.detail.diagnosis else {

@@ -37,7 +37,7 @@ class Emulator:
         self.incident_manager = IncidentManager(account, region)
         self.ssm = Ssm(account, region)
         self.cloudwatch = CloudWatch(account, region)
-        self._faults: dict[str, deque[str]] = {}
+        self._faults: dict[str, deque[str | None]] = {}  # None: a call let through
         self._calls: Counter[str] = Counter()
         self._log: deque[dict[str, Any]] = deque(maxlen=2000)
         self._server: _Server | None = None
@@ -208,9 +208,13 @@ class Emulator:
 
     # --- faults, calls, introspection -------------------------------------------------------
 
-    def inject(self, operation: str, count: int, error: str = "ThrottlingException") -> None:
+    def inject(
+        self, operation: str, count: int, error: str = "ThrottlingException", after: int = 0
+    ) -> None:
         """The next `count` calls of `operation` (API name, e.g. "StartIncident") fail with
-        `error` before doing anything (they still count in calls()). Faults queue up.
+        `error` before doing anything (they still count in calls()). With `after`, the `after`
+        calls before them go through first (to fail a later step of a handler that calls the
+        same operation several times). Faults queue up, in the order injected.
 
         error: "ThrottlingException" (Incident Manager: HTTP 429, as its model has it; SSM and
         CloudWatch: HTTP 400; the SDKs retry it), "InternalServerError" (HTTP 500: Incident
@@ -223,12 +227,14 @@ class Emulator:
                 f"unknown operation {operation!r}; the emulator implements: "
                 + ", ".join(ALL_OPERATIONS)
             )
-        if int(count) < 0:
-            raise ValueError("count must be >= 0")
+        if int(count) < 0 or int(after) < 0:
+            raise ValueError("count and after must be >= 0")
         if not error:
             raise ValueError("error must be an error code")
         with self.lock:
-            self._faults.setdefault(operation, deque()).extend([error] * int(count))
+            queue = self._faults.setdefault(operation, deque())
+            queue.extend([None] * int(after))  # None: this call goes through
+            queue.extend([error] * int(count))
 
     def calls(self, operation: str) -> int:
         """How many calls of `operation` were received (failed and faulted ones included)."""
@@ -260,7 +266,9 @@ class Emulator:
                     "alarms": self.cloudwatch.alarms_snapshot(),
                     "metrics": self.cloudwatch.metrics_snapshot(),
                     "calls": dict(self._calls),
-                    "faults": {op: list(q) for op, q in self._faults.items() if q},
+                    "faults": {
+                        op: [f or "(passes)" for f in q] for op, q in self._faults.items() if q
+                    },
                 }
             )
 

@@ -266,6 +266,7 @@ def control(emu: "Emulator", method: str, path: str, body: bytes) -> Response:
                 _field(data, "operation"),
                 int(_field(data, "count")),
                 data.get("error") or "ThrottlingException",
+                after=int(data.get("after") or 0),
             )
             return wire.bench_ok({})
         if (method, path) == ("POST", "/_bench/response-plans"):

@@ -410,6 +410,25 @@ async fn text_format_logging_is_not_enough() {
 }
 
 #[tokio::test]
+async fn a_deleted_vpn_is_not_troubleshot() {
+    let b = bench().await;
+    let mut facts = one_down();
+    if let Some(vpn) = facts.vpn.as_mut() {
+        vpn.connection.state = "deleted".to_string();
+    }
+    let answer = b.ok(&b.enriched(facts)).await;
+    assert_eq!(answer.action, RunbookAction::Skipped, "{answer:?}");
+    assert!(b.automation.started().is_empty());
+    let timeline = b.timeline();
+    assert_eq!(timeline.len(), 1);
+    assert!(
+        timeline[0].text.contains(&format!("VPN {VPN} is deleted")),
+        "{}",
+        timeline[0].text
+    );
+}
+
+#[tokio::test]
 async fn tunnel_b_logging_serves_when_tunnel_a_has_none() {
     let b = bench().await;
     let facts = diagnosis(vec![
