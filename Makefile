@@ -56,7 +56,7 @@ triage: ## Print triage's decision for EVENT (one or more files) with RULES (def
 rules-check: ## Validate a rules file (RULES=..., default: the embedded rules) and list its rules
 	@$(CARGO) run -q --locked -p responder --bin triage-try -- $(if $(RULES),--rules $(RULES)) --check
 
-bench: $(BENCH_READY) release ## Benchmark report: size, cold start, peak RSS, events/s, classification cost (~6 min)
+bench: $(BENCH_READY) release ## Benchmark report: size, cold start, peak RSS, events/s, classification cost (~15 min)
 	$(CARGO) bench --locked -p responder --bench classify
 	cd tests/bench && ../../$(VENV)/bin/python perf.py
 
