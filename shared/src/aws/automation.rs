@@ -28,8 +28,8 @@ use aws_sdk_ssm::operation::get_automation_execution::GetAutomationExecutionErro
 use aws_sdk_ssm::operation::start_automation_execution::StartAutomationExecutionError;
 use aws_sdk_ssm::types::Tag;
 use aws_sdk_ssm::Client;
-use chrono::{DateTime, Utc};
 
+use super::convert::to_chrono;
 use super::error::from_sdk_error;
 use crate::diagnosis::{AutomationExecution, AutomationRequest};
 use crate::ports::{AutomationRunner, PortError, PortErrorKind};
@@ -44,10 +44,6 @@ impl SsmAutomation {
     pub fn new(client: Client) -> Self {
         SsmAutomation { client }
     }
-}
-
-fn to_chrono(time: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(time.secs(), time.subsec_nanos())
 }
 
 /// The kind a modelled `StartAutomationExecution` error stands for.
@@ -221,6 +217,7 @@ mod tests {
     };
     use aws_sdk_ssm::types::{AutomationExecution as SdkExecution, AutomationExecutionStatus};
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use chrono::{DateTime, Utc};
     use std::collections::HashMap;
 
     const EXECUTION: &str = "4105a4fc-f944-11e6-9d32-0123456789ab";

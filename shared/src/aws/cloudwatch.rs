@@ -24,6 +24,7 @@ use aws_sdk_cloudwatch::types::{
 use aws_sdk_cloudwatch::Client;
 use chrono::{DateTime, Utc};
 
+use super::convert::{to_chrono, to_smithy_time};
 use super::error::from_sdk_error;
 use crate::diagnosis::{MetricQuery, MetricSeries};
 use crate::ports::{MetricSource, PortError, PortErrorKind};
@@ -47,17 +48,6 @@ impl CloudWatchMetrics {
 
 fn invalid(message: impl Into<String>) -> PortError {
     PortError::new(OP, PortErrorKind::Invalid, message)
-}
-
-/// A chrono time as the SDK's; a leap second (nanos ≥ 10⁹) is clamped to the second's last
-/// nanosecond, which the SDK type accepts.
-fn to_smithy(time: DateTime<Utc>) -> aws_smithy_types::DateTime {
-    let nanos = time.timestamp_subsec_nanos().min(999_999_999);
-    aws_smithy_types::DateTime::from_secs_and_nanos(time.timestamp(), nanos)
-}
-
-fn to_chrono(time: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(time.secs(), time.subsec_nanos())
 }
 
 /// The SDK query for one of ours.
@@ -180,8 +170,8 @@ impl MetricSource for CloudWatchMetrics {
                 .client
                 .get_metric_data()
                 .set_metric_data_queries(Some(sdk_queries.clone()))
-                .start_time(to_smithy(start))
-                .end_time(to_smithy(end))
+                .start_time(to_smithy_time(start))
+                .end_time(to_smithy_time(end))
                 .scan_by(ScanBy::TimestampAscending)
                 .set_next_token(token.clone())
                 .send()
@@ -284,7 +274,10 @@ mod tests {
             .id(id)
             .label("TunnelState")
             .set_timestamps(Some(
-                points.iter().map(|(m, _)| to_smithy(minute(*m))).collect(),
+                points
+                    .iter()
+                    .map(|(m, _)| to_smithy_time(minute(*m)))
+                    .collect(),
             ))
             .set_values(Some(points.iter().map(|(_, v)| *v).collect()))
             .status_code(status)

@@ -1,17 +1,31 @@
 //! Small conversions shared by the adapters: time stamps and ARNs.
 
-#[cfg(any(feature = "incident-manager", feature = "eventbridge"))]
-use chrono::{DateTime, Utc};
-
 /// A chrono time as the SDK's `DateTime`. chrono marks a leap second with nanos ≥ 10⁹, which the
 /// SDK type rejects (it panics): those are clamped to the last nanosecond of the second.
-#[cfg(any(feature = "incident-manager", feature = "eventbridge"))]
-pub(crate) fn to_smithy_time(time: DateTime<Utc>) -> aws_smithy_types::DateTime {
+#[cfg(any(
+    feature = "incident-manager",
+    feature = "eventbridge",
+    feature = "cloudwatch"
+))]
+pub(crate) fn to_smithy_time(time: chrono::DateTime<chrono::Utc>) -> aws_smithy_types::DateTime {
     let nanos = time.timestamp_subsec_nanos().min(999_999_999);
     aws_smithy_types::DateTime::from_secs_and_nanos(time.timestamp(), nanos)
 }
 
+/// The SDK's `DateTime` as a chrono time; `None` outside chrono's range.
+#[cfg(any(feature = "ec2", feature = "cloudwatch", feature = "automation"))]
+pub(crate) fn to_chrono(
+    time: &aws_smithy_types::DateTime,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(time.secs(), time.subsec_nanos())
+}
+
 /// The parts of an ARN (`arn:partition:service:region:account:resource`).
+#[cfg(any(
+    feature = "incident-manager",
+    feature = "opscenter",
+    feature = "eventbridge"
+))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Arn<'a> {
     pub service: &'a str,
@@ -20,6 +34,11 @@ pub(crate) struct Arn<'a> {
 
 /// Parses `text` as an ARN: six `:`-separated fields, an `aws*` partition, a service and a
 /// resource (region and account may be empty, as for S3 or IAM).
+#[cfg(any(
+    feature = "incident-manager",
+    feature = "opscenter",
+    feature = "eventbridge"
+))]
 pub(crate) fn parse_arn(text: &str) -> Option<Arn<'_>> {
     let mut parts = text.splitn(6, ':');
     let (prefix, partition, service, _region, _account, resource) = (
@@ -38,11 +57,23 @@ pub(crate) fn parse_arn(text: &str) -> Option<Arn<'_>> {
     valid.then_some(Arn { service, resource })
 }
 
+#[cfg(any(
+    feature = "incident-manager",
+    feature = "opscenter",
+    feature = "eventbridge"
+))]
 pub(crate) fn is_arn(text: &str) -> bool {
     parse_arn(text).is_some()
 }
 
-#[cfg(test)]
+#[cfg(all(
+    test,
+    any(
+        feature = "incident-manager",
+        feature = "opscenter",
+        feature = "eventbridge"
+    )
+))]
 mod tests {
     use super::*;
 
@@ -70,7 +101,7 @@ mod tests {
     #[cfg(any(feature = "incident-manager", feature = "eventbridge"))]
     #[test]
     fn times_convert_exactly() {
-        use chrono::TimeZone;
+        use chrono::{TimeZone, Utc};
         let t = Utc
             .timestamp_opt(1_700_000_000, 123_456_789)
             .single()

@@ -337,6 +337,18 @@ impl DynamoStateStore {
         Ok(output.item().cloned())
     }
 
+    /// Writes a whole row, unconditionally.
+    async fn put(&self, item: Item) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| from_sdk_error("PutItem", &e))?;
+        Ok(())
+    }
+
     /// The row of a dedupe key, read strongly consistent.
     async fn read(&self, key: &str) -> Result<Option<DedupeRecord>, PortError> {
         self.get_row(incident_key(key))
@@ -552,21 +564,13 @@ impl StateStore for DynamoStateStore {
         answer: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), PortError> {
-        const OP: &str = "PutItem";
         let mut item = idem_key(key);
         item.extend([
             (ATTR_STATUS.to_string(), s(IDEM_COMPLETED)),
             (ATTR_ANSWER.to_string(), s(answer)),
             (ATTR_EXPIRES_AT.to_string(), epoch(expires_at)),
         ]);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| from_sdk_error(OP, &e))?;
-        Ok(())
+        self.put(item).await
     }
 
     async fn touch(
@@ -634,34 +638,17 @@ impl StateStore for DynamoStateStore {
         value: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), PortError> {
-        const OP: &str = "PutItem";
         let mut item = ref_key(key);
         item.extend([
             (ATTR_VALUE.to_string(), s(value)),
             (ATTR_EXPIRES_AT.to_string(), epoch(expires_at)),
         ]);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| from_sdk_error(OP, &e))?;
-        Ok(())
+        self.put(item).await
     }
 
     async fn recall(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, PortError> {
         const OP: &str = "GetItem";
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(ref_key(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| from_sdk_error(OP, &e))?;
-        let Some(item) = output.item() else {
+        let Some(item) = self.get_row(ref_key(key)).await? else {
             return Ok(None);
         };
         // TTL deletion lags by up to days: an expired row is absent.

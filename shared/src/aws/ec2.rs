@@ -30,8 +30,8 @@ use aws_sdk_ec2::types::{
     VgwTelemetry, VpnConnection as SdkVpnConnection,
 };
 use aws_sdk_ec2::Client;
-use chrono::{DateTime, Utc};
 
+use super::convert::to_chrono;
 use super::error::from_sdk_error;
 use crate::diagnosis::{
     CustomerGateway, Gateway, GatewayKind, Tunnel, TunnelLog, TunnelStatus, VpnConnection,
@@ -59,10 +59,6 @@ fn not_found(operation: &str, what: &str, id: &str) -> PortError {
         PortErrorKind::NotFound,
         format!("{what} {id} is not in the answer"),
     )
-}
-
-fn to_chrono(time: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(time.secs(), time.subsec_nanos())
 }
 
 fn tags(tags: &[Tag]) -> BTreeMap<String, String> {
@@ -355,6 +351,7 @@ mod tests {
         VpnGateway, VpnState, VpnTunnelLogOptions,
     };
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use chrono::{DateTime, Utc};
 
     const VPN: &str = "vpn-0abc1234";
     const LOG_GROUP: &str = "arn:aws:logs:eu-west-1:111122223333:log-group:/vpn/tunnels:*";

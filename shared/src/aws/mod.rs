@@ -13,11 +13,6 @@
 pub mod config;
 pub mod error;
 
-#[cfg(any(
-    feature = "incident-manager",
-    feature = "opscenter",
-    feature = "eventbridge"
-))]
 mod convert;
 
 #[cfg(test)]

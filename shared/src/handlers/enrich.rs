@@ -35,16 +35,12 @@ use crate::domain::{
     SignalKind, TimelineEntry,
 };
 use crate::handlers::envelope::{parse_lifecycle, EnvelopeError};
+use crate::handlers::once::{run_once, Once};
 use crate::ports::{
-    Begin, Clock, EventBus, IncidentStore, MetricSource, NetworkInventory, PortError,
-    PortErrorKind, StateStore,
+    Clock, EventBus, IncidentStore, MetricSource, NetworkInventory, PortError, PortErrorKind,
+    StateStore,
 };
 
-/// How long an enriched incident is remembered, so re-deliveries are recognised (EventBridge
-/// retries for up to 24 hours).
-const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
-/// Lease for an invocation whose deadline is in the past or very close.
-const MIN_LEASE: Duration = Duration::seconds(30);
 /// How far back the tunnels' `TunnelState` history is read.
 const LOOK_BACK: Duration = Duration::hours(3);
 /// The `TunnelState` period read and linked, in seconds.
@@ -207,47 +203,35 @@ impl Enrich {
 
         let now = self.clock.now();
         let key = format!("enrich#{}", incident.id);
-        let lease_until = deadline.max(now + MIN_LEASE);
-        match self
-            .state
-            .begin(&key, now, lease_until, now + IDEMPOTENCY_WINDOW)
-            .await?
-        {
-            Begin::Started => {}
-            Begin::Completed(stored) => {
+        let ran = run_once(
+            self.state.as_ref(),
+            self.clock.as_ref(),
+            &key,
+            deadline,
+            |_| self.enrich(&opened, &incident, now),
+        )
+        .await;
+        let result = match ran {
+            Ok(Once::Done(answer)) => Ok(answer),
+            Ok(Once::Replayed(stored)) => {
                 info!(incident = %incident.id, "re-delivery of an enriched incident; nothing done");
                 return Ok(replay(&stored, &incident));
             }
-            Begin::InProgress => {
+            Ok(Once::Busy) => {
                 return Err(EnrichError::EventInProgress {
                     incident: incident.id,
                 })
             }
-        }
-
-        let result = async {
-            let answer = self.enrich(&opened, &incident, now).await?;
-            let stored = serde_json::to_string(&answer).unwrap_or_default();
-            self.state
-                .complete(&key, &stored, now + IDEMPOTENCY_WINDOW)
-                .await?;
-            Ok(answer)
-        }
-        .await;
-        match &result {
-            Ok(answer) => info!(
+            Err(e) => Err(e),
+        };
+        if let Ok(answer) = &result {
+            info!(
                 incident = %incident.id,
                 rule = %opened_incident.rule,
                 notes = answer.notes.len(),
                 summary = %answer.summary,
                 "enriched"
-            ),
-            Err(_) => {
-                // Let Lambda's retry start at once rather than wait out this invocation's lease.
-                if let Err(release) = self.state.abandon(&key).await {
-                    warn!(error = %release, "could not release the failed enrichment");
-                }
-            }
+            );
         }
         result
     }

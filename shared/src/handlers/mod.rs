@@ -2,5 +2,6 @@
 
 pub mod enrich;
 pub mod envelope;
+pub mod once;
 pub mod runbook;
 pub mod triage;

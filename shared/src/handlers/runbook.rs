@@ -33,8 +33,9 @@ use crate::domain::{
     RelatedItem, RelatedItemKind, RelatedValue, TimelineEntry, RESPONDER_SOURCE,
 };
 use crate::handlers::envelope::{self, EnvelopeError};
+use crate::handlers::once::{run_once, Once};
 use crate::ports::{
-    AutomationRunner, Begin, Clock, EventBus, IncidentStore, PortError, PortErrorKind, StateStore,
+    AutomationRunner, Clock, EventBus, IncidentStore, PortError, PortErrorKind, StateStore,
 };
 use crate::rules::{
     known_runbook, KnownRunbook, ParamPart, ParamTemplate, RunbookField, TunnelSide,
@@ -56,11 +57,6 @@ pub const TERMINAL_STATUSES: [&str; 8] = [
     "Exited",
 ];
 
-/// How long a handled event is remembered, so re-deliveries are recognised (EventBridge retries
-/// for up to 24 hours).
-const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
-/// Lease for an invocation whose deadline is too close or already past.
-const MIN_LEASE: Duration = Duration::seconds(30);
 /// How long the state table links an execution to its incident: longer than any runbook runs.
 const EXECUTION_LINK: Duration = Duration::days(7);
 /// A timeline entry's text, in characters: well inside Incident Manager's 12,000 (after JSON
@@ -492,8 +488,8 @@ impl Runbook {
     // -----------------------------------------------------------------------------------------
     // Shared steps.
 
-    /// Runs `work` once per `key`: a completed key replays its answer, a key another live
-    /// invocation holds is an error to retry, and a failure releases the key for the retry.
+    /// Runs `work` once per `key` ([`run_once`]): a completed key replays its answer, a key
+    /// another live invocation holds is an error to retry, and a failure releases the key.
     async fn once<F, Fut>(
         &self,
         key: &str,
@@ -504,31 +500,19 @@ impl Runbook {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<RunbookAnswer, RunbookError>>,
     {
-        let now = self.clock.now();
-        let lease_until = deadline.max(now + MIN_LEASE);
-        match self
-            .state
-            .begin(key, now, lease_until, now + IDEMPOTENCY_WINDOW)
-            .await?
-        {
-            Begin::Started => {}
-            Begin::Completed(stored) => return Ok(replay(&stored)),
-            Begin::InProgress => return Err(RunbookError::EventInProgress),
+        let ran = run_once(
+            self.state.as_ref(),
+            self.clock.as_ref(),
+            key,
+            deadline,
+            |_| work(),
+        )
+        .await?;
+        match ran {
+            Once::Done(answer) => Ok(answer),
+            Once::Replayed(stored) => Ok(replay(&stored)),
+            Once::Busy => Err(RunbookError::EventInProgress),
         }
-        let answer = match work().await {
-            Ok(answer) => answer,
-            Err(e) => {
-                if let Err(release) = self.state.abandon(key).await {
-                    warn!(error = %release, key, "could not release the failed event");
-                }
-                return Err(e);
-            }
-        };
-        let stored = serde_json::to_string(&answer).unwrap_or_default();
-        self.state
-            .complete(key, &stored, self.clock.now() + IDEMPOTENCY_WINDOW)
-            .await?;
-        Ok(answer)
     }
 
     async fn note(

@@ -25,8 +25,9 @@ use crate::domain::{
     LifecycleEvent, LifecycleKind, NewIncident, RelatedItem, Signal, SignalState, TimelineEntry,
     Trigger, RESPONDER_SOURCE,
 };
+use crate::handlers::once::{run_once, Once};
 use crate::ports::{
-    Begin, Claim, ClaimOutcome, Clock, DedupeRecord, EventBus, IncidentStore, KeyStatus, PortError,
+    Claim, ClaimOutcome, Clock, DedupeRecord, EventBus, IncidentStore, KeyStatus, PortError,
     StateStore,
 };
 use crate::rules::Rules;
@@ -35,11 +36,6 @@ use crate::sources::{self, Parsed, SourceError};
 /// How long an open incident keeps its dedupe key when nothing recovers it (a safety net: the
 /// `resolve` stage frees keys when it resolves incidents).
 const OPEN_BINDING: Duration = Duration::days(14);
-/// How long a handled occurrence is remembered, so re-deliveries are recognised. EventBridge
-/// retries for up to 24 hours, and Lambda's asynchronous retries stay well inside that.
-const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
-/// Lease for an invocation with no deadline in the past or future worth trusting.
-const MIN_LEASE: Duration = Duration::seconds(30);
 /// How long a signal waits for a concurrent invocation to finish opening its incident.
 const OPENING_WAIT: [StdDuration; 4] = [
     StdDuration::from_millis(100),
@@ -226,38 +222,29 @@ impl Triage {
             ));
         }
 
-        let now = self.clock.now();
-        let lease_until = deadline.max(now + MIN_LEASE);
         let occurrence = format!("triage#{}#{}", c.dedupe_key, signal.fingerprint);
-        match self
-            .state
-            .begin(&occurrence, now, lease_until, now + IDEMPOTENCY_WINDOW)
-            .await?
-        {
-            Begin::Started => {}
-            Begin::Completed(stored) => return Ok(replay(&stored, &c)),
-            Begin::InProgress => return Err(TriageError::EventInProgress),
-        }
-
-        let decided = match signal.state {
-            SignalState::Firing => self.fire(signal, &c, raw, lease_until).await,
-            SignalState::Recovered => self.recover(signal, &c).await,
-            SignalState::Informational => self.inform(signal, &c).await,
-        };
-        let answer = match decided {
-            Ok(answer) => answer,
-            Err(e) => {
-                // Let Lambda's retry start at once rather than wait out this invocation's lease.
-                if let Err(release) = self.state.abandon(&occurrence).await {
-                    warn!(error = %release, "could not release the failed occurrence");
+        let ran = run_once(
+            self.state.as_ref(),
+            self.clock.as_ref(),
+            &occurrence,
+            deadline,
+            |lease_until| {
+                let c = &c;
+                async move {
+                    match signal.state {
+                        SignalState::Firing => self.fire(signal, c, raw, lease_until).await,
+                        SignalState::Recovered => self.recover(signal, c).await,
+                        SignalState::Informational => self.inform(signal, c).await,
+                    }
                 }
-                return Err(e);
-            }
+            },
+        )
+        .await?;
+        let answer = match ran {
+            Once::Done(answer) => answer,
+            Once::Replayed(stored) => return Ok(replay(&stored, &c)),
+            Once::Busy => return Err(TriageError::EventInProgress),
         };
-        let stored = serde_json::to_string(&answer).unwrap_or_default();
-        self.state
-            .complete(&occurrence, &stored, now + IDEMPOTENCY_WINDOW)
-            .await?;
         info!(
             action = ?answer.action,
             rule = %c.rule_id,

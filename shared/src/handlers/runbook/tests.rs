@@ -1,3 +1,4 @@
+use crate::ports::Begin;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -1,0 +1,77 @@
+//! Each piece of work once, Powertools-style, on the state table's idempotency rows: the one
+//! mechanism behind triage's occurrences, enrich's incidents and runbook's starts and finishes.
+//!
+//! [`run_once`] writes an in-progress row for the key (leased until the invocation's deadline),
+//! runs the work, and stores its answer. A re-delivery finds the stored answer and replays it
+//! without side effects; an invocation that finds the key held by a live one is told so (the
+//! caller fails it, and Lambda retries later); a failure releases the key, so Lambda's retry
+//! starts at once and repeats the work with the same client tokens.
+
+use std::future::Future;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use tracing::warn;
+
+use crate::ports::{Begin, Clock, PortError, StateStore};
+
+/// How long handled work is remembered, so re-deliveries are recognised. EventBridge retries
+/// for up to 24 hours, and Lambda's asynchronous retries stay well inside that.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
+
+/// The shortest lease, for an invocation whose deadline is (nearly) past.
+pub const MIN_LEASE: Duration = Duration::seconds(30);
+
+/// What became of the work.
+#[derive(Debug)]
+pub enum Once<A> {
+    /// It ran now; here is its answer (stored for re-deliveries).
+    Done(A),
+    /// It ran before; here is the answer stored then (JSON).
+    Replayed(String),
+    /// Another live invocation is running it right now.
+    Busy,
+}
+
+/// Runs `work` once for `key`. `work` gets the lease's end (the time until which this
+/// invocation holds the key).
+pub async fn run_once<A, E, F, Fut>(
+    state: &dyn StateStore,
+    clock: &dyn Clock,
+    key: &str,
+    deadline: DateTime<Utc>,
+    work: F,
+) -> Result<Once<A>, E>
+where
+    A: Serialize,
+    E: From<PortError>,
+    F: FnOnce(DateTime<Utc>) -> Fut,
+    Fut: Future<Output = Result<A, E>>,
+{
+    let now = clock.now();
+    let lease_until = deadline.max(now + MIN_LEASE);
+    match state
+        .begin(key, now, lease_until, now + IDEMPOTENCY_WINDOW)
+        .await?
+    {
+        Begin::Started => {}
+        Begin::Completed(stored) => return Ok(Once::Replayed(stored)),
+        Begin::InProgress => return Ok(Once::Busy),
+    }
+    let result = async {
+        let answer = work(lease_until).await?;
+        let stored = serde_json::to_string(&answer).unwrap_or_default();
+        state
+            .complete(key, &stored, clock.now() + IDEMPOTENCY_WINDOW)
+            .await?;
+        Ok(answer)
+    }
+    .await;
+    if result.is_err() {
+        // Let Lambda's retry start at once rather than wait out this invocation's lease.
+        if let Err(release) = state.abandon(key).await {
+            warn!(error = %release, key, "could not release the failed work");
+        }
+    }
+    result.map(Once::Done)
+}
