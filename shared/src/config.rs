@@ -166,6 +166,86 @@ impl RunbookConfig {
     }
 }
 
+/// Configuration of the `notify` function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    /// `NOTIFY_TOPIC_ARN`: the SNS topic wired to the Chatbot Slack channel.
+    pub topic_arn: String,
+    /// `STATE_TABLE`: the DynamoDB state table (which messages were posted).
+    pub state_table: String,
+    /// `RULES`: optional path of a rules file (its `notifications` section) replacing the
+    /// embedded default.
+    pub rules_path: Option<PathBuf>,
+}
+
+impl NotifyConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let topic =
+            trimmed(&lookup, "NOTIFY_TOPIC_ARN").ok_or(ConfigError::Missing("NOTIFY_TOPIC_ARN"))?;
+        let parts: Vec<&str> = topic.split(':').collect();
+        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "NOTIFY_TOPIC_ARN",
+                problem: format!("`{topic}` is not an SNS topic ARN"),
+            });
+        }
+        Ok(NotifyConfig {
+            topic_arn: topic,
+            state_table: trimmed(&lookup, "STATE_TABLE")
+                .ok_or(ConfigError::Missing("STATE_TABLE"))?,
+            rules_path: trimmed(&lookup, "RULES").map(PathBuf::from),
+        })
+    }
+
+    /// The rules: the file named by `RULES`, else the embedded default.
+    pub fn rules(&self) -> Result<Rules, ConfigError> {
+        load_rules(self.rules_path.as_deref())
+    }
+}
+
+/// Configuration of the `resolve` function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveConfig {
+    pub stage: StageConfig,
+    /// `REPORT_BUCKET`: the S3 bucket for post-incident records.
+    pub report_bucket: String,
+}
+
+impl ResolveConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let bucket =
+            trimmed(&lookup, "REPORT_BUCKET").ok_or(ConfigError::Missing("REPORT_BUCKET"))?;
+        // S3 bucket naming: 3–63 characters of lowercase letters, digits, dots and hyphens,
+        // starting and ending with a letter or digit.
+        let valid = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+        if !valid {
+            return Err(ConfigError::Invalid {
+                name: "REPORT_BUCKET",
+                problem: format!(
+                    "`{bucket}` is not an S3 bucket name (give the name, not an ARN or URL)"
+                ),
+            });
+        }
+        Ok(ResolveConfig {
+            stage: StageConfig::from_lookup(lookup)?,
+            report_bucket: bucket,
+        })
+    }
+}
+
 /// Loads a rules file, or the embedded default when `path` is `None`.
 pub fn load_rules(path: Option<&std::path::Path>) -> Result<Rules, ConfigError> {
     match path {
@@ -235,6 +315,29 @@ mod tests {
     }
 
     #[test]
+    fn notify_needs_a_topic_arn_and_the_state_table() {
+        let get = |vars: &[(&'static str, &'static str)]| {
+            let map: HashMap<&str, &str> = vars.iter().copied().collect();
+            NotifyConfig::from_lookup(move |n| map.get(n).map(|v| v.to_string()))
+        };
+        let topic = "arn:aws:sns:eu-west-1:111122223333:responder-notify";
+        let c = get(&[("NOTIFY_TOPIC_ARN", topic), ("STATE_TABLE", "state")]);
+        let c = c.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.topic_arn, topic);
+        assert!(c.rules().is_ok());
+        let e = get(&[("STATE_TABLE", "state")]).err();
+        assert!(e.is_some_and(|e| e.to_string().contains("NOTIFY_TOPIC_ARN")));
+        let e = get(&[
+            ("NOTIFY_TOPIC_ARN", "responder-notify"),
+            ("STATE_TABLE", "s"),
+        ])
+        .err();
+        assert!(e.is_some_and(|e| e.to_string().contains("not an SNS topic ARN")));
+        let e = get(&[("NOTIFY_TOPIC_ARN", topic)]).err();
+        assert!(e.is_some_and(|e| e.to_string().contains("STATE_TABLE")));
+    }
+
+    #[test]
     fn stages_read_only_what_they_need() {
         let map: HashMap<&str, &str> = HashMap::from([
             ("INCIDENT_BACKEND", "opscenter"),
@@ -258,6 +361,18 @@ mod tests {
             c.automation_role_arn,
             "arn:aws:iam::111122223333:role/vpn-runbook"
         );
+
+        let e = ResolveConfig::from_lookup(|n| map.get(n).map(|v| v.to_string())).err();
+        assert!(e.is_some_and(|e| e.to_string().contains("REPORT_BUCKET")));
+        let mut with_bucket = map.clone();
+        with_bucket.insert("REPORT_BUCKET", "responder-reports-111122223333");
+        let c = ResolveConfig::from_lookup(|n| with_bucket.get(n).map(|v| v.to_string()));
+        let c = c.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.report_bucket, "responder-reports-111122223333");
+        assert_eq!(c.stage, stage);
+        with_bucket.insert("REPORT_BUCKET", "arn:aws:s3:::reports");
+        let e = ResolveConfig::from_lookup(|n| with_bucket.get(n).map(|v| v.to_string())).err();
+        assert!(e.is_some_and(|e| e.to_string().contains("not an S3 bucket name")));
 
         with_role.insert("AUTOMATION_ROLE_ARN", "vpn-runbook");
         let e = RunbookConfig::from_lookup(|n| with_role.get(n).map(|v| v.to_string())).err();

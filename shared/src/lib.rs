@@ -17,6 +17,7 @@ pub mod handlers;
 pub mod lambda;
 pub mod logging;
 pub mod memory;
+pub mod metrics;
 pub mod ports;
 pub mod rules;
 pub mod sources;

@@ -16,8 +16,10 @@ use crate::domain::{
     Backend, IncidentRef, LifecycleEvent, NewIncident, RelatedItem, TimelineEntry,
 };
 use crate::ports::{
-    AutomationRunner, Begin, Claim, ClaimOutcome, Clock, DedupeRecord, EventBus, IncidentStore,
-    KeyStatus, MetricSource, NetworkInventory, PortError, PortErrorKind, StateStore,
+    AlarmState, AlarmStates, AutomationRunner, Begin, Claim, ClaimOutcome, Clock, DedupeRecord,
+    EventBus, IncidentRecord, IncidentStore, KeyStatus, MetricSource, NetworkInventory,
+    Notification, Notifier, PortError, PortErrorKind, ReportStore, Settle, StateStore,
+    StoredReport,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -50,6 +52,11 @@ pub struct StoredIncident {
     pub request: NewIncident,
     pub timeline: Vec<TimelineEntry>,
     pub related_items: Vec<RelatedItem>,
+    /// When it was opened (the time `open` was called, by the wall clock unless set by a test).
+    pub created_at: DateTime<Utc>,
+    /// The closing summary, once resolved.
+    pub resolution: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
 }
 
 /// An incident backend in memory; `open` is idempotent on the client token like the real ones.
@@ -59,6 +66,8 @@ pub struct MemoryIncidents {
     incidents: Mutex<Vec<StoredIncident>>,
     tokens: Mutex<HashMap<String, usize>>,
     faults: Mutex<Faults>,
+    /// The backend's clock: creation and resolution times.
+    now: Mutex<DateTime<Utc>>,
 }
 
 impl MemoryIncidents {
@@ -68,10 +77,17 @@ impl MemoryIncidents {
             incidents: Mutex::new(Vec::new()),
             tokens: Mutex::new(HashMap::new()),
             faults: Mutex::new(Faults::default()),
+            now: Mutex::new(Utc::now()),
         }
     }
 
-    /// The next `n` calls of `operation` (`open`, `add_timeline`, `add_related_items`) fail.
+    /// Sets the backend's clock (the times it records on open and resolve).
+    pub fn set_time(&self, now: DateTime<Utc>) {
+        *lock(&self.now) = now;
+    }
+
+    /// The next `n` calls of `operation` (`open`, `add_timeline`, `add_related_items`,
+    /// `resolve`, `record`) fail.
     pub fn fail_next(&self, operation: &'static str, n: usize, kind: PortErrorKind) {
         lock(&self.faults).pending.insert(operation, (n, kind));
     }
@@ -134,6 +150,9 @@ impl IncidentStore for MemoryIncidents {
             request: incident.clone(),
             timeline: Vec::new(),
             related_items: Vec::new(),
+            created_at: *lock(&self.now),
+            resolution: None,
+            resolved_at: None,
         });
         Ok(reference)
     }
@@ -158,6 +177,30 @@ impl IncidentStore for MemoryIncidents {
                 if !i.related_items.iter().any(|r| r.value == item.value) {
                     i.related_items.push(item.clone());
                 }
+            }
+        })
+    }
+
+    async fn resolve(&self, incident: &IncidentRef, summary: &str) -> Result<(), PortError> {
+        let now = *lock(&self.now);
+        self.with_incident("resolve", incident, |i| {
+            if i.resolved_at.is_none() {
+                i.resolved_at = Some(now);
+            }
+            i.resolution = Some(summary.to_string());
+        })
+    }
+
+    async fn record(&self, incident: &IncidentRef) -> Result<IncidentRecord, PortError> {
+        self.with_incident("record", incident, |i| {
+            let mut timeline = i.timeline.clone();
+            timeline.sort_by_key(|e| e.time);
+            IncidentRecord {
+                title: i.request.title.clone(),
+                resolved: i.resolved_at.is_some(),
+                created_at: Some(i.created_at),
+                resolved_at: i.resolved_at,
+                timeline,
             }
         })
     }
@@ -218,6 +261,7 @@ impl StateStore for MemoryState {
                 opened_at: claim.now,
                 last_signal_at: claim.now,
                 signal_count: 1,
+                detected_at: Some(claim.detected_at),
                 lease_until: claim.lease_until,
                 expires_at: claim.expires_at,
             },
@@ -353,6 +397,30 @@ impl StateStore for MemoryState {
             .get(key)
             .filter(|(_, expires_at)| *expires_at > now)
             .map(|(value, _)| value.clone()))
+    }
+
+    async fn settle(
+        &self,
+        key: &str,
+        incident_id: &str,
+        _at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Settle, PortError> {
+        lock(&self.faults).check("settle")?;
+        let mut keys = lock(&self.keys);
+        let Some(row) = keys.get_mut(key) else {
+            return Ok(Settle::NotBound(None));
+        };
+        let ours = row.incident.as_ref().is_some_and(|i| i.id == incident_id);
+        match row.status {
+            KeyStatus::Recovered | KeyStatus::Resolved if ours => {
+                row.status = KeyStatus::Resolved;
+                row.expires_at = expires_at;
+                Ok(Settle::Settled(row.clone()))
+            }
+            KeyStatus::Open if ours => Ok(Settle::FiredAgain(row.clone())),
+            _ => Ok(Settle::NotBound(Some(row.clone()))),
+        }
     }
 }
 
@@ -685,5 +753,142 @@ impl AutomationRunner for MemoryAutomation {
                     format!("Automation execution {id} does not exist"),
                 )
             })
+    }
+}
+
+/// The notification topic in memory: keeps every published message, in order.
+#[derive(Debug, Default)]
+pub struct MemoryNotifier {
+    published: Mutex<Vec<Notification>>,
+    faults: Mutex<Faults>,
+}
+
+impl MemoryNotifier {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next `n` publishes fail with `kind`.
+    pub fn fail_next(&self, n: usize, kind: PortErrorKind) {
+        lock(&self.faults).pending.insert("publish", (n, kind));
+    }
+
+    pub fn published(&self) -> Vec<Notification> {
+        lock(&self.published).clone()
+    }
+}
+
+#[async_trait]
+impl Notifier for MemoryNotifier {
+    async fn publish(&self, notification: &Notification) -> Result<String, PortError> {
+        lock(&self.faults).check("publish")?;
+        let mut published = lock(&self.published);
+        published.push(notification.clone());
+        Ok(format!("00000000-0000-4000-8000-{:012}", published.len()))
+    }
+}
+
+/// The report bucket in memory: key → (body, content type).
+#[derive(Debug)]
+pub struct MemoryReports {
+    bucket: String,
+    objects: Mutex<BTreeMap<String, (String, String)>>,
+    puts: Mutex<usize>,
+    faults: Mutex<Faults>,
+}
+
+impl MemoryReports {
+    pub fn new(bucket: impl Into<String>) -> Self {
+        MemoryReports {
+            bucket: bucket.into(),
+            objects: Mutex::new(BTreeMap::new()),
+            puts: Mutex::new(0),
+            faults: Mutex::new(Faults::default()),
+        }
+    }
+
+    /// The next `n` puts fail with `kind`.
+    pub fn fail_next(&self, n: usize, kind: PortErrorKind) {
+        lock(&self.faults).pending.insert("put", (n, kind));
+    }
+
+    /// Every object: key → (body, content type).
+    pub fn objects(&self) -> BTreeMap<String, (String, String)> {
+        lock(&self.objects).clone()
+    }
+
+    /// How many puts succeeded (a retry overwrites the same key).
+    pub fn puts(&self) -> usize {
+        *lock(&self.puts)
+    }
+}
+
+#[async_trait]
+impl ReportStore for MemoryReports {
+    async fn put(
+        &self,
+        key: &str,
+        body: &str,
+        content_type: &str,
+    ) -> Result<StoredReport, PortError> {
+        lock(&self.faults).check("put")?;
+        lock(&self.objects).insert(
+            key.to_string(),
+            (body.to_string(), content_type.to_string()),
+        );
+        *lock(&self.puts) += 1;
+        Ok(StoredReport {
+            uri: format!("s3://{}/{key}", self.bucket),
+            console_url: format!(
+                "https://s3.console.aws.amazon.com/s3/object/{}?prefix={key}",
+                self.bucket
+            ),
+        })
+    }
+}
+
+/// CloudWatch alarms in memory: name → state.
+#[derive(Debug, Default)]
+pub struct MemoryAlarms {
+    alarms: Mutex<BTreeMap<String, AlarmState>>,
+    faults: Mutex<Faults>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl MemoryAlarms {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets an alarm's state value (`OK`, `ALARM`, `INSUFFICIENT_DATA`).
+    pub fn set(&self, name: &str, value: &str) {
+        lock(&self.alarms).insert(
+            name.to_string(),
+            AlarmState {
+                name: name.to_string(),
+                value: value.to_string(),
+                reason: None,
+                updated_at: None,
+            },
+        );
+    }
+
+    /// The next `n` lookups fail with `kind`.
+    pub fn fail_next(&self, n: usize, kind: PortErrorKind) {
+        lock(&self.faults).pending.insert("alarm_state", (n, kind));
+    }
+
+    /// The alarm names asked for, in order.
+    pub fn calls(&self) -> Vec<String> {
+        lock(&self.calls).clone()
+    }
+}
+
+#[async_trait]
+impl AlarmStates for MemoryAlarms {
+    async fn alarm_state(&self, name: &str) -> Result<Option<AlarmState>, PortError> {
+        lock(&self.faults).check("alarm_state")?;
+        lock(&self.calls).push(name.to_string());
+        Ok(lock(&self.alarms).get(name).cloned())
     }
 }

@@ -116,6 +116,31 @@ pub trait IncidentStore: Send + Sync {
         items: &[RelatedItem],
         client_token: &str,
     ) -> Result<(), PortError>;
+
+    /// Resolves the incident with a closing summary: Incident Manager `UpdateIncidentRecord`
+    /// (status `RESOLVED`, `summary`), OpsCenter `UpdateOpsItem` (status `Resolved`). Resolving
+    /// an incident that is already resolved succeeds and changes nothing else.
+    async fn resolve(&self, incident: &IncidentRef, summary: &str) -> Result<(), PortError>;
+
+    /// The incident as its backend records it, for the post-incident record: status, times,
+    /// and the whole timeline oldest first (Incident Manager `GetIncidentRecord` +
+    /// `ListTimelineEvents`; OpsCenter `GetOpsItem`). NotFound when it does not exist.
+    async fn record(&self, incident: &IncidentRef) -> Result<IncidentRecord, PortError>;
+}
+
+/// An incident as read back from its backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRecord {
+    pub title: String,
+    /// Whether the backend has it resolved (`RESOLVED` / `Resolved`).
+    pub resolved: bool,
+    /// When the backend created it.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When the backend resolved it, where it says.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Every timeline entry, oldest first: ours and the backend's own (`event` is the backend's
+    /// event type, e.g. Incident Manager's `Custom Event`; `text` the entry's words).
+    pub timeline: Vec<TimelineEntry>,
 }
 
 /// Where a dedupe key stands.
@@ -168,6 +193,10 @@ pub struct DedupeRecord {
     pub opened_at: DateTime<Utc>,
     pub last_signal_at: DateTime<Utc>,
     pub signal_count: u64,
+    /// When the first signal fired (the signal's own time). Rows written before this was
+    /// recorded have none.
+    #[serde(default)]
+    pub detected_at: Option<DateTime<Utc>>,
     /// While `Opening`: when the claiming invocation's deadline passes and another may take over.
     pub lease_until: DateTime<Utc>,
     /// When the binding lapses (also the DynamoDB TTL attribute).
@@ -194,8 +223,22 @@ pub struct Claim {
     pub impact: Impact,
     pub title: String,
     pub now: DateTime<Utc>,
+    /// The claiming signal's own time (when it fired): the incident's detection time.
+    pub detected_at: DateTime<Utc>,
     pub lease_until: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+/// The outcome of [`StateStore::settle`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settle {
+    /// The key was `recovered` (or already `resolved`) and bound to the incident: it is
+    /// `resolved` now, so the next firing signal opens a new incident. The row as updated.
+    Settled(DedupeRecord),
+    /// The signal fired again since it recovered (status `open`): the incident stays open.
+    FiredAgain(DedupeRecord),
+    /// The key is bound to another incident, still opening, or gone.
+    NotBound(Option<DedupeRecord>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -284,6 +327,18 @@ pub trait StateStore: Send + Sync {
 
     /// The value stored under `key`, unless absent or expired at `now`.
     async fn recall(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, PortError>;
+
+    /// Marks the dedupe key `resolved`, conditionally: only while its status is `recovered` or
+    /// `resolved` and it is bound to `incident_id` (one conditional write; a retry after success
+    /// settles again). `at` is stored as the row's `resolved_at`; the row is kept until
+    /// `expires_at` for the record. See [`Settle`].
+    async fn settle(
+        &self,
+        key: &str,
+        incident_id: &str,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Settle, PortError>;
 }
 
 /// The responder bus.
@@ -332,6 +387,69 @@ pub trait AutomationRunner: Send + Sync {
 
     /// `GetAutomationExecution`; NotFound when the execution does not exist.
     async fn execution(&self, id: &str) -> Result<AutomationExecution, PortError>;
+}
+
+/// One message attribute on a notification (SNS `MessageAttributes`): subscribers filter on them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttributeValue {
+    /// SNS `String`.
+    String(String),
+    /// SNS `Number` (the decimal text).
+    Number(String),
+}
+
+/// A message for the notification topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The message body: an AWS Chatbot custom notification (JSON).
+    pub message: String,
+    /// Message attributes (`impact`, `service`, `step`, …).
+    pub attributes: std::collections::BTreeMap<String, AttributeValue>,
+}
+
+/// The notification topic (SNS `Publish`).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Publishes one message; returns the topic's message id.
+    async fn publish(&self, notification: &Notification) -> Result<String, PortError>;
+}
+
+/// Where a stored post-incident record can be found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredReport {
+    /// `s3://<bucket>/<key>`.
+    pub uri: String,
+    /// The object in the S3 console.
+    pub console_url: String,
+}
+
+/// The post-incident record store (S3 `PutObject` on `REPORT_BUCKET`).
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// Writes (or overwrites) one object; a retry with the same key and body is harmless.
+    async fn put(
+        &self,
+        key: &str,
+        body: &str,
+        content_type: &str,
+    ) -> Result<StoredReport, PortError>;
+}
+
+/// A CloudWatch alarm's current state, as `DescribeAlarms` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmState {
+    pub name: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub value: String,
+    pub reason: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// CloudWatch alarms (`DescribeAlarms`).
+#[async_trait]
+pub trait AlarmStates: Send + Sync {
+    /// The alarm's state (metric and composite alarms alike); `None` when no alarm has that name.
+    async fn alarm_state(&self, name: &str) -> Result<Option<AlarmState>, PortError>;
 }
 
 /// The time, injectable so tests can move it.

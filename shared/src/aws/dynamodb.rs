@@ -295,6 +295,7 @@ pub fn record_from_item(
         opened_at: time(ATTR_OPENED_AT)?,
         last_signal_at: time(ATTR_LAST_SIGNAL_AT)?,
         signal_count,
+        detected_at: None,
         lease_until: epoch(ATTR_LEASE_UNTIL)?,
         expires_at: epoch(ATTR_EXPIRES_AT)?,
     })
@@ -415,6 +416,21 @@ impl DynamoStateStore {
 
 #[async_trait]
 impl StateStore for DynamoStateStore {
+    // Placeholder until the adapter work lands (replaced, not kept).
+    async fn settle(
+        &self,
+        _key: &str,
+        _incident_id: &str,
+        _at: DateTime<Utc>,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<crate::ports::Settle, PortError> {
+        Err(PortError::new(
+            "settle",
+            crate::ports::PortErrorKind::Other,
+            "not implemented",
+        ))
+    }
+
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, PortError> {
         const OP: &str = "PutItem";
         let record = DedupeRecord {
@@ -428,6 +444,7 @@ impl StateStore for DynamoStateStore {
             opened_at: claim.now,
             last_signal_at: claim.now,
             signal_count: 1,
+            detected_at: Some(claim.detected_at),
             lease_until: claim.lease_until,
             expires_at: claim.expires_at,
         };
@@ -709,6 +726,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("time")),
             last_signal_at: at(2026, 11, 21, 4, 0, 0),
             signal_count: 3,
+            detected_at: None,
             lease_until: at(2026, 11, 21, 3, 56, 0),
             expires_at: at(2026, 11, 22, 4, 0, 0),
         }
@@ -722,6 +740,7 @@ mod tests {
             impact: Impact::HIGH,
             title: "VPN vpn-0abc1234: tunnel down".to_string(),
             now: at(2026, 11, 21, 5, 0, 0),
+            detected_at: at(2026, 11, 21, 4, 58, 30),
             lease_until: at(2026, 11, 21, 5, 1, 0),
             expires_at: at(2026, 11, 22, 5, 0, 0),
         }

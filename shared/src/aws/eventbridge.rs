@@ -204,6 +204,7 @@ mod tests {
                 signal_count: Some(1),
                 diagnosis: None,
                 automation: None,
+                resolution: None,
             },
         }
     }

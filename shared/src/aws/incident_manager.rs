@@ -199,6 +199,26 @@ impl IncidentStore for IncidentManagerStore {
         Backend::IncidentManager
     }
 
+    // Placeholder until the adapter work lands (replaced, not kept).
+    async fn resolve(&self, _incident: &IncidentRef, _summary: &str) -> Result<(), PortError> {
+        Err(PortError::new(
+            "resolve",
+            crate::ports::PortErrorKind::Other,
+            "not implemented",
+        ))
+    }
+
+    async fn record(
+        &self,
+        _incident: &IncidentRef,
+    ) -> Result<crate::ports::IncidentRecord, PortError> {
+        Err(PortError::new(
+            "record",
+            crate::ports::PortErrorKind::Other,
+            "not implemented",
+        ))
+    }
+
     async fn open(&self, incident: &NewIncident) -> Result<IncidentRef, PortError> {
         const OP: &str = "StartIncident";
         let trigger = &incident.trigger;

@@ -289,6 +289,7 @@ impl Enrich {
                     notes: notes.clone(),
                 }),
                 automation: None,
+                resolution: None,
             },
         };
         if let Err(e) = self.bus.publish(&event).await {

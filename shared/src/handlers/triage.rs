@@ -270,6 +270,7 @@ impl Triage {
             impact: c.impact,
             title: c.title.clone(),
             now,
+            detected_at: signal.time,
             lease_until,
             expires_at: now + OPEN_BINDING,
         };
@@ -582,6 +583,7 @@ impl Triage {
                 signal_count,
                 diagnosis: None,
                 automation: None,
+                resolution: None,
             },
         };
         if let Err(e) = self.bus.publish(&event).await {

@@ -575,3 +575,47 @@ fn a_closing_brace_before_a_placeholder_is_rejected() {
     let e = error("  - id: r\n    match: {source: aws.x}\n    service: s\n    tier: t\n    title: \"x}{rule}\"\n");
     assert_eq!(e.field.as_deref(), Some("title"), "{e}");
 }
+
+#[test]
+fn notification_policy_defaults_and_overrides() {
+    let rules = Rules::embedded().unwrap_or_else(|e| panic!("{e}"));
+    let policy = rules.notifications();
+    assert!(policy.posts(Impact::HIGH, NotifyStep::Joined));
+    assert!(policy.posts(Impact::MEDIUM, NotifyStep::Diagnosed));
+    assert!(!policy.posts(Impact::MEDIUM, NotifyStep::Runbook));
+    assert!(!policy.posts(Impact::LOW, NotifyStep::Diagnosed));
+    assert!(policy.posts(Impact::NONE, NotifyStep::Resolved));
+    assert_eq!(policy.joined_interval_secs, 900);
+
+    let doc = |notifications: &str| {
+        format!(
+            "version: 1\ntiers:\n  t: {{ critical: 1, high: 2, medium: 3, low: 4, informational: 5 }}\n{notifications}rules: []\n"
+        )
+    };
+    let custom = Rules::from_yaml(&doc(
+        "notifications:\n  steps:\n    3: all\n    5: []\n  joined_interval: 5m\n",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let policy = custom.notifications();
+    assert!(policy.posts(Impact::MEDIUM, NotifyStep::Runbook));
+    assert!(!policy.posts(Impact::NONE, NotifyStep::Opened));
+    assert!(
+        policy.posts(Impact::LOW, NotifyStep::Opened),
+        "unlisted impacts keep the default"
+    );
+    assert_eq!(policy.joined_interval_secs, 300);
+
+    let without = Rules::from_yaml(&doc("")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(without.notifications(), &NotificationPolicy::default());
+
+    let bad = Rules::from_yaml(&doc("notifications:\n  steps:\n    2: [opened, paged]\n"));
+    let e = bad.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        e.contains("notifications.steps.2") && e.contains("`paged`"),
+        "{e}"
+    );
+    let bad = Rules::from_yaml(&doc("notifications:\n  steps:\n    7: all\n"));
+    assert!(bad.err().is_some_and(|e| e.to_string().contains("1..=5")));
+    let bad = Rules::from_yaml(&doc("notifications:\n  joined_interval: 2d\n"));
+    assert!(bad.err().is_some_and(|e| e.to_string().contains("1-day")));
+}

@@ -209,6 +209,7 @@ impl Bench {
                 signal_count: Some(1),
                 diagnosis: None,
                 automation: None,
+                resolution: None,
             },
         };
         to_envelope(&event, &signal.account, &signal.region)

@@ -290,6 +290,12 @@ impl IncidentStore for SlowIncidents {
     ) -> Result<(), PortError> {
         self.0.add_related_items(i, r, t).await
     }
+    async fn resolve(&self, i: &IncidentRef, summary: &str) -> Result<(), PortError> {
+        self.0.resolve(i, summary).await
+    }
+    async fn record(&self, i: &IncidentRef) -> Result<crate::ports::IncidentRecord, PortError> {
+        self.0.record(i).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
