@@ -7,8 +7,12 @@
 //! - [`ports`]: one trait per outside capability;
 //! - `aws`: the SDK adapters behind those traits, one cargo feature per service;
 //! - [`memory`]: in-memory implementations of the ports (tests, the offline rule tester);
-//! - [`handlers`]: each function's whole behaviour, written against the ports.
+//! - [`handlers`]: each function's whole behaviour, written against the ports;
+//! - [`chatbot`]: AWS Chatbot custom notifications and their schema check;
+//! - [`report`]: the post-incident record;
+//! - [`metrics`]: CloudWatch Embedded Metric Format lines.
 
+pub mod chatbot;
 pub mod config;
 pub mod diagnosis;
 pub mod domain;
@@ -19,6 +23,7 @@ pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod ports;
+pub mod report;
 pub mod rules;
 pub mod sources;
 

@@ -8,7 +8,9 @@
 //! - [`eventbridge`]: [`EventBus`](crate::ports::EventBus) on the responder bus;
 //! - [`ec2`]: [`NetworkInventory`](crate::ports::NetworkInventory) on EC2 `Describe*`;
 //! - [`cloudwatch`]: [`MetricSource`](crate::ports::MetricSource) on `GetMetricData`;
-//! - [`automation`]: [`AutomationRunner`](crate::ports::AutomationRunner) on SSM Automation.
+//! - [`automation`]: [`AutomationRunner`](crate::ports::AutomationRunner) on SSM Automation;
+//! - [`sns`]: [`Notifier`](crate::ports::Notifier) on the notification topic;
+//! - [`s3`]: [`ReportStore`](crate::ports::ReportStore) on the report bucket.
 
 pub mod config;
 pub mod error;
@@ -38,6 +40,12 @@ pub mod cloudwatch;
 
 #[cfg(feature = "automation")]
 pub mod automation;
+
+#[cfg(feature = "sns")]
+pub mod sns;
+
+#[cfg(feature = "s3")]
+pub mod s3;
 
 /// The incident store `INCIDENT_BACKEND` names. `response_plan_arn` is needed only to open
 /// incidents (triage); the later stages write onto incidents that exist.

@@ -2,6 +2,8 @@
 
 pub mod enrich;
 pub mod envelope;
+pub mod notify;
 pub mod once;
+pub mod resolve;
 pub mod runbook;
 pub mod triage;
