@@ -9,7 +9,10 @@ use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::handlers::{enrich::EnrichError, runbook::RunbookError, triage::TriageError};
+use crate::handlers::{
+    enrich::EnrichError, notify::NotifyError, resolve::ResolveError, runbook::RunbookError,
+    triage::TriageError,
+};
 
 /// What `main` returns when the function cannot start (a configuration error, say).
 pub type Error = lambda_runtime::Error;
@@ -34,6 +37,18 @@ impl Failure for EnrichError {
 impl Failure for RunbookError {
     fn error_type(&self) -> &'static str {
         RunbookError::error_type(self)
+    }
+}
+
+impl Failure for NotifyError {
+    fn error_type(&self) -> &'static str {
+        NotifyError::error_type(self)
+    }
+}
+
+impl Failure for ResolveError {
+    fn error_type(&self) -> &'static str {
+        ResolveError::error_type(self)
     }
 }
 

@@ -9,6 +9,9 @@
     ...
     bench.bus_events()           # what was published on the responder bus (each one the
                                  # EventBridge event a Lambda target of the bus receives)
+    bench.slack_messages()       # what notify posted to the Chatbot topic (each one checked
+                                 # against the Chatbot custom-notification schema)
+    bench.report_objects()       # the post-incident records resolve wrote to the report bucket
     bench.reset()                # between tests
     bench.stop()
 
@@ -16,7 +19,8 @@ moto runs in this process (`ThreadedMotoServer`), so its backends are reachable 
 bench uses that to give VPN connections the tunnel telemetry moto does not keep (see
 `set_tunnels`). Resources are created as the SAM template will create them (`STATE_TABLE`,
 `RESPONDER_BUS` with a rule on `source = incident.responder`, an Incident Manager response plan,
-the IAM role SSM Automation assumes to run the runbooks).
+the IAM role SSM Automation assumes to run the runbooks, the Chatbot SNS topic `NOTIFY_TOPIC_ARN`
+— read back through an SQS queue subscribed to it — and the report bucket `REPORT_BUCKET`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ from botocore.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "events"
+# The AWS Chatbot custom notification schema (written with notify): every message notify
+# publishes must validate against it, or Chatbot drops it silently.
+CHATBOT_SCHEMA = REPO / "tests" / "fixtures" / "chatbot" / "custom-notification.schema.json"
 
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
@@ -49,6 +56,13 @@ BUS_TAP_QUEUE = "responder-bus-tap"
 BUS_TAP_RULE = "responder-bus-tap"
 RESPONSE_PLAN = {"name": "responder-vpn", "title": "VPN incident", "impact": 3}
 AUTOMATION_ROLE = "responder-automation"
+# The SNS topic wired to AWS Chatbot (NOTIFY_TOPIC_ARN) and the bench's ear on it: an SQS queue
+# subscribed without raw delivery, so each message body is the SNS envelope (Message and
+# MessageAttributes), as a subscriber receives it.
+NOTIFY_TOPIC = "responder-notify"
+SLACK_QUEUE = "responder-notify-tap"
+# Where resolve writes the post-incident records (REPORT_BUCKET).
+REPORT_BUCKET = f"responder-reports-{ACCOUNT}"
 
 # The VPN the fixtures describe, and the bench's stand-in values.
 FIXTURE_ACCOUNT = "111122223333"
@@ -106,6 +120,11 @@ class Bench:
         self.response_plan_arn: str | None = None
         self.automation_role_arn = ""
         self.bus_tap_queue_url = ""
+        self.notify_topic_arn = ""
+        self.slack_queue_url = ""
+        self.report_bucket = REPORT_BUCKET
+        self._chatbot_validator: Any = None
+        self._slack_log: list[SlackMessage] = []
         self._moto: Any = None
         self._restore_dynamodb: Any = None
         self._saved_account: str | None = None
@@ -231,6 +250,16 @@ class Bench:
         assert self.automation_role_arn, "no automation role: create_resources() has not run"
         return {**self.stage_env(backend), "AUTOMATION_ROLE_ARN": self.automation_role_arn}
 
+    def notify_env(self) -> dict[str, str]:
+        """`notify`'s configuration: NOTIFY_TOPIC_ARN (the bench's Chatbot topic), STATE_TABLE.
+        No backend: it only reads the events."""
+        assert self.notify_topic_arn, "no Chatbot topic: create_resources() has not run"
+        return {"NOTIFY_TOPIC_ARN": self.notify_topic_arn, "STATE_TABLE": STATE_TABLE}
+
+    def resolve_env(self, backend: str) -> dict[str, str]:
+        """`resolve`'s configuration: the stage's, plus REPORT_BUCKET (the bench's bucket)."""
+        return {**self.stage_env(backend), "REPORT_BUCKET": self.report_bucket}
+
     # --- boto3 clients bound to moto --------------------------------------------------------
 
     def client(self, service: str) -> Any:
@@ -276,6 +305,21 @@ class Bench:
     def iam(self) -> Any:
         return self.client("iam")
 
+    @property
+    def cloudwatch(self) -> Any:
+        """boto3's CloudWatch client bound to the emulator, whose CloudWatch the functions use
+        (not moto's): boto3 speaks awsJson1_0 to it, the functions' SDK CBOR, to one state."""
+        assert self.emu is not None, "the bench runs without emulator: no CloudWatch"
+        if "cloudwatch" not in self._clients:
+            self._clients["cloudwatch"] = boto3.session.Session(
+                region_name=self.region, **_DUMMY_CREDENTIALS
+            ).client(
+                "cloudwatch",
+                endpoint_url=self.emu.url,
+                config=Config(retries={"max_attempts": 1}, connect_timeout=3, read_timeout=30),
+            )
+        return self._clients["cloudwatch"]
+
     # --- resources --------------------------------------------------------------------------
 
     def create_resources(self) -> None:
@@ -317,6 +361,27 @@ class Bench:
             Targets=[{"Id": "bench-tap", "Arn": queue_arn}],
         )
         self.create_response_plan()
+        # The Chatbot topic, heard through an SQS queue (raw delivery off: the body is the SNS
+        # envelope, with the message attributes a filter policy would see).
+        self.notify_topic_arn = self.sns.create_topic(Name=NOTIFY_TOPIC)["TopicArn"]
+        self.slack_queue_url = self.sqs.create_queue(QueueName=SLACK_QUEUE)["QueueUrl"]
+        slack_queue_arn = self.sqs.get_queue_attributes(
+            QueueUrl=self.slack_queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        self.sns.subscribe(
+            TopicArn=self.notify_topic_arn,
+            Protocol="sqs",
+            Endpoint=slack_queue_arn,
+            Attributes={"RawMessageDelivery": "false"},
+        )
+        # The report bucket (us-east-1: no LocationConstraint).
+        if self.region == "us-east-1":
+            self.s3.create_bucket(Bucket=self.report_bucket)
+        else:
+            self.s3.create_bucket(
+                Bucket=self.report_bucket,
+                CreateBucketConfiguration={"LocationConstraint": self.region},
+            )
         # The role SSM Automation assumes to run the runbooks (AUTOMATION_ROLE_ARN): trusted by
         # ssm.amazonaws.com, as the SAM template will create it. IAM is global: it survives
         # reset(), like the VPNs.
@@ -347,9 +412,9 @@ class Bench:
         return self.response_plan_arn
 
     def reset(self) -> None:
-        """Back to freshly created resources: empty state table, empty bus tap, a fresh
-        emulator with the response plan (and no metrics). VPNs and the automation role stay
-        (each test makes its own VPN)."""
+        """Back to freshly created resources: empty state table, empty bus tap, no Slack
+        messages, an empty report bucket, a fresh emulator with the response plan (and no
+        metrics or alarms). VPNs and the automation role stay (each test makes its own VPN)."""
         table = self.dynamodb
         keys: list[dict[str, Any]] = []
         for page in table.get_paginator("scan").paginate(
@@ -360,6 +425,10 @@ class Bench:
             table.delete_item(TableName=STATE_TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
         self._drain_bus_tap()
         self._bus_log.clear()
+        self._drain_slack(validate=False)
+        self._slack_log.clear()
+        for key in self._report_keys():
+            self.s3.delete_object(Bucket=self.report_bucket, Key=key)
         if self.emu is not None:
             self.emu.reset()
             self.create_response_plan()
@@ -374,9 +443,10 @@ class Bench:
     ) -> str:
         """A Site-to-Site VPN as a customer has it: customer gateway (198.51.100.7, ASN 65000),
         a virtual private gateway attached to a VPC, an `ipsec.1` connection, its tunnel
-        telemetry and options (`default_tunnels()` unless given), and its `TunnelState` history
+        telemetry and options (`default_tunnels()` unless given), its `TunnelState` history
         in the emulator's CloudWatch (`put_tunnel_metrics`: DOWN tunnels down for the last
-        `down_minutes`). Returns the VPN connection id."""
+        `down_minutes`) and its alarm there (`create_alarm`: in ALARM while a tunnel is DOWN).
+        Returns the VPN connection id."""
         tunnels = tunnels if tunnels is not None else default_tunnels()
         ec2 = self.ec2
         vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
@@ -399,6 +469,7 @@ class Bench:
         self.set_tunnels(vpn_id, tunnels, down_minutes=down_minutes)
         if self.emu is not None:
             self.put_tunnel_metrics(vpn_id, tunnels, down_minutes=down_minutes)
+            self.create_alarm(vpn_id, "ALARM" if any(t.status == "DOWN" for t in tunnels) else "OK")
         return vpn_id
 
     def vpn(self, vpn_id: str) -> dict[str, Any]:
@@ -415,11 +486,17 @@ class Bench:
 
             del ec2_backends[self.account][self.region].vpn_connections[vpn_id]
 
-    def set_tunnels(self, vpn_id: str, tunnels: list[Tunnel], down_minutes: int = 0) -> None:
+    def set_tunnels(
+        self,
+        vpn_id: str,
+        tunnels: list[Tunnel],
+        down_minutes: int = 0,
+        changed_at: dict[str, datetime] | None = None,
+    ) -> None:
         """Gives a moto VPN connection its tunnels: `VgwTelemetry` and `Options.TunnelOptions`
         (with each tunnel's logging, `Tunnel.log_format`). A DOWN tunnel's `LastStatusChange` is
-        `down_minutes` ago, an UP one's the start of the metric history. Metrics are separate:
-        `put_tunnel_metrics`.
+        `down_minutes` ago, an UP one's the start of the metric history, unless `changed_at`
+        gives it (by outside IP). Metrics are separate: `put_tunnel_metrics`.
 
         WORKAROUND (bench only, never product code): moto 5.2 keeps neither tunnel telemetry
         nor tunnel options — `VPNConnection` is created with `tunnels = None` and
@@ -436,14 +513,15 @@ class Bench:
 
         connection = ec2_backends[self.account][self.region].vpn_connections[vpn_id]
         now = datetime.now(timezone.utc).replace(microsecond=0)
+        changed_at = changed_at or {}
         connection.vgw_telemetry = [
             {
                 "OutsideIpAddress": t.outside_ip,
                 "Status": t.status,
                 "StatusMessage": t.message,
                 "AcceptedRouteCount": t.accepted_routes,
-                "LastStatusChange": now
-                - timedelta(minutes=down_minutes if t.status == "DOWN" else METRIC_MINUTES),
+                "LastStatusChange": changed_at.get(t.outside_ip)
+                or now - timedelta(minutes=down_minutes if t.status == "DOWN" else METRIC_MINUTES),
             }
             for t in tunnels
         ]
@@ -523,6 +601,79 @@ class Bench:
                 self.emu.put_metric("AWS/VPN", "TunnelState", {"VpnId": vpn_id}, min(values), at)
         return down_since
 
+    # --- the VPN's alarm (in the emulator's CloudWatch) -------------------------------------
+
+    def alarm_name(self, vpn_id: str) -> str:
+        """The VPN's TunnelState alarm, named as the alarm fixtures name it."""
+        return f"vpn-tunnel-down-{vpn_id}"
+
+    def create_alarm(self, vpn_id: str, state: str = "ALARM") -> str:
+        """The VPN's alarm in the emulator's CloudWatch, as the fixture
+        `cloudwatch-alarm-vpn-tunnel-down` describes it (TunnelState Minimum < 1 on VpnId over 3
+        minutes), put in `state` with the fixtures' reasons: what `DescribeAlarms` answers
+        `resolve`. The emulator evaluates no alarms: `set_alarm_state` moves it. Returns the
+        alarm name."""
+        name = self.alarm_name(vpn_id)
+        fixture = self.alarm_event("cloudwatch-alarm-vpn-tunnel-down", vpn_id)
+        self.cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            AlarmDescription=fixture["detail"]["configuration"]["description"],
+            Namespace="AWS/VPN",
+            MetricName="TunnelState",
+            Dimensions=[{"Name": "VpnId", "Value": vpn_id}],
+            Statistic="Minimum",
+            Period=60,
+            EvaluationPeriods=3,
+            Threshold=1.0,
+            ComparisonOperator="LessThanThreshold",
+        )
+        self.set_alarm_state(vpn_id, state)
+        return name
+
+    def set_alarm_state(self, vpn_id: str, state: str) -> dict[str, Any]:
+        """Moves the VPN's alarm to `state` (`ALARM` or `OK`, with the fixtures' reason and
+        reason data; `SetAlarmState` in the emulator) and returns the EventBridge
+        `CloudWatch Alarm State Change` event of that transition, as CloudWatch would send it
+        to `triage` (the emulator's `alarm_state_change_event`)."""
+        assert state in ("ALARM", "OK"), state
+        fixture = "cloudwatch-alarm-vpn-tunnel-down" if state == "ALARM" else (
+            "cloudwatch-alarm-vpn-tunnel-ok"
+        )
+        detail = self.alarm_event(fixture, vpn_id)["detail"]["state"]
+        name = self.alarm_name(vpn_id)
+        self.cloudwatch.set_alarm_state(
+            AlarmName=name,
+            StateValue=state,
+            StateReason=detail["reason"],
+            StateReasonData=detail["reasonData"],
+        )
+        return self.emu.alarm_state_change_event(name)
+
+    def alarm_state(self, vpn_id: str) -> str:
+        """The VPN alarm's `StateValue`, as DescribeAlarms answers it."""
+        [alarm] = self.cloudwatch.describe_alarms(AlarmNames=[self.alarm_name(vpn_id)])[
+            "MetricAlarms"
+        ]
+        return str(alarm["StateValue"])
+
+    def recover(self, vpn_id: str, tunnels: list[Tunnel] | None = None) -> dict[str, Any]:
+        """The VPN comes back: its tunnels as given (default: both UP, with routes) in moto,
+        its alarm OK in the emulator. A tunnel that was DOWN and is UP now changed status now;
+        one still DOWN keeps its time. Returns the alarm's OK event for `triage`."""
+        if tunnels is None:
+            tunnels = default_tunnels()
+            tunnels[0].status, tunnels[0].message, tunnels[0].accepted_routes = "UP", "", 2
+        before = {t["OutsideIpAddress"]: t for t in self.vpn(vpn_id).get("VgwTelemetry", [])}
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        changed_at = {
+            t.outside_ip: (now if before[t.outside_ip]["Status"] != t.status else
+                           before[t.outside_ip]["LastStatusChange"])
+            for t in tunnels
+            if t.outside_ip in before
+        }
+        self.set_tunnels(vpn_id, tunnels, changed_at=changed_at)
+        return self.set_alarm_state(vpn_id, "OK")
+
     def vpn_arn(self, vpn_id: str) -> str:
         return f"arn:aws:ec2:{self.region}:{self.account}:vpn-connection/{vpn_id}"
 
@@ -599,6 +750,117 @@ class Bench:
                     QueueUrl=self.bus_tap_queue_url, ReceiptHandle=message["ReceiptHandle"]
                 )
 
+    # --- the Slack channel (the Chatbot topic) ---------------------------------------------
+
+    def slack_messages(self, wait: float = 0.0, count: int | None = None) -> list[SlackMessage]:
+        """Every message published to the Chatbot topic since the last `reset`, in arrival
+        order, as Chatbot would receive it: read from the SQS queue subscribed to the topic,
+        `message` the parsed Chatbot custom notification, `attributes` the SNS message
+        attributes (Number values as `int`/`float`). Each message is validated against
+        `tests/fixtures/chatbot/custom-notification.schema.json` when it is read: one Chatbot
+        would drop fails here (`AssertionError` naming the problem).
+
+        moto delivers to the queue within `Publish`; with `count`, polls up to `wait` seconds
+        until at least `count` messages arrived."""
+        deadline = time.monotonic() + wait
+        while True:
+            self._drain_slack(validate=True)
+            if count is None or len(self._slack_log) >= count or time.monotonic() >= deadline:
+                return list(self._slack_log)
+            time.sleep(0.05)
+
+    def chatbot_validator(self) -> Any:
+        """The jsonschema validator of Chatbot custom notifications (the schema file's own
+        draft, with format checking)."""
+        if self._chatbot_validator is None:
+            import jsonschema
+
+            if not CHATBOT_SCHEMA.is_file():
+                raise AssertionError(
+                    f"no Chatbot schema at {CHATBOT_SCHEMA}: notify's messages cannot be checked"
+                )
+            schema = json.loads(CHATBOT_SCHEMA.read_text())
+            cls = jsonschema.validators.validator_for(schema)
+            cls.check_schema(schema)
+            self._chatbot_validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+        return self._chatbot_validator
+
+    def check_chatbot_message(self, message: Any) -> None:
+        """Fails (AssertionError listing every violation) unless `message` is a valid Chatbot
+        custom notification."""
+        errors = sorted(
+            self.chatbot_validator().iter_errors(message), key=lambda e: list(e.absolute_path)
+        )
+        if errors:
+            problems = "; ".join(
+                f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
+                for e in errors
+            )
+            raise AssertionError(
+                f"not a valid Chatbot custom notification ({problems}): "
+                f"{json.dumps(message)[:2000]}"
+            )
+
+    def _drain_slack(self, validate: bool) -> None:
+        if not self.slack_queue_url:
+            return
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.slack_queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=0,
+                VisibilityTimeout=30,
+            ).get("Messages", [])
+            if not messages:
+                return
+            for raw in messages:
+                self.sqs.delete_message(
+                    QueueUrl=self.slack_queue_url, ReceiptHandle=raw["ReceiptHandle"]
+                )
+                if not validate:
+                    continue
+                envelope = json.loads(raw["Body"])
+                assert envelope.get("Type") == "Notification", envelope
+                assert envelope.get("TopicArn") == self.notify_topic_arn, envelope
+                try:
+                    message = json.loads(envelope["Message"])
+                except ValueError as e:
+                    raise AssertionError(
+                        f"not JSON, Chatbot would drop it ({e}): {envelope['Message'][:500]!r}"
+                    ) from e
+                self.check_chatbot_message(message)
+                self._slack_log.append(
+                    SlackMessage(
+                        message=message,
+                        attributes={
+                            name: _attribute(value)
+                            for name, value in envelope.get("MessageAttributes", {}).items()
+                        },
+                        message_id=envelope["MessageId"],
+                        subject=envelope.get("Subject"),
+                    )
+                )
+
+    # --- the report bucket ------------------------------------------------------------------
+
+    def _report_keys(self) -> list[str]:
+        keys: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.report_bucket):
+            keys.extend(o["Key"] for o in page.get("Contents", []))
+        return keys
+
+    def report_objects(self) -> dict[str, ReportObject]:
+        """Every object in the report bucket, by key: its text (UTF-8) and content type."""
+        found: dict[str, ReportObject] = {}
+        for key in sorted(self._report_keys()):
+            response = self.s3.get_object(Bucket=self.report_bucket, Key=key)
+            found[key] = ReportObject(
+                key=key,
+                text=response["Body"].read().decode("utf-8"),
+                content_type=response.get("ContentType", ""),
+            )
+        return found
+
     # --- the state table --------------------------------------------------------------------
 
     def state_item(self, pk: str, sk: str) -> dict[str, Any] | None:
@@ -616,6 +878,59 @@ class Bench:
         ):
             items.extend(_plain(i) for i in page["Items"])
         return items
+
+
+@dataclass
+class SlackMessage:
+    """One message on the Chatbot topic, as its SQS subscriber received it."""
+
+    message: dict[str, Any]  # the Chatbot custom notification (validated)
+    attributes: dict[str, Any]  # SNS message attributes: str, or int/float for Number
+    message_id: str
+    subject: str | None = None
+
+    @property
+    def content(self) -> dict[str, Any]:
+        return dict(self.message.get("content", {}))
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self.message.get("metadata", {}))
+
+    @property
+    def title(self) -> str:
+        return str(self.content.get("title", ""))
+
+    @property
+    def description(self) -> str:
+        return str(self.content.get("description", ""))
+
+    @property
+    def next_steps(self) -> list[str]:
+        return list(self.content.get("nextSteps", []))
+
+    @property
+    def thread(self) -> str | None:
+        return self.metadata.get("threadId")
+
+    def text(self) -> str:
+        """Title, description and next steps: what a responder reads in Slack."""
+        return "\n".join([self.title, self.description, *self.next_steps])
+
+
+@dataclass
+class ReportObject:
+    key: str
+    text: str
+    content_type: str
+
+
+def _attribute(value: dict[str, Any]) -> Any:
+    """An SNS envelope's message attribute: `{"Type": "Number", "Value": "2"}` → 2."""
+    if value.get("Type") == "Number":
+        number = float(value["Value"])
+        return int(number) if number.is_integer() else number
+    return value.get("Value")
 
 
 # --- a backend-neutral view of the incidents in the emulator ----------------------------------

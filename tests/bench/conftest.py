@@ -9,9 +9,10 @@
   Runtime API with the bench's endpoints plus `env`, and returns the `Function`; every process
   started is stopped at the end of the test, and its output is attached to a failed test's
   report. Binaries are taken from `$RESPONDER_BIN_DIR`, else `<repo>/target/debug`.
-- `triage`, `enrich`, `runbook`: each `function(name, env=...)` with only the contract's
-  variables for it: `bench.triage_env(backend)`, `bench.stage_env(backend)`,
-  `bench.runbook_env(backend)`. A later function joins with one fixture of the same shape.
+- `triage`, `enrich`, `runbook`, `notify`, `resolve`: each `function(name, env=...)` with only
+  the contract's variables for it: `bench.triage_env(backend)`, `bench.stage_env(backend)`,
+  `bench.runbook_env(backend)`, `bench.notify_env()`, `bench.resolve_env(backend)`. A later
+  function joins with one fixture of the same shape.
 """
 
 from __future__ import annotations
@@ -129,6 +130,21 @@ def runbook(function: StartFunction, bench: Bench, backend: str) -> Function:
     """`runbook` configured as the SAM template will: INCIDENT_BACKEND, RESPONDER_BUS,
     STATE_TABLE, AUTOMATION_ROLE_ARN (the bench's role, trusted by ssm.amazonaws.com)."""
     return function("runbook", env=bench.runbook_env(backend))
+
+
+@pytest.fixture
+def notify(function: StartFunction, bench: Bench) -> Function:
+    """`notify` configured as the SAM template will: NOTIFY_TOPIC_ARN (the bench's Chatbot
+    topic, read back through SQS: `bench.slack_messages()`), STATE_TABLE. It needs no backend:
+    everything it posts comes with the event."""
+    return function("notify", env=bench.notify_env())
+
+
+@pytest.fixture
+def resolve(function: StartFunction, bench: Bench, backend: str) -> Function:
+    """`resolve` configured as the SAM template will: INCIDENT_BACKEND, RESPONDER_BUS,
+    STATE_TABLE, REPORT_BUCKET (the bench's bucket in moto S3: `bench.report_objects()`)."""
+    return function("resolve", env=bench.resolve_env(backend))
 
 
 _FUNCTIONS = pytest.StashKey[list[Function]]()

@@ -6,16 +6,25 @@ Runtime API, configured only by environment variables, as in Lambda). The `Incid
 responder bus delivers goes to `enrich`, which diagnoses the VPN (EC2 in moto, TunnelState in the
 emulator's CloudWatch); its `Incident Enriched` goes to `runbook`, which starts
 AWSSupport-TroubleshootVPN in the emulator's SSM Automation; the execution finishes and
-Automation's status-change event goes to `runbook` again. The demo prints what a responder would
-see: each decision, the diagnosis, the runbook execution and its outcome, the incident with its
-related items and timeline, what the responder bus carried, and the state table. It plays once
-per incident backend and stops every server and process on exit, also on Ctrl-C or failure.
+Automation's status-change event goes to `runbook` again. Then the tunnel comes back (both
+tunnels UP in moto, the alarm OK in the emulator's CloudWatch): the OK event goes to `triage`,
+its `Signal Recovered` to `resolve`, which verifies the recovery, resolves the incident and
+writes the post-incident record to S3. Every event the responder bus carries also goes to
+`notify`, which posts it to the incident's Slack thread through AWS Chatbot (an SNS topic in
+moto, read back through SQS).
+
+The demo prints what a responder would see: each decision, the diagnosis, the runbook execution
+and its outcome, the incident with its related items and timeline, what the responder bus
+carried, the state table, the Slack thread as it reads in the channel, and the post-incident
+record. It plays once per incident backend and stops every server and process on exit, also on
+Ctrl-C or failure.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -23,10 +32,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import REPO, TUNNEL_1_IP, Bench, Incidents
+from bench import REPO, TUNNEL_1_IP, Bench, Incidents, SlackMessage
 from runtime_api import Function, FunctionError, Result
 
 WIDTH = 100
+REPORT_LINES = 60  # the post-incident record is printed up to this many lines
 
 
 def say(text: str = "", indent: int = 0) -> None:
@@ -191,6 +201,105 @@ def show_bus_and_state(bench: Bench) -> None:
             )
 
 
+class Notifier:
+    """`notify` subscribed to the responder bus: `catch_up()` hands it every event the bus
+    delivered since the last call, in order, and prints one line per answer."""
+
+    def __init__(self, bench: Bench, function: Function) -> None:
+        self.bench = bench
+        self.function = function
+        self.seen = 0
+
+    def catch_up(self) -> None:
+        events = self.bench.bus_events()
+        for event in events[self.seen :]:
+            result = self.function.invoke(event)
+            if result.ok:
+                answer = result.body
+                say(
+                    f"notify ← {event['detail-type']}: {answer['action'].upper()}"
+                    + (f" ({answer.get('step')})" if answer.get("step") else "")
+                    + (f" — {answer['reason']}" if answer["action"] != "posted" else ""),
+                    4,
+                )
+            else:
+                say(
+                    f"notify ← {event['detail-type']}: failed ({result.body.get('errorType')}): "
+                    f"{result.body.get('errorMessage')}",
+                    4,
+                )
+        self.seen = len(events)
+
+
+def show_slack(bench: Bench) -> None:
+    """The Slack thread as the channel shows it: each Chatbot message's title, description and
+    next steps, and the SNS attributes subscribers can filter on."""
+    messages = bench.slack_messages()
+    threads = {m.thread for m in messages}
+    say(
+        f"Slack (AWS Chatbot custom notifications on {bench.notify_topic_arn.split(':')[-1]}, "
+        f"each checked against the Chatbot schema): {len(messages)} messages in "
+        f"{len(threads)} thread{'s' if len(threads) != 1 else ''}",
+        2,
+    )
+    for message in messages:
+        show_message(message)
+
+
+def show_message(message: SlackMessage) -> None:
+    attributes = ", ".join(f"{k}={v}" for k, v in sorted(message.attributes.items()))
+    print()
+    say(f"┃ {slack_text(message.title)}", 4)
+    for line in message.description.splitlines():
+        say(f"┃ {slack_text(line)}" if line.strip() else "┃", 4)
+    if message.next_steps:
+        say("┃ Next steps:", 4)
+        for step in message.next_steps:
+            say(f"┃  • {slack_text(step)}", 4)
+    say(f"┗ thread {message.thread} · {attributes}", 4)
+
+
+# The emoji notify's titles start with, as Slack draws them.
+EMOJI = {
+    "red_circle": "🔴", "large_red_circle": "🔴", "large_orange_circle": "🟠",
+    "large_yellow_circle": "🟡", "large_blue_circle": "🔵", "white_circle": "⚪", "large_green_circle": "🟢", "mag": "🔍",
+    "gear": "⚙️", "clipboard": "📋", "white_check_mark": "✅", "raised_hand": "✋",
+    "heavy_plus_sign": "➕", "x": "❌", "warning": "⚠️", "rotating_light": "🚨",
+    "hourglass_flowing_sand": "⏳", "information_source": "ℹ️",
+}  # fmt: skip
+
+
+def slack_text(text: str) -> str:
+    """Slack mrkdwn as the channel shows it: a link `<url|text>` is its text (underlined in
+    Slack), `*bold*` and `` `code` `` lose their marks, `:emoji:` codes are drawn."""
+    text = re.sub(r"<(?:https?://|mailto:)[^|>]+\|([^>]+)>", r"\1", text)
+    text = re.sub(r"<(https?://[^>]+)>", r"\1", text)
+    text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
+    text = re.sub(r"`([^`\n]*)`", r"\1", text)
+    return re.sub(r":([a-z0-9_+-]+):", lambda m: EMOJI.get(m.group(1), m.group(0)), text)
+
+
+def show_report(bench: Bench) -> None:
+    objects = bench.report_objects()
+    if not objects:
+        say("post-incident record: none written", 2)
+        return
+    for obj in objects.values():
+        lines = obj.text.splitlines()
+        say(
+            f"post-incident record s3://{bench.report_bucket}/{obj.key} "
+            f"({obj.content_type}, {len(lines)} lines"
+            + (f", the first {REPORT_LINES} shown" if len(lines) > REPORT_LINES else "")
+            + "):",
+            2,
+        )
+        print()
+        for line in lines[:REPORT_LINES]:
+            print(f"    │ {line}" if line else "    │")
+        if len(lines) > REPORT_LINES:
+            print(f"    │ … ({len(lines) - REPORT_LINES} more lines)")
+
+
 def _time(value: Any) -> str:
     return value.strftime("%H:%M:%S") if hasattr(value, "strftime") else str(value)[:19]
 
@@ -223,6 +332,8 @@ def story(bench: Bench, backend: str) -> None:
         triage = start("triage", bench.triage_env(backend))
         enrich = start("enrich", bench.stage_env(backend))
         runbook = start("runbook", bench.runbook_env(backend))
+        notify = Notifier(bench, start("notify", bench.notify_env()))
+        resolve = start("resolve", bench.resolve_env(backend))
 
         down = bench.alarm_event("cloudwatch-alarm-vpn-tunnel-down", vpn_id, **at(3))
         decide(triage, down, f"CloudWatch alarm {down['detail']['alarmName']} → ALARM")
@@ -235,14 +346,18 @@ def story(bench: Bench, backend: str) -> None:
             "a malformed event",
         )
 
+        notify.catch_up()
+
         opened = delivered(bench, "Incident Opened")
         if opened is not None:
             act(enrich, opened, "responder bus → enrich: Incident Opened")
+            notify.catch_up()
         enriched = delivered(bench, "Incident Enriched")
         execution_id = None
         if enriched is not None:
             result = act(runbook, enriched, "responder bus → runbook: Incident Enriched")
             execution_id = result.body.get("execution") if result.ok else None
+            notify.catch_up()
         if execution_id:
             show_execution(bench, execution_id)
             bench.emu.finish_automation(
@@ -259,20 +374,32 @@ def story(bench: Bench, backend: str) -> None:
                 "SSM Automation → runbook: the execution ended (Success)",
             )
             show_execution(bench, execution_id, parameters=False)
+            notify.catch_up()
 
-        ok = bench.alarm_event("cloudwatch-alarm-vpn-tunnel-ok", vpn_id, **at(0))
+        print()
+        say("The customer fixes the gateway; the tunnel comes back:", 0)
+        ok = bench.recover(vpn_id)  # both tunnels UP in moto, the alarm OK in CloudWatch
+        show_vpn(bench, vpn_id)
         decide(triage, ok, f"{ok['detail']['alarmName']} back to OK")
+        notify.catch_up()
+        recovered = delivered(bench, "Signal Recovered")
+        if recovered is not None:
+            act(resolve, recovered, "responder bus → resolve: Signal Recovered")
+            notify.catch_up()
+        resolved = delivered(bench, "Incident Resolved")
+        if resolved is not None:
+            for check in resolved["detail"].get("resolution", {}).get("checks", []):
+                say(f"verified: {check}", 4)
         print()
         show_incident(bench, backend)
         show_bus_and_state(bench)
+        print()
+        show_slack(bench)
+        print()
+        show_report(bench)
     finally:
         for function in functions:
             function.stop()
-    say(
-        "\nStill to come on this story: notify (Slack through Chatbot) and resolve (verification "
-        "and the post-incident record).",
-        2,
-    )
 
 
 def main() -> int:
@@ -282,7 +409,7 @@ def main() -> int:
     try:
         heading("Local AWS bench")
         bench.start()
-        say(f"moto (EC2, DynamoDB, EventBridge, SQS) at {bench.moto_url}", 2)
+        say(f"moto (EC2, DynamoDB, EventBridge, SQS, SNS, S3) at {bench.moto_url}", 2)
         say(f"responder emulator (Incident Manager, OpsCenter, SSM Automation, CloudWatch) at "
             f"{bench.emu.url}", 2)
         for backend in ("incident-manager", "opscenter"):

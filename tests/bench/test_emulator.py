@@ -349,6 +349,101 @@ def test_update_incident_record_resolves(emu, im):
     assert error_of(e)[0] == "ValidationException"
 
 
+def test_get_timeline_event_gives_the_data_the_list_leaves_out(emu, im):
+    """ListTimelineEvents answers EventSummary items (no eventData); GetTimelineEvent answers
+    the whole TimelineEvent, eventData verbatim."""
+    plan = emu.create_response_plan("p", "t", 3)
+    arn = im.start_incident(responsePlanArn=plan, triggerDetails=trigger())["incidentRecordArn"]
+    when = datetime(2024, 5, 14, 3, 2, 10, tzinfo=timezone.utc)
+    data = json.dumps('Tunnel "A" DOWN')
+    event_id = im.create_timeline_event(
+        incidentRecordArn=arn, eventTime=when, eventType="Custom Event", eventData=data
+    )["eventId"]
+    listed = im.list_timeline_events(incidentRecordArn=arn)["eventSummaries"]
+    assert all("eventData" not in e for e in listed)
+
+    event = im.get_timeline_event(incidentRecordArn=arn, eventId=event_id)["event"]
+    assert (event["eventId"], event["eventType"], event["eventData"]) == (
+        event_id, "Custom Event", data
+    )
+    assert event["eventTime"] == when and event["incidentRecordArn"] == arn
+    created = next(e for e in listed if e["eventType"] == "SSM Incident Record Update")
+    service = im.get_timeline_event(incidentRecordArn=arn, eventId=created["eventId"])["event"]
+    assert json.loads(service["eventData"])["summary"] == "Incident Created"
+
+    with pytest.raises(ClientError) as e:
+        im.get_timeline_event(incidentRecordArn=arn, eventId="no-such-event")
+    assert error_of(e)[0::2] == ("ResourceNotFoundException", 404)
+    assert e.value.response["resourceType"] == "TIMELINE_EVENT"
+    with pytest.raises(ClientError) as e:
+        im.get_timeline_event(incidentRecordArn=arn)
+    assert error_of(e)[0] == "ValidationException"
+    status, _, _ = http(
+        emu, "GET", f"/getTimelineEvent?incidentRecordArn={arn}&eventId={event_id}"
+    )
+    assert status == 200
+
+
+def test_list_timeline_events_sorts_by_event_time_and_pages(emu, im):
+    plan = emu.create_response_plan("p", "t", 3)
+    arn = im.start_incident(responsePlanArn=plan, triggerDetails=trigger())["incidentRecordArn"]
+    base = datetime.now(timezone.utc) - timedelta(hours=1)
+    for minute in (30, 10, 20):  # created out of order
+        im.create_timeline_event(
+            incidentRecordArn=arn,
+            eventTime=base + timedelta(minutes=minute),
+            eventType="Custom Event",
+            eventData=json.dumps(f"m{minute}"),
+        )
+    im.update_incident_record(arn=arn, status="RESOLVED", summary="done")
+
+    def all_pages(order: str) -> list[datetime]:
+        times, token, pages = [], None, 0
+        while True:
+            extra = {"nextToken": token} if token else {}
+            out = im.list_timeline_events(
+                incidentRecordArn=arn, sortBy="EVENT_TIME", sortOrder=order, maxResults=2, **extra
+            )
+            pages += 1
+            assert len(out["eventSummaries"]) <= 2
+            times += [e["eventTime"] for e in out["eventSummaries"]]
+            token = out.get("nextToken")
+            if not token:
+                return times if pages == 3 else pytest.fail(f"{pages} pages")
+
+    ascending = all_pages("ASCENDING")
+    assert len(ascending) == 5 and ascending == sorted(ascending)  # created, 3 notes, resolved
+    assert all_pages("DESCENDING") == ascending[::-1]
+    types = [
+        e["eventType"]
+        for e in im.list_timeline_events(incidentRecordArn=arn, sortOrder="ASCENDING")[
+            "eventSummaries"
+        ]
+    ]
+    # the notes are dated before the incident was started; its creation and resolution after
+    assert types == ["Custom Event"] * 3 + ["SSM Incident Record Update"] * 2
+    with pytest.raises(ClientError) as e:
+        im.list_timeline_events(incidentRecordArn=arn, sortBy="EVENT_TYPE")
+    assert error_of(e)[0] == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        im.list_timeline_events(incidentRecordArn=arn, maxResults=101)
+    assert error_of(e)[0] == "ValidationException"
+
+
+def test_resolving_again_keeps_the_resolution_time(emu, im):
+    plan = emu.create_response_plan("p", "t", 3)
+    arn = im.start_incident(responsePlanArn=plan, triggerDetails=trigger())["incidentRecordArn"]
+    im.update_incident_record(arn=arn, clientToken="r1", status="RESOLVED", summary="first")
+    first = im.get_incident_record(arn=arn)["incidentRecord"]
+    im.update_incident_record(arn=arn, clientToken="r2", status="RESOLVED", summary="second")
+    second = im.get_incident_record(arn=arn)["incidentRecord"]
+    assert second["status"] == "RESOLVED" and second["summary"] == "second"
+    assert second["resolvedTime"] == first["resolvedTime"]
+    with pytest.raises(ClientError) as e:
+        im.update_incident_record(arn=arn, summary="s" * 8001)
+    assert error_of(e)[0] == "ValidationException" and "summary" in error_of(e)[1]
+
+
 def test_rest_json_errors_on_the_wire(emu):
     status, headers, body = http(
         emu,
@@ -868,6 +963,55 @@ def test_cbor_alarm_lifecycle(emu):
     )
     assert status == 404 and headers["x-amzn-query-error"] == "ResourceNotFound;Sender"
     assert cbor2.loads(body)["__type"] == "com.amazonaws.cloudwatch#ResourceNotFound"
+
+
+def test_describe_alarms_by_name_and_type_metric_and_composite(emu, cw_cbor):
+    """AlarmTypes decides which alarms come back: without it only metric alarms
+    (API_DescribeAlarms); with [MetricAlarm, CompositeAlarm] both kinds, each in its list."""
+    cw_cbor.put_metric_alarm(
+        AlarmName="tunnel-1",
+        Namespace="Bench",
+        MetricName="m",
+        Statistic="Minimum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="LessThanThreshold",
+    )
+    with emu.lock:  # not routed over the wire: PutCompositeAlarm is in-process only
+        emu.cloudwatch.PutCompositeAlarm(
+            {"AlarmName": "vpn-down", "AlarmRule": 'ALARM("tunnel-1")', "AlarmDescription": "d"}
+        )
+    both = ["MetricAlarm", "CompositeAlarm"]
+
+    out = cw_cbor.describe_alarms(AlarmNames=["vpn-down"])
+    assert out["MetricAlarms"] == [] and out.get("CompositeAlarms", []) == []
+    out = cw_cbor.describe_alarms(AlarmNames=["vpn-down"], AlarmTypes=both)
+    assert out["MetricAlarms"] == []
+    (composite,) = out["CompositeAlarms"]
+    assert composite["AlarmName"] == "vpn-down" and composite["AlarmRule"] == 'ALARM("tunnel-1")'
+    assert composite["StateValue"] == "INSUFFICIENT_DATA"
+    assert composite["AlarmArn"] == f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:vpn-down"
+    assert isinstance(composite["StateUpdatedTimestamp"], datetime)
+
+    out = cw_cbor.describe_alarms(AlarmNames=["tunnel-1"], AlarmTypes=both)
+    assert [a["AlarmName"] for a in out["MetricAlarms"]] == ["tunnel-1"]
+    assert out["CompositeAlarms"] == []
+    out = cw_cbor.describe_alarms(AlarmTypes=["CompositeAlarm"])
+    assert out["MetricAlarms"] == [] and len(out["CompositeAlarms"]) == 1
+    assert cw_cbor.describe_alarms(AlarmTypes=both, MaxRecords=1).get("NextToken")
+
+    cw_cbor.set_alarm_state(AlarmName="vpn-down", StateValue="ALARM", StateReason="tunnel-1 down")
+    out = cw_cbor.describe_alarms(AlarmNames=["vpn-down"], AlarmTypes=both, StateValue="ALARM")
+    (composite,) = out["CompositeAlarms"]
+    assert (composite["StateValue"], composite["StateReason"]) == ("ALARM", "tunnel-1 down")
+    out = cw_cbor.describe_alarms(AlarmNames=["vpn-down"], AlarmTypes=both, StateValue="OK")
+    assert out["CompositeAlarms"] == []
+
+    status, _, body = cbor_call(
+        emu, "DescribeAlarms", {"AlarmNames": ["vpn-down"], "AlarmTypes": ["Bogus"]}
+    )
+    assert status == 400 and cbor2.loads(body)["__type"].endswith("InvalidParameterValueException")
 
 
 def test_cbor_errors(emu):

@@ -1,1 +1,34 @@
-fn main() {}
+//! `notify`: on every responder-bus lifecycle event, posts the step to the incident's Slack
+//! thread as an AWS Chatbot custom notification on the SNS topic — once, and only the steps the
+//! rules' `notifications` section gives the incident's impact. Configuration comes only from the
+//! environment (README).
+
+use std::sync::Arc;
+
+use responder::aws::{self, dynamodb::DynamoStateStore, sns::SnsNotifier};
+use responder::config::NotifyConfig;
+use responder::handlers::notify::Notify;
+use responder::lambda::{serve, Error};
+use responder::ports::SystemClock;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    responder::logging::init();
+    let config = NotifyConfig::from_env()?;
+    let policy = config.rules()?.notifications().clone();
+    let sdk = aws::config::load().await;
+    let notify = Notify::new(
+        Arc::new(SnsNotifier::new(
+            aws_sdk_sns::Client::new(&sdk),
+            config.topic_arn.clone(),
+        )),
+        Arc::new(DynamoStateStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            config.state_table.clone(),
+        )),
+        Arc::new(SystemClock),
+        policy,
+    );
+    let notify = &notify;
+    serve(move |event, deadline| async move { notify.handle(&event, deadline).await }).await
+}

@@ -1,4 +1,7 @@
-//! [`MetricSource`] on CloudWatch `GetMetricData` (the SDK speaks Smithy RPC v2 CBOR).
+//! [`MetricSource`] on CloudWatch `GetMetricData` and [`AlarmStates`] on `DescribeAlarms` (the
+//! SDK speaks Smithy RPC v2 CBOR).
+//!
+//! ## `GetMetricData`
 //!
 //! One request carries every query as a `MetricStat` query (`Namespace`, `MetricName`,
 //! `Dimensions`, `Period`, `Stat`, `ReturnData` true), scanned `TimestampAscending`; `NextToken`
@@ -14,12 +17,22 @@
 //! `InternalServiceError` and 5xx → `Unavailable`). A result whose `StatusCode` is `Forbidden`
 //! (no access to the metric) is `AccessDenied` and one that is `InternalError` is `Unavailable`,
 //! rather than an empty series that would read as "no data".
+//!
+//! ## `DescribeAlarms`
+//!
+//! One request with `AlarmNames = [name]` and `AlarmTypes = [MetricAlarm, CompositeAlarm]`
+//! (without `AlarmTypes` the API returns metric alarms only, `API_DescribeAlarms.html`). The
+//! first metric alarm of that name, else the first composite alarm, gives the state:
+//! `StateValue`, `StateReason`, `StateUpdatedTimestamp`; no alarm of that name is `None`. A name
+//! that is empty or longer than 255 characters is refused before sending, as `Invalid`. Errors go
+//! through [`from_sdk_error`] like `GetMetricData`'s.
 
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{
-    Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StatusCode,
+    AlarmType, Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy,
+    StateValue, StatusCode,
 };
 use aws_sdk_cloudwatch::Client;
 use chrono::{DateTime, Utc};
@@ -27,10 +40,13 @@ use chrono::{DateTime, Utc};
 use super::convert::{to_chrono, to_smithy_time};
 use super::error::from_sdk_error;
 use crate::diagnosis::{MetricQuery, MetricSeries};
-use crate::ports::{MetricSource, PortError, PortErrorKind};
+use crate::ports::{AlarmState, AlarmStates, MetricSource, PortError, PortErrorKind};
 
 /// `GetMetricData`: at most 500 `MetricDataQuery` structures per request.
 pub const QUERIES_MAX: usize = 500;
+
+/// `DescribeAlarms`: an alarm name is 1 to 255 characters.
+pub const ALARM_NAME_MAX: usize = 255;
 
 const OP: &str = "GetMetricData";
 
@@ -224,6 +240,80 @@ impl MetricSource for CloudWatchMetrics {
                 }
             })
             .collect())
+    }
+}
+
+/// One alarm's state as [`AlarmState`]; an alarm without `StateValue` is malformed.
+fn alarm_state(
+    name: &str,
+    value: Option<&StateValue>,
+    reason: Option<&str>,
+    updated: Option<&aws_smithy_types::DateTime>,
+) -> Result<AlarmState, PortError> {
+    let value = value.map(StateValue::as_str).ok_or_else(|| {
+        PortError::new(
+            "DescribeAlarms",
+            PortErrorKind::Other,
+            format!("alarm {name} is described without a StateValue"),
+        )
+    })?;
+    Ok(AlarmState {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason: reason.map(str::to_string),
+        updated_at: updated.and_then(to_chrono),
+    })
+}
+
+#[async_trait]
+impl AlarmStates for CloudWatchMetrics {
+    async fn alarm_state(&self, name: &str) -> Result<Option<AlarmState>, PortError> {
+        const OP: &str = "DescribeAlarms";
+        let count = name.chars().count();
+        if count == 0 || count > ALARM_NAME_MAX {
+            return Err(PortError::new(
+                OP,
+                PortErrorKind::Invalid,
+                format!("alarm name of {count} characters: it must be 1 to {ALARM_NAME_MAX}"),
+            ));
+        }
+        let output = self
+            .client
+            .describe_alarms()
+            .alarm_names(name)
+            .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm)
+            .send()
+            .await
+            .map_err(|e| from_sdk_error(OP, &e))?;
+        if let Some(alarm) = output
+            .metric_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == Some(name))
+        {
+            return alarm_state(
+                name,
+                alarm.state_value(),
+                alarm.state_reason(),
+                alarm.state_updated_timestamp(),
+            )
+            .map(Some);
+        }
+        if let Some(alarm) = output
+            .composite_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == Some(name))
+        {
+            return alarm_state(
+                name,
+                alarm.state_value(),
+                alarm.state_reason(),
+                alarm.state_updated_timestamp(),
+            )
+            .map(Some);
+        }
+        tracing::debug!(alarm = name, "no metric or composite alarm of that name");
+        Ok(None)
     }
 }
 
@@ -571,5 +661,137 @@ mod tests {
         assert_eq!(err.kind, PortErrorKind::AccessDenied);
         assert!(err.message.contains("t1"), "{}", err.message);
         assert!(err.message.contains("not authorized"), "{}", err.message);
+    }
+
+    mod alarms {
+        use super::*;
+        use aws_sdk_cloudwatch::operation::describe_alarms::{
+            DescribeAlarmsError, DescribeAlarmsInput, DescribeAlarmsOutput,
+        };
+        use aws_sdk_cloudwatch::types::{CompositeAlarm, MetricAlarm};
+
+        const NAME: &str = "vpn-0abc1234-tunnel-down";
+
+        fn metric_alarm(name: &str, state: StateValue) -> MetricAlarm {
+            MetricAlarm::builder()
+                .alarm_name(name)
+                .state_value(state)
+                .state_reason("Threshold Crossed: 3 datapoints [0.0, 0.0, 0.0] were less than 1.0")
+                .state_updated_timestamp(to_smithy_time(minute(50)))
+                .build()
+        }
+
+        #[tokio::test]
+        async fn asks_for_metric_and_composite_alarms_by_name() {
+            let seen = Captured::<DescribeAlarmsInput>::new();
+            let s = seen.clone();
+            let rule = mock!(Client::describe_alarms)
+                .match_requests(move |req| s.push(req.clone()))
+                .then_output(|| {
+                    DescribeAlarmsOutput::builder()
+                        .metric_alarms(metric_alarm(NAME, StateValue::Alarm))
+                        .build()
+                });
+            let got = must(metrics(&[&rule], 1).alarm_state(NAME).await);
+            assert_eq!(
+                got,
+                Some(AlarmState {
+                    name: NAME.to_string(),
+                    value: "ALARM".to_string(),
+                    reason: Some(
+                        "Threshold Crossed: 3 datapoints [0.0, 0.0, 0.0] were less than 1.0"
+                            .to_string()
+                    ),
+                    updated_at: Some(minute(50)),
+                })
+            );
+            let req = seen.only();
+            assert_eq!(req.alarm_names(), [NAME.to_string()]);
+            assert_eq!(
+                req.alarm_types(),
+                [AlarmType::MetricAlarm, AlarmType::CompositeAlarm]
+            );
+            assert_eq!(req.alarm_name_prefix(), None);
+            assert_eq!(req.state_value(), None);
+        }
+
+        #[tokio::test]
+        async fn a_composite_alarm_counts_too() {
+            let rule = mock!(Client::describe_alarms).then_output(|| {
+                DescribeAlarmsOutput::builder()
+                    .composite_alarms(
+                        CompositeAlarm::builder()
+                            .alarm_name(NAME)
+                            .alarm_rule("ALARM(tunnel-1) AND ALARM(tunnel-2)")
+                            .state_value(StateValue::Ok)
+                            .build(),
+                    )
+                    .build()
+            });
+            let got = must(metrics(&[&rule], 1).alarm_state(NAME).await);
+            assert_eq!(
+                got,
+                Some(AlarmState {
+                    name: NAME.to_string(),
+                    value: "OK".to_string(),
+                    reason: None,
+                    updated_at: None,
+                })
+            );
+        }
+
+        #[tokio::test]
+        async fn no_alarm_of_that_name_is_none() {
+            let empty = mock!(Client::describe_alarms)
+                .then_output(|| DescribeAlarmsOutput::builder().build());
+            let other = mock!(Client::describe_alarms).then_output(|| {
+                DescribeAlarmsOutput::builder()
+                    .metric_alarms(metric_alarm("another", StateValue::Alarm))
+                    .build()
+            });
+            let m = metrics(&[&empty, &other], 1);
+            assert_eq!(must(m.alarm_state(NAME).await), None);
+            assert_eq!(must(m.alarm_state(NAME).await), None);
+        }
+
+        #[tokio::test]
+        async fn a_state_less_alarm_and_bad_names_are_errors() {
+            let rule = mock!(Client::describe_alarms).then_output(|| {
+                DescribeAlarmsOutput::builder()
+                    .metric_alarms(MetricAlarm::builder().alarm_name(NAME).build())
+                    .build()
+            });
+            let m = metrics(&[&rule], 1);
+            let err = must_fail(m.alarm_state(NAME).await);
+            assert_eq!(
+                (err.kind, err.operation.as_str()),
+                (PortErrorKind::Other, "DescribeAlarms")
+            );
+            for name in [String::new(), "a".repeat(ALARM_NAME_MAX + 1)] {
+                let err = must_fail(m.alarm_state(&name).await);
+                assert_eq!(err.kind, PortErrorKind::Invalid);
+            }
+            assert_eq!(rule.num_calls(), 1);
+        }
+
+        #[tokio::test]
+        async fn error_codes_map_to_kinds() {
+            let cases = [
+                ("Throttling", PortErrorKind::Throttled),
+                ("AccessDenied", PortErrorKind::AccessDenied),
+                ("InvalidNextToken", PortErrorKind::Invalid),
+                ("InternalServiceError", PortErrorKind::Unavailable),
+            ];
+            for (code, kind) in cases {
+                let rule = mock!(Client::describe_alarms)
+                    .then_error(move || DescribeAlarmsError::generic(meta(code, "no")));
+                let err = must_fail(metrics(&[&rule], 1).alarm_state(NAME).await);
+                assert_eq!(
+                    (err.kind, err.operation.as_str()),
+                    (kind, "DescribeAlarms"),
+                    "{code}"
+                );
+            }
+        }
     }
 }

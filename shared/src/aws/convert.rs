@@ -13,7 +13,13 @@ pub(crate) fn to_smithy_time(time: chrono::DateTime<chrono::Utc>) -> aws_smithy_
 }
 
 /// The SDK's `DateTime` as a chrono time; `None` outside chrono's range.
-#[cfg(any(feature = "ec2", feature = "cloudwatch", feature = "automation"))]
+#[cfg(any(
+    feature = "ec2",
+    feature = "cloudwatch",
+    feature = "automation",
+    feature = "incident-manager",
+    feature = "opscenter"
+))]
 pub(crate) fn to_chrono(
     time: &aws_smithy_types::DateTime,
 ) -> Option<chrono::DateTime<chrono::Utc>> {

@@ -5,7 +5,7 @@
 //!
 //! | row | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
-//! | dedupe key | `dedupe#<key>` | `incident` | `status` (S: opening/open/recovered/resolved), `owner` (S), `incident_backend` + `incident_id` (S, once known), `rule_id` (S), `impact` (N), `title` (S), `opened_at` + `last_signal_at` (S, RFC 3339), `signal_count` (N), `lease_until` + `expires_at` (N, epoch seconds) |
+//! | dedupe key | `dedupe#<key>` | `incident` | `status` (S: opening/open/recovered/resolved), `owner` (S), `incident_backend` + `incident_id` (S, once known), `rule_id` (S), `impact` (N), `title` (S), `opened_at` + `last_signal_at` (S, RFC 3339), `detected_at` (S, RFC 3339: when the first signal fired; absent on rows written before it was recorded), `resolved_at` (S, RFC 3339, once settled), `signal_count` (N), `lease_until` + `expires_at` (N, epoch seconds) |
 //! | occurrence (idempotency) | `idem#<key>` | `idem` | `status` (S: in_progress/completed), `lease_until` (N), `expires_at` (N), `answer` (S, once completed) |
 //! | reference (a stage's note for a later one) | `ref#<key>` | `ref` | `value` (S, JSON), `expires_at` (N) |
 //!
@@ -16,6 +16,13 @@
 //! A claim and a `begin` are each one conditional `PutItem` (Powertools-style idempotency): when
 //! the condition fails, `ReturnValuesOnConditionCheckFailure = ALL_OLD` hands back the row that
 //! holds the key.
+//!
+//! `settle` is one conditional `UpdateItem` on the dedupe row: `SET status = resolved,
+//! resolved_at, expires_at` if `incident_id = :id AND status IN (recovered, resolved)`,
+//! `ReturnValues = ALL_NEW`. When the condition fails, the row as it stands (from
+//! `ReturnValuesOnConditionCheckFailure = ALL_OLD`, else a consistent `GetItem`) says why: `open`
+//! and bound to the incident is [`Settle::FiredAgain`], anything else [`Settle::NotBound`]. A row
+//! that became settleable in between (it recovered meanwhile) is updated once more.
 
 use std::collections::HashMap;
 
@@ -30,7 +37,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::error::from_sdk_error;
 use crate::domain::{Backend, Impact, IncidentRef};
 use crate::ports::{
-    Begin, Claim, ClaimOutcome, DedupeRecord, KeyStatus, PortError, PortErrorKind, StateStore,
+    Begin, Claim, ClaimOutcome, DedupeRecord, KeyStatus, PortError, PortErrorKind, Settle,
+    StateStore,
 };
 
 pub const ATTR_PK: &str = "pk";
@@ -44,6 +52,10 @@ pub const ATTR_IMPACT: &str = "impact";
 pub const ATTR_TITLE: &str = "title";
 pub const ATTR_OPENED_AT: &str = "opened_at";
 pub const ATTR_LAST_SIGNAL_AT: &str = "last_signal_at";
+/// When the first signal fired (optional: older rows lack it).
+pub const ATTR_DETECTED_AT: &str = "detected_at";
+/// When the key was settled (`resolved`); written by `settle`, not part of [`DedupeRecord`].
+pub const ATTR_RESOLVED_AT: &str = "resolved_at";
 pub const ATTR_SIGNAL_COUNT: &str = "signal_count";
 pub const ATTR_LEASE_UNTIL: &str = "lease_until";
 /// The table's TTL attribute.
@@ -74,6 +86,13 @@ pub const IDEM_COMPLETED: &str = "completed";
 /// deletion lags by up to days), resolved, or an `Opening` whose lease ran out.
 const CLAIM_CONDITION: &str = "attribute_not_exists(#pk) OR #expires_at <= :now \
      OR #status = :resolved OR (#status = :opening AND #lease_until <= :now)";
+
+/// A key settles only while it is bound to the incident and its signal is not firing.
+const SETTLE_CONDITION: &str = "#incident_id = :id AND #status IN (:recovered, :resolved)";
+
+/// What `settle` writes.
+const SETTLE_UPDATE: &str =
+    "SET #status = :resolved, #resolved_at = :at, #expires_at = :expires_at";
 
 /// An occurrence may be handled when no row says it was (completed, not expired) or is being
 /// handled (in progress with a lease still running).
@@ -169,6 +188,9 @@ pub fn record_to_item(record: &DedupeRecord) -> HashMap<String, AttributeValue> 
         (ATTR_LEASE_UNTIL.to_string(), epoch(record.lease_until)),
         (ATTR_EXPIRES_AT.to_string(), epoch(record.expires_at)),
     ]);
+    if let Some(detected_at) = record.detected_at {
+        item.insert(ATTR_DETECTED_AT.to_string(), rfc3339(detected_at));
+    }
     if let Some(incident) = &record.incident {
         item.insert(
             ATTR_INCIDENT_BACKEND.to_string(),
@@ -295,7 +317,10 @@ pub fn record_from_item(
         opened_at: time(ATTR_OPENED_AT)?,
         last_signal_at: time(ATTR_LAST_SIGNAL_AT)?,
         signal_count,
-        detected_at: None,
+        detected_at: item
+            .contains_key(ATTR_DETECTED_AT)
+            .then(|| time(ATTR_DETECTED_AT))
+            .transpose()?,
         lease_until: epoch(ATTR_LEASE_UNTIL)?,
         expires_at: epoch(ATTR_EXPIRES_AT)?,
     })
@@ -416,18 +441,80 @@ impl DynamoStateStore {
 
 #[async_trait]
 impl StateStore for DynamoStateStore {
-    // Placeholder until the adapter work lands (replaced, not kept).
     async fn settle(
         &self,
-        _key: &str,
-        _incident_id: &str,
-        _at: DateTime<Utc>,
-        _expires_at: DateTime<Utc>,
-    ) -> Result<crate::ports::Settle, PortError> {
+        key: &str,
+        incident_id: &str,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Settle, PortError> {
+        const OP: &str = "UpdateItem";
+        for _ in 0..2 {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(incident_key(key)))
+                .update_expression(SETTLE_UPDATE)
+                .condition_expression(SETTLE_CONDITION)
+                .set_expression_attribute_names(Some(names(&[
+                    ATTR_STATUS,
+                    ATTR_RESOLVED_AT,
+                    ATTR_EXPIRES_AT,
+                    ATTR_INCIDENT_ID,
+                ])))
+                .expression_attribute_values(":resolved", s(KeyStatus::Resolved.as_str()))
+                .expression_attribute_values(":recovered", s(KeyStatus::Recovered.as_str()))
+                .expression_attribute_values(":id", s(incident_id))
+                .expression_attribute_values(":at", rfc3339(at))
+                .expression_attribute_values(":expires_at", epoch(expires_at))
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            let err = match result {
+                Ok(output) => {
+                    let item = output.attributes().ok_or_else(|| {
+                        PortError::new(
+                            OP,
+                            PortErrorKind::Other,
+                            "the response carries no attributes",
+                        )
+                    })?;
+                    return record_from_item(OP, item).map(Settle::Settled);
+                }
+                Err(err) => err,
+            };
+            let Some(UpdateItemError::ConditionalCheckFailedException(failed)) =
+                err.as_service_error()
+            else {
+                return Err(from_sdk_error(OP, &err));
+            };
+            let row = match failed.item().filter(|i| !i.is_empty()) {
+                Some(item) => Some(record_from_item(OP, item)?),
+                None => self.read(key).await?,
+            };
+            let Some(row) = row else {
+                return Ok(Settle::NotBound(None));
+            };
+            let ours = row.incident.as_ref().is_some_and(|i| i.id == incident_id);
+            match row.status {
+                KeyStatus::Open if ours => return Ok(Settle::FiredAgain(row)),
+                KeyStatus::Recovered | KeyStatus::Resolved if ours => {
+                    tracing::debug!(
+                        key,
+                        "dedupe row became settleable meanwhile; settling again"
+                    );
+                }
+                _ => return Ok(Settle::NotBound(Some(row))),
+            }
+        }
         Err(PortError::new(
-            "settle",
-            crate::ports::PortErrorKind::Other,
-            "not implemented",
+            OP,
+            PortErrorKind::Conflict,
+            format!("dedupe key {key} keeps changing; not settled"),
         ))
     }
 
@@ -856,6 +943,8 @@ mod tests {
             (c.lease_until, c.expires_at)
         );
         assert_eq!(back.incident, None);
+        assert_eq!(back.detected_at, Some(c.detected_at));
+        assert_eq!(item.get("detected_at"), Some(&s("2026-11-21T04:58:30Z")));
         assert_eq!(
             req.condition_expression(),
             Some(
@@ -1260,5 +1349,233 @@ mod tests {
         assert_eq!(got.as_deref(), Some("{\"incident\":\"x\"}"));
         assert_eq!(must(store.recall("automation#exec-1", now).await), None);
         assert_eq!(must(store.recall("automation#exec-1", now).await), None);
+    }
+
+    #[test]
+    fn detected_at_is_optional_and_read_back() {
+        let mut record = open_record();
+        assert!(!record_to_item(&record).contains_key("detected_at"));
+        record.detected_at = Some(at(2026, 11, 21, 3, 54, 30));
+        let item = record_to_item(&record);
+        assert_eq!(item.get("detected_at"), Some(&s("2026-11-21T03:54:30Z")));
+        assert_eq!(must(record_from_item("GetItem", &item)), record);
+
+        for bad in [s("soon"), n(1_795_000_000)] {
+            let mut item = item.clone();
+            item.insert("detected_at".into(), bad);
+            let err = must_fail(record_from_item("GetItem", &item));
+            assert_eq!(err.kind, PortErrorKind::Invalid);
+            assert!(err.message.contains("`detected_at`"), "{}", err.message);
+        }
+    }
+
+    mod settle {
+        use super::*;
+
+        fn row(status: KeyStatus, incident_id: &str) -> DedupeRecord {
+            let mut r = open_record();
+            r.status = status;
+            r.incident = Some(IncidentRef {
+                backend: Backend::IncidentManager,
+                id: incident_id.to_string(),
+            });
+            r
+        }
+
+        fn ccf(item: Option<DedupeRecord>) -> UpdateItemError {
+            let mut b = ConditionalCheckFailedException::builder()
+                .message("The conditional request failed")
+                .meta(meta(
+                    "ConditionalCheckFailedException",
+                    "The conditional request failed",
+                ));
+            if let Some(r) = item {
+                b = b.set_item(Some(record_to_item(&r)));
+            }
+            UpdateItemError::ConditionalCheckFailedException(b.build())
+        }
+
+        fn times() -> (DateTime<Utc>, DateTime<Utc>) {
+            (at(2026, 11, 21, 4, 20, 0), at(2026, 12, 21, 4, 20, 0))
+        }
+
+        #[tokio::test]
+        async fn a_recovered_key_bound_to_the_incident_is_resolved() {
+            let seen = Captured::<UpdateItemInput>::new();
+            let sn = seen.clone();
+            let (now, exp) = times();
+            let mut settled = row(KeyStatus::Resolved, INCIDENT_ARN);
+            settled.expires_at = exp;
+            let returned = settled.clone();
+            let rule = mock!(Client::update_item)
+                .match_requests(move |req| sn.push(req.clone()))
+                .then_output(move || {
+                    let mut item = record_to_item(&returned);
+                    item.insert("resolved_at".into(), s("2026-11-21T04:20:00Z"));
+                    UpdateItemOutput::builder()
+                        .set_attributes(Some(item))
+                        .build()
+                });
+            let got = must(store(&[&rule], 1).settle(KEY, INCIDENT_ARN, now, exp).await);
+            assert_eq!(got, Settle::Settled(settled));
+
+            let req = seen.only();
+            assert_eq!(req.table_name(), Some(TABLE));
+            assert_eq!(req.key(), Some(&incident_key(KEY)));
+            assert_eq!(
+                req.update_expression(),
+                Some("SET #status = :resolved, #resolved_at = :at, #expires_at = :expires_at")
+            );
+            assert_eq!(
+                req.condition_expression(),
+                Some("#incident_id = :id AND #status IN (:recovered, :resolved)")
+            );
+            assert_eq!(
+                names_of(req.expression_attribute_names()),
+                vec![
+                    ("#expires_at".into(), "expires_at".into()),
+                    ("#incident_id".into(), "incident_id".into()),
+                    ("#resolved_at".into(), "resolved_at".into()),
+                    ("#status".into(), "status".into()),
+                ]
+            );
+            let values = req
+                .expression_attribute_values()
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(
+                values,
+                HashMap::from([
+                    (":resolved".to_string(), s("resolved")),
+                    (":recovered".to_string(), s("recovered")),
+                    (":id".to_string(), s(INCIDENT_ARN)),
+                    (":at".to_string(), s("2026-11-21T04:20:00Z")),
+                    (":expires_at".to_string(), n(exp.timestamp())),
+                ])
+            );
+            assert_eq!(req.return_values(), Some(&ReturnValue::AllNew));
+            assert_eq!(
+                req.return_values_on_condition_check_failure(),
+                Some(&ReturnValuesOnConditionCheckFailure::AllOld)
+            );
+        }
+
+        #[tokio::test]
+        async fn a_key_firing_again_keeps_the_incident_open() {
+            let (now, exp) = times();
+            let firing = row(KeyStatus::Open, INCIDENT_ARN);
+            let returned = firing.clone();
+            let rule = mock!(Client::update_item).then_error(move || ccf(Some(returned.clone())));
+            let got = must(store(&[&rule], 1).settle(KEY, INCIDENT_ARN, now, exp).await);
+            assert_eq!(got, Settle::FiredAgain(firing));
+            assert_eq!(rule.num_calls(), 1);
+        }
+
+        #[tokio::test]
+        async fn without_the_old_row_it_is_read_consistently() {
+            let (now, exp) = times();
+            let update = mock!(Client::update_item).then_error(|| ccf(None));
+            let reads = Captured::<GetItemInput>::new();
+            let r = reads.clone();
+            let firing = row(KeyStatus::Open, INCIDENT_ARN);
+            let returned = firing.clone();
+            let get = mock!(Client::get_item)
+                .match_requests(move |req| r.push(req.clone()))
+                .then_output(move || {
+                    GetItemOutput::builder()
+                        .set_item(Some(record_to_item(&returned)))
+                        .build()
+                });
+            let got = must(
+                store(&[&update, &get], 1)
+                    .settle(KEY, INCIDENT_ARN, now, exp)
+                    .await,
+            );
+            assert_eq!(got, Settle::FiredAgain(firing));
+            let req = reads.only();
+            assert_eq!(req.consistent_read(), Some(true));
+            assert_eq!(req.key(), Some(&incident_key(KEY)));
+        }
+
+        #[tokio::test]
+        async fn another_incident_an_opening_key_or_no_row_is_not_bound() {
+            let (now, exp) = times();
+            let other = row(
+                KeyStatus::Recovered,
+                "arn:aws:ssm-incidents::1:incident-record/p/other",
+            );
+            let o = other.clone();
+            let taken = mock!(Client::update_item).then_error(move || ccf(Some(o.clone())));
+            let mut opening = open_record();
+            opening.status = KeyStatus::Opening;
+            opening.incident = None;
+            let op = opening.clone();
+            let claimed = mock!(Client::update_item).then_error(move || ccf(Some(op.clone())));
+            let gone = mock!(Client::update_item).then_error(|| ccf(None));
+            let absent = mock!(Client::get_item).then_output(|| GetItemOutput::builder().build());
+            let store = store(&[&taken, &claimed, &gone, &absent], 1);
+            assert_eq!(
+                must(store.settle(KEY, INCIDENT_ARN, now, exp).await),
+                Settle::NotBound(Some(other))
+            );
+            assert_eq!(
+                must(store.settle(KEY, INCIDENT_ARN, now, exp).await),
+                Settle::NotBound(Some(opening))
+            );
+            assert_eq!(
+                must(store.settle(KEY, INCIDENT_ARN, now, exp).await),
+                Settle::NotBound(None)
+            );
+        }
+
+        #[tokio::test]
+        async fn a_key_that_recovered_meanwhile_is_settled_on_the_second_try() {
+            let (now, exp) = times();
+            let recovered = row(KeyStatus::Recovered, INCIDENT_ARN);
+            let r = recovered.clone();
+            let first = mock!(Client::update_item).then_error(move || ccf(Some(r.clone())));
+            let done = row(KeyStatus::Resolved, INCIDENT_ARN);
+            let d = done.clone();
+            let second = mock!(Client::update_item).then_output(move || {
+                UpdateItemOutput::builder()
+                    .set_attributes(Some(record_to_item(&d)))
+                    .build()
+            });
+            let got = must(
+                store(&[&first, &second], 1)
+                    .settle(KEY, INCIDENT_ARN, now, exp)
+                    .await,
+            );
+            assert_eq!(got, Settle::Settled(done));
+
+            let r1 = recovered.clone();
+            let again1 = mock!(Client::update_item).then_error(move || ccf(Some(r1.clone())));
+            let r2 = recovered.clone();
+            let again2 = mock!(Client::update_item).then_error(move || ccf(Some(r2.clone())));
+            let err = must_fail(
+                store(&[&again1, &again2], 1)
+                    .settle(KEY, INCIDENT_ARN, now, exp)
+                    .await,
+            );
+            assert_eq!(err.kind, PortErrorKind::Conflict);
+        }
+
+        #[tokio::test]
+        async fn errors_map_to_kinds() {
+            let (now, exp) = times();
+            let rule = mock!(Client::update_item).then_error(|| {
+                UpdateItemError::generic(meta("ResourceNotFoundException", "no table"))
+            });
+            let empty =
+                mock!(Client::update_item).then_output(|| UpdateItemOutput::builder().build());
+            let store = store(&[&rule, &empty], 1);
+            let err = must_fail(store.settle(KEY, INCIDENT_ARN, now, exp).await);
+            assert_eq!(
+                (err.kind, err.operation.as_str()),
+                (PortErrorKind::NotFound, "UpdateItem")
+            );
+            let err = must_fail(store.settle(KEY, INCIDENT_ARN, now, exp).await);
+            assert_eq!(err.kind, PortErrorKind::Other);
+        }
     }
 }

@@ -174,61 +174,12 @@ pub fn service_message(meta: &impl ProvideErrorMetadata) -> String {
     }
 }
 
-/// `SdkError` is the same type in every service crate (`aws_smithy_runtime_api`'s); it is named
-/// through whichever enabled crate re-exports it, as `aws-smithy-runtime-api` is not a direct
-/// dependency.
-#[cfg(any(
-    feature = "incident-manager",
-    feature = "opscenter",
-    feature = "dynamodb",
-    feature = "eventbridge",
-    feature = "ec2",
-    feature = "cloudwatch",
-    feature = "automation"
-))]
+/// `SdkError` is the same type in every service crate: `aws_smithy_runtime_api`'s.
 mod sdk {
-    #[cfg(all(
-        feature = "cloudwatch",
-        not(any(
-            feature = "dynamodb",
-            feature = "eventbridge",
-            feature = "opscenter",
-            feature = "automation",
-            feature = "incident-manager",
-            feature = "ec2"
-        ))
-    ))]
-    pub(crate) use aws_sdk_cloudwatch::error::SdkError;
-    #[cfg(feature = "dynamodb")]
-    pub(crate) use aws_sdk_dynamodb::error::SdkError;
-    #[cfg(all(
-        feature = "ec2",
-        not(any(
-            feature = "dynamodb",
-            feature = "eventbridge",
-            feature = "opscenter",
-            feature = "automation",
-            feature = "incident-manager"
-        ))
-    ))]
-    pub(crate) use aws_sdk_ec2::error::SdkError;
-    #[cfg(all(feature = "eventbridge", not(feature = "dynamodb")))]
-    pub(crate) use aws_sdk_eventbridge::error::SdkError;
-    #[cfg(all(
-        any(feature = "opscenter", feature = "automation"),
-        not(any(feature = "dynamodb", feature = "eventbridge"))
-    ))]
-    pub(crate) use aws_sdk_ssm::error::SdkError;
-    #[cfg(all(
-        feature = "incident-manager",
-        not(any(
-            feature = "dynamodb",
-            feature = "eventbridge",
-            feature = "opscenter",
-            feature = "automation"
-        ))
-    ))]
-    pub(crate) use aws_sdk_ssmincidents::error::SdkError;
+    pub(crate) type SdkError<E> = aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >;
 }
 
 /// Maps any SDK failure of `operation` to a [`PortError`](crate::ports::PortError):
@@ -239,15 +190,6 @@ mod sdk {
 /// - a time-out or a dispatch failure (connection refused, DNS, TLS, I/O): `Unavailable`;
 /// - an unparseable response: `Unavailable` on 5xx, else `Other`;
 /// - a request that could not be built: `Other`.
-#[cfg(any(
-    feature = "incident-manager",
-    feature = "opscenter",
-    feature = "dynamodb",
-    feature = "eventbridge",
-    feature = "ec2",
-    feature = "cloudwatch",
-    feature = "automation"
-))]
 pub fn from_sdk_error<E>(operation: &str, err: &sdk::SdkError<E>) -> crate::ports::PortError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,

@@ -3,29 +3,40 @@
 //! - `open` → `StartIncident`, idempotent on `clientToken`;
 //! - `add_timeline` → `CreateTimelineEvent` (`Custom Event`);
 //! - `add_related_items` → `UpdateRelatedItems`, one call per item (the API takes one
-//!   `itemToAdd`), each with its own derived `clientToken`.
+//!   `itemToAdd`), each with its own derived `clientToken`;
+//! - `resolve` → `UpdateIncidentRecord` (`status` `RESOLVED`, `summary`, a `clientToken` derived
+//!   from the ARN and the summary, so a retried invocation sends the same request);
+//! - `record` → `GetIncidentRecord` (title, status, `creationTime`, `resolvedTime`), then
+//!   `ListTimelineEvents` (`sortBy` `EVENT_TIME`, `sortOrder` `ASCENDING`, every `nextToken`
+//!   page) and one `GetTimelineEvent` per event: the list's `EventSummary` carries no
+//!   `eventData` (`API_EventSummary.html`). An `eventData` that is a JSON string (what
+//!   `add_timeline` writes, see [`event_data`]) is decoded back to its text; anything else (the
+//!   service's own events carry a JSON object) is kept as it is. An event that vanished between
+//!   the list and the get is left out.
 //!
 //! Every field is trimmed to its documented limit here, so callers pass domain values as they are.
 //! Limits: <https://docs.aws.amazon.com/incident-manager/latest/APIReference/API_StartIncident.html>,
-//! `API_RelatedItem.html`, `API_CreateTimelineEvent.html`.
+//! `API_RelatedItem.html`, `API_CreateTimelineEvent.html`, `API_UpdateIncidentRecord.html`
+//! (`summary` ≤ 8,000 characters), `API_ListTimelineEvents.html` (`maxResults` ≤ 100).
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use aws_sdk_ssmincidents::operation::get_timeline_event::GetTimelineEventError;
 use aws_sdk_ssmincidents::types::{
-    ItemIdentifier, ItemType, ItemValue, RelatedItem as SdkRelatedItem, RelatedItemsUpdate,
-    TriggerDetails,
+    IncidentRecordStatus, ItemIdentifier, ItemType, ItemValue, RelatedItem as SdkRelatedItem,
+    RelatedItemsUpdate, SortOrder, TimelineEventSort, TriggerDetails,
 };
 use aws_sdk_ssmincidents::Client;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::convert::{is_arn, to_smithy_time};
+use super::convert::{is_arn, to_chrono, to_smithy_time};
 use super::error::from_sdk_error;
 use crate::domain::{
     stable_hash, trim_chars, Backend, IncidentRef, NewIncident, RelatedItem, RelatedItemKind,
     RelatedValue, TimelineEntry, RESPONDER_SOURCE,
 };
-use crate::ports::{IncidentStore, PortError, PortErrorKind};
+use crate::ports::{IncidentRecord, IncidentStore, PortError, PortErrorKind};
 
 /// `clientToken`: at most 128 characters.
 pub const CLIENT_TOKEN_MAX: usize = 128;
@@ -43,6 +54,10 @@ pub const RELATED_ITEM_TITLE_MAX: usize = 200;
 pub const EVENT_DATA_MAX: usize = 12_000;
 /// The timeline event type for our entries (`Note` is the other one the API accepts).
 pub const TIMELINE_EVENT_TYPE: &str = "Custom Event";
+/// `UpdateIncidentRecord.summary`: at most 8,000 characters.
+pub const SUMMARY_MAX: usize = 8_000;
+/// `ListTimelineEvents.maxResults`: at most 100 per page.
+pub const TIMELINE_PAGE_MAX: i32 = 100;
 
 /// Incident records in Incident Manager, opened against one response plan.
 #[derive(Debug, Clone)]
@@ -178,6 +193,38 @@ fn trigger_source(source: &str) -> &str {
     }
 }
 
+/// A timeline event's words: a JSON string value decoded (ours, see [`event_data`]), anything
+/// else (the service's JSON objects, plain text) as it is.
+fn event_text(event_data: &str) -> String {
+    use serde_json::Value;
+    match serde_json::from_str::<Value>(event_data) {
+        Ok(Value::String(text)) => text,
+        // The service's own events (`{"summary": "Incident Created", "impact": 2, …}`): the
+        // summary, then the other plain fields, as a person would read them.
+        Ok(Value::Object(fields)) => match fields.get("summary").and_then(Value::as_str) {
+            Some(summary) => {
+                let details: Vec<String> = fields
+                    .iter()
+                    .filter(|(key, _)| key.as_str() != "summary")
+                    .filter_map(|(key, value)| match value {
+                        Value::String(text) if !text.is_empty() => Some(format!("{key} {text}")),
+                        Value::Number(number) => Some(format!("{key} {number}")),
+                        Value::Bool(flag) => Some(format!("{key} {flag}")),
+                        _ => None,
+                    })
+                    .collect();
+                if details.is_empty() {
+                    summary.to_string()
+                } else {
+                    format!("{summary} ({})", details.join(", "))
+                }
+            }
+            None => event_data.to_string(),
+        },
+        _ => event_data.to_string(),
+    }
+}
+
 fn expect_backend(operation: &str, incident: &IncidentRef) -> Result<(), PortError> {
     if incident.backend == Backend::IncidentManager {
         Ok(())
@@ -193,30 +240,129 @@ fn expect_backend(operation: &str, incident: &IncidentRef) -> Result<(), PortErr
     }
 }
 
+impl IncidentManagerStore {
+    /// Every timeline event of the incident, oldest first, with its words.
+    async fn timeline(&self, arn: &str) -> Result<Vec<TimelineEntry>, PortError> {
+        const OP: &str = "ListTimelineEvents";
+        let mut entries = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let output = self
+                .client
+                .list_timeline_events()
+                .incident_record_arn(arn)
+                .sort_by(TimelineEventSort::EventTime)
+                .sort_order(SortOrder::Ascending)
+                .max_results(TIMELINE_PAGE_MAX)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| from_sdk_error(OP, &e))?;
+            for summary in output.event_summaries() {
+                let Some(text) = self.event_text(arn, summary.event_id()).await? else {
+                    continue;
+                };
+                let Some(time) = to_chrono(summary.event_time()) else {
+                    tracing::warn!(
+                        event = summary.event_id(),
+                        "event time out of range; left out"
+                    );
+                    continue;
+                };
+                entries.push(TimelineEntry {
+                    time,
+                    event: summary.event_type().to_string(),
+                    text,
+                });
+            }
+            match output.next_token().filter(|t| !t.is_empty()) {
+                None => break,
+                Some(next) if token.as_deref() == Some(next) => {
+                    tracing::warn!("ListTimelineEvents repeated its nextToken; stopped");
+                    break;
+                }
+                Some(next) => token = Some(next.to_string()),
+            }
+        }
+        Ok(entries)
+    }
+
+    /// One event's words (`GetTimelineEvent`); `None` when the event is gone.
+    async fn event_text(&self, arn: &str, event_id: &str) -> Result<Option<String>, PortError> {
+        const OP: &str = "GetTimelineEvent";
+        let result = self
+            .client
+            .get_timeline_event()
+            .incident_record_arn(arn)
+            .event_id(event_id)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(output.event().map(|e| event_text(e.event_data()))),
+            Err(err)
+                if err.as_service_error().is_some_and(|e| {
+                    matches!(e, GetTimelineEventError::ResourceNotFoundException(_))
+                        || e.code() == Some("ResourceNotFoundException")
+                }) =>
+            {
+                tracing::debug!(event = event_id, "timeline event gone since it was listed");
+                Ok(None)
+            }
+            Err(err) => Err(from_sdk_error(OP, &err)),
+        }
+    }
+}
+
 #[async_trait]
 impl IncidentStore for IncidentManagerStore {
     fn backend(&self) -> Backend {
         Backend::IncidentManager
     }
 
-    // Placeholder until the adapter work lands (replaced, not kept).
-    async fn resolve(&self, _incident: &IncidentRef, _summary: &str) -> Result<(), PortError> {
-        Err(PortError::new(
-            "resolve",
-            crate::ports::PortErrorKind::Other,
-            "not implemented",
-        ))
+    async fn resolve(&self, incident: &IncidentRef, summary: &str) -> Result<(), PortError> {
+        const OP: &str = "UpdateIncidentRecord";
+        expect_backend(OP, incident)?;
+        let summary = trim_chars(summary.trim(), SUMMARY_MAX);
+        let token = stable_hash(&[&incident.id, "resolve", &summary], 64);
+        self.client
+            .update_incident_record()
+            .arn(&incident.id)
+            .client_token(token)
+            .status(IncidentRecordStatus::Resolved)
+            .set_summary((!summary.is_empty()).then_some(summary))
+            .send()
+            .await
+            .map_err(|e| from_sdk_error(OP, &e))?;
+        tracing::info!(incident = %incident.id, "incident resolved");
+        Ok(())
     }
 
-    async fn record(
-        &self,
-        _incident: &IncidentRef,
-    ) -> Result<crate::ports::IncidentRecord, PortError> {
-        Err(PortError::new(
-            "record",
-            crate::ports::PortErrorKind::Other,
-            "not implemented",
-        ))
+    async fn record(&self, incident: &IncidentRef) -> Result<IncidentRecord, PortError> {
+        const OP: &str = "GetIncidentRecord";
+        expect_backend(OP, incident)?;
+        let output = self
+            .client
+            .get_incident_record()
+            .arn(&incident.id)
+            .send()
+            .await
+            .map_err(|e| from_sdk_error(OP, &e))?;
+        let record = output.incident_record().ok_or_else(|| {
+            PortError::new(
+                OP,
+                PortErrorKind::Other,
+                "the response carries no incidentRecord",
+            )
+        })?;
+        let mut timeline = self.timeline(&incident.id).await?;
+        timeline.sort_by_key(|e| e.time);
+        Ok(IncidentRecord {
+            title: record.title().to_string(),
+            resolved: *record.status() == IncidentRecordStatus::Resolved,
+            created_at: to_chrono(record.creation_time()),
+            resolved_at: record.resolved_time().and_then(to_chrono),
+            timeline,
+        })
     }
 
     async fn open(&self, incident: &NewIncident) -> Result<IncidentRef, PortError> {
@@ -701,5 +847,364 @@ mod tests {
         );
         assert_eq!(err.kind, PortErrorKind::AccessDenied);
         assert_eq!(err.operation, "UpdateRelatedItems");
+    }
+
+    mod resolve_and_record {
+        use super::*;
+        use aws_sdk_ssmincidents::operation::get_incident_record::{
+            GetIncidentRecordError, GetIncidentRecordInput, GetIncidentRecordOutput,
+        };
+        use aws_sdk_ssmincidents::operation::get_timeline_event::{
+            GetTimelineEventInput, GetTimelineEventOutput,
+        };
+        use aws_sdk_ssmincidents::operation::list_timeline_events::{
+            ListTimelineEventsError, ListTimelineEventsInput, ListTimelineEventsOutput,
+        };
+        use aws_sdk_ssmincidents::operation::update_incident_record::{
+            UpdateIncidentRecordError, UpdateIncidentRecordInput, UpdateIncidentRecordOutput,
+        };
+        use aws_sdk_ssmincidents::types::error::ResourceNotFoundException;
+        use aws_sdk_ssmincidents::types::{
+            EventSummary, IncidentRecord as SdkRecord, TimelineEvent,
+        };
+
+        const SERVICE_EVENT: &str = "SSM Incident Record Update";
+        const SERVICE_DATA: &str = r#"{"summary":"Incident Created","impact":2,"status":"OPEN"}"#;
+
+        fn resolved() -> UpdateIncidentRecordOutput {
+            UpdateIncidentRecordOutput::builder().build()
+        }
+
+        fn sdk_record(status: IncidentRecordStatus, resolved: bool) -> GetIncidentRecordOutput {
+            let mut b = SdkRecord::builder()
+                .arn(INCIDENT_ARN)
+                .title("VPN vpn-0abc1234: tunnel down")
+                .status(status)
+                .impact(2)
+                .creation_time(to_smithy_time(at(2026, 11, 21, 3, 55, 0)))
+                .last_modified_time(to_smithy_time(at(2026, 11, 21, 4, 10, 0)))
+                .last_modified_by("arn:aws:sts::111122223333:assumed-role/resolve/x")
+                .dedupe_string("");
+            if resolved {
+                b = b.resolved_time(to_smithy_time(at(2026, 11, 21, 4, 10, 0)));
+            }
+            GetIncidentRecordOutput::builder()
+                .incident_record(must(b.build()))
+                .build()
+        }
+
+        fn summary(id: &str, minute: u32, kind: &str) -> EventSummary {
+            let t = to_smithy_time(at(2026, 11, 21, 4, minute, 0));
+            must(
+                EventSummary::builder()
+                    .incident_record_arn(INCIDENT_ARN)
+                    .event_id(id)
+                    .event_time(t)
+                    .event_updated_time(t)
+                    .event_type(kind)
+                    .build(),
+            )
+        }
+
+        fn page(events: Vec<EventSummary>, next: Option<&str>) -> ListTimelineEventsOutput {
+            let mut b = ListTimelineEventsOutput::builder().set_event_summaries(Some(events));
+            if let Some(next) = next {
+                b = b.next_token(next);
+            }
+            must(b.build())
+        }
+
+        fn event(id: &str, minute: u32, kind: &str, data: &str) -> GetTimelineEventOutput {
+            let t = to_smithy_time(at(2026, 11, 21, 4, minute, 0));
+            GetTimelineEventOutput::builder()
+                .event(must(
+                    TimelineEvent::builder()
+                        .incident_record_arn(INCIDENT_ARN)
+                        .event_id(id)
+                        .event_time(t)
+                        .event_updated_time(t)
+                        .event_type(kind)
+                        .event_data(data)
+                        .build(),
+                ))
+                .build()
+        }
+
+        #[tokio::test]
+        async fn resolve_sends_status_summary_and_a_stable_token() {
+            let seen = Captured::<UpdateIncidentRecordInput>::new();
+            let (s1, s2, s3) = (seen.clone(), seen.clone(), seen.clone());
+            let first = mock!(Client::update_incident_record)
+                .match_requests(move |req| s1.push(req.clone()))
+                .then_output(resolved);
+            let retry = mock!(Client::update_incident_record)
+                .match_requests(move |req| s2.push(req.clone()))
+                .then_output(resolved);
+            let long = mock!(Client::update_incident_record)
+                .match_requests(move |req| s3.push(req.clone()))
+                .then_output(resolved);
+            let store = store(&[&first, &retry, &long], 1);
+            let text = "Tunnel 1 back up at 04:09; 14 minutes down.";
+            must(store.resolve(&incident_ref(), text).await);
+            must(store.resolve(&incident_ref(), text).await);
+            must(store.resolve(&incident_ref(), &"s".repeat(9_000)).await);
+
+            let reqs = seen.all();
+            assert_eq!(reqs.len(), 3);
+            assert_eq!(reqs[0].arn(), Some(INCIDENT_ARN));
+            assert_eq!(reqs[0].status(), Some(&IncidentRecordStatus::Resolved));
+            assert_eq!(reqs[0].summary(), Some(text));
+            assert_eq!(reqs[0].impact(), None);
+            assert_eq!(reqs[0].title(), None);
+            let token = stable_hash(&[INCIDENT_ARN, "resolve", text], 64);
+            assert_eq!(reqs[0].client_token(), Some(token.as_str()));
+            assert_eq!(reqs[1].client_token(), reqs[0].client_token());
+            let trimmed = reqs[2].summary().unwrap_or_default();
+            assert_eq!(trimmed.chars().count(), SUMMARY_MAX);
+            assert!(trimmed.ends_with('…'));
+            assert_ne!(reqs[2].client_token(), reqs[0].client_token());
+            assert!(reqs
+                .iter()
+                .all(|r| r.client_token().unwrap_or_default().len() <= CLIENT_TOKEN_MAX));
+        }
+
+        #[tokio::test]
+        async fn resolve_errors_map_and_the_wrong_backend_is_refused() {
+            let rule = mock!(Client::update_incident_record).then_error(|| {
+                UpdateIncidentRecordError::generic(meta(
+                    "ResourceNotFoundException",
+                    "Incident record not found",
+                ))
+            });
+            let store = store(&[&rule], 1);
+            let err = must_fail(store.resolve(&incident_ref(), "done").await);
+            assert_eq!(
+                (err.kind, err.operation.as_str()),
+                (PortErrorKind::NotFound, "UpdateIncidentRecord")
+            );
+            let ops = IncidentRef {
+                backend: Backend::OpsCenter,
+                id: "oi-0123456789ab".to_string(),
+            };
+            let err = must_fail(store.resolve(&ops, "done").await);
+            assert_eq!(err.kind, PortErrorKind::Invalid);
+            let err = must_fail(store.record(&ops).await);
+            assert_eq!(err.kind, PortErrorKind::Invalid);
+            assert_eq!(rule.num_calls(), 1);
+        }
+
+        #[tokio::test]
+        async fn record_reads_the_incident_and_every_timeline_page() {
+            let gets = Captured::<GetIncidentRecordInput>::new();
+            let lists = Captured::<ListTimelineEventsInput>::new();
+            let events = Captured::<GetTimelineEventInput>::new();
+            let g = gets.clone();
+            let get = mock!(Client::get_incident_record)
+                .match_requests(move |req| g.push(req.clone()))
+                .then_output(|| sdk_record(IncidentRecordStatus::Resolved, true));
+            let l1 = lists.clone();
+            let page1 = mock!(Client::list_timeline_events)
+                .match_requests(move |req| l1.push(req.clone()))
+                .then_output(|| {
+                    page(
+                        vec![
+                            summary("e-created", 0, SERVICE_EVENT),
+                            summary("e-note", 2, TIMELINE_EVENT_TYPE),
+                        ],
+                        Some("page-2"),
+                    )
+                });
+            let e1 = events.clone();
+            let created = mock!(Client::get_timeline_event)
+                .match_requests(move |req| e1.push(req.clone()))
+                .then_output(|| event("e-created", 0, SERVICE_EVENT, SERVICE_DATA));
+            let e2 = events.clone();
+            let note = mock!(Client::get_timeline_event)
+                .match_requests(move |req| e2.push(req.clone()))
+                .then_output(|| {
+                    event(
+                        "e-note",
+                        2,
+                        TIMELINE_EVENT_TYPE,
+                        &event_data("Tunnel 2 went \"down\" too"),
+                    )
+                });
+            let l2 = lists.clone();
+            let page2 = mock!(Client::list_timeline_events)
+                .match_requests(move |req| l2.push(req.clone()))
+                .then_output(|| {
+                    page(
+                        vec![
+                            summary("e-gone", 5, TIMELINE_EVENT_TYPE),
+                            summary("e-plain", 9, "Note"),
+                        ],
+                        None,
+                    )
+                });
+            let gone = mock!(Client::get_timeline_event).then_error(|| {
+                aws_sdk_ssmincidents::operation::get_timeline_event::GetTimelineEventError::ResourceNotFoundException(
+                    must(
+                        ResourceNotFoundException::builder()
+                            .message("Timeline event not found")
+                            .meta(meta("ResourceNotFoundException", "Timeline event not found"))
+                            .build(),
+                    ),
+                )
+            });
+            let plain = mock!(Client::get_timeline_event)
+                .then_output(|| event("e-plain", 9, "Note", "written in the console"));
+            let store = store(&[&get, &page1, &created, &note, &page2, &gone, &plain], 1);
+            let got = must(store.record(&incident_ref()).await);
+
+            assert_eq!(gets.only().arn(), Some(INCIDENT_ARN));
+            let lists = lists.all();
+            assert_eq!(lists.len(), 2);
+            for req in &lists {
+                assert_eq!(req.incident_record_arn(), Some(INCIDENT_ARN));
+                assert_eq!(req.sort_by(), Some(&TimelineEventSort::EventTime));
+                assert_eq!(req.sort_order(), Some(&SortOrder::Ascending));
+                assert_eq!(req.max_results(), Some(TIMELINE_PAGE_MAX));
+            }
+            assert_eq!(lists[0].next_token(), None);
+            assert_eq!(lists[1].next_token(), Some("page-2"));
+            let asked: Vec<_> = events
+                .all()
+                .iter()
+                .map(|r| {
+                    (
+                        r.incident_record_arn().map(str::to_string),
+                        r.event_id().map(str::to_string),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                asked,
+                vec![
+                    (
+                        Some(INCIDENT_ARN.to_string()),
+                        Some("e-created".to_string())
+                    ),
+                    (Some(INCIDENT_ARN.to_string()), Some("e-note".to_string())),
+                ]
+            );
+
+            assert_eq!(
+                got,
+                IncidentRecord {
+                    title: "VPN vpn-0abc1234: tunnel down".to_string(),
+                    resolved: true,
+                    created_at: Some(at(2026, 11, 21, 3, 55, 0)),
+                    resolved_at: Some(at(2026, 11, 21, 4, 10, 0)),
+                    timeline: vec![
+                        TimelineEntry {
+                            time: at(2026, 11, 21, 4, 0, 0),
+                            event: SERVICE_EVENT.to_string(),
+                            text: "Incident Created (impact 2, status OPEN)".to_string(),
+                        },
+                        TimelineEntry {
+                            time: at(2026, 11, 21, 4, 2, 0),
+                            event: TIMELINE_EVENT_TYPE.to_string(),
+                            text: "Tunnel 2 went \"down\" too".to_string(),
+                        },
+                        TimelineEntry {
+                            time: at(2026, 11, 21, 4, 9, 0),
+                            event: "Note".to_string(),
+                            text: "written in the console".to_string(),
+                        },
+                    ],
+                }
+            );
+        }
+
+        #[tokio::test]
+        async fn an_open_incident_has_no_resolution_and_an_empty_timeline_is_fine() {
+            let get = mock!(Client::get_incident_record)
+                .then_output(|| sdk_record(IncidentRecordStatus::Open, false));
+            let list = mock!(Client::list_timeline_events).then_output(|| page(vec![], None));
+            let got = must(store(&[&get, &list], 1).record(&incident_ref()).await);
+            assert!(!got.resolved);
+            assert_eq!(got.resolved_at, None);
+            assert_eq!(got.created_at, Some(at(2026, 11, 21, 3, 55, 0)));
+            assert!(got.timeline.is_empty());
+        }
+
+        #[tokio::test]
+        async fn a_repeated_token_stops_the_paging() {
+            let get = mock!(Client::get_incident_record)
+                .then_output(|| sdk_record(IncidentRecordStatus::Open, false));
+            let first =
+                mock!(Client::list_timeline_events).then_output(|| page(vec![], Some("same")));
+            let second =
+                mock!(Client::list_timeline_events).then_output(|| page(vec![], Some("same")));
+            must(
+                store(&[&get, &first, &second], 1)
+                    .record(&incident_ref())
+                    .await,
+            );
+            assert_eq!(second.num_calls(), 1);
+        }
+
+        #[tokio::test]
+        async fn record_errors_map_to_kinds() {
+            let missing = mock!(Client::get_incident_record).then_error(|| {
+                GetIncidentRecordError::generic(meta(
+                    "ResourceNotFoundException",
+                    "Incident record not found",
+                ))
+            });
+            let err = must_fail(store(&[&missing], 1).record(&incident_ref()).await);
+            assert_eq!(
+                (err.kind, err.operation.as_str()),
+                (PortErrorKind::NotFound, "GetIncidentRecord")
+            );
+
+            let get = mock!(Client::get_incident_record)
+                .then_output(|| sdk_record(IncidentRecordStatus::Open, false));
+            let denied = mock!(Client::list_timeline_events).then_error(|| {
+                ListTimelineEventsError::generic(meta("AccessDeniedException", "not allowed"))
+            });
+            let err = must_fail(store(&[&get, &denied], 1).record(&incident_ref()).await);
+            assert_eq!(
+                (err.kind, err.operation.as_str()),
+                (PortErrorKind::AccessDenied, "ListTimelineEvents")
+            );
+
+            let get = mock!(Client::get_incident_record)
+                .then_output(|| sdk_record(IncidentRecordStatus::Open, false));
+            let list = mock!(Client::list_timeline_events)
+                .then_output(|| page(vec![summary("e1", 1, TIMELINE_EVENT_TYPE)], None));
+            let throttled = mock!(Client::get_timeline_event)
+                .sequence()
+                .error(|| {
+                    aws_sdk_ssmincidents::operation::get_timeline_event::GetTimelineEventError::generic(
+                        meta("ThrottlingException", "Rate exceeded"),
+                    )
+                })
+                .times(2)
+                .build();
+            let err = must_fail(
+                store(&[&get, &list, &throttled], 2)
+                    .record(&incident_ref())
+                    .await,
+            );
+            assert_eq!(
+                (err.kind, err.operation.as_str()),
+                (PortErrorKind::Throttled, "GetTimelineEvent")
+            );
+            assert_eq!(throttled.num_calls(), 2);
+        }
+
+        #[test]
+        fn event_text_decodes_json_strings_only() {
+            assert_eq!(event_text(&event_data("a \"b\"\nc")), "a \"b\"\nc");
+            assert_eq!(
+                event_text(SERVICE_DATA),
+                "Incident Created (impact 2, status OPEN)"
+            );
+            assert_eq!(event_text(r#"{"other":1}"#), r#"{"other":1}"#);
+            assert_eq!(event_text("plain words"), "plain words");
+            assert_eq!(event_text("42"), "42");
+            assert_eq!(event_text(""), "");
+        }
     }
 }

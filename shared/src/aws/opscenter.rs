@@ -7,7 +7,14 @@
 //!   OpsItem has no timeline; the key is derived from the entry, so a retry overwrites it);
 //! - `add_related_items`: resource ARNs are merged into `/aws/resources`; Incident Manager
 //!   records and SSM documents are associated (`AssociateOpsItemRelatedItem`, the only two
-//!   resource types it supports); anything else becomes a `responder:related:*` entry.
+//!   resource types it supports); anything else becomes a `responder:related:*` entry;
+//! - `resolve` → `UpdateOpsItem` with `Status` `Resolved` and the summary as the
+//!   `responder:resolution` entry (type `String`, within 20 KB); resolving again rewrites the
+//!   same entry;
+//! - `record` → `GetOpsItem`: `Title`, `Status` (`Resolved` or not), `CreatedTime`, and as the
+//!   resolution time `ActualEndTime` when set, else `LastModifiedTime` (while `Resolved`: the
+//!   last change, usually the resolution itself). The timeline is every `responder:timeline:*`
+//!   entry read back (time from the key, text the value, event `note`), sorted by time then key.
 //!
 //! Limits (API reference, `API_CreateOpsItem.html`): `Title` 1–1,024 characters, `Description`
 //! 1–2,048 characters, `Source` 1–128 characters and must not contain `aws`, `amazon` or `amzn`,
@@ -18,19 +25,19 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use aws_sdk_ssm::operation::associate_ops_item_related_item::AssociateOpsItemRelatedItemError;
 use aws_sdk_ssm::operation::create_ops_item::CreateOpsItemError;
-use aws_sdk_ssm::types::{OpsItemDataType, OpsItemDataValue, OpsItemNotification};
+use aws_sdk_ssm::types::{OpsItemDataType, OpsItemDataValue, OpsItemNotification, OpsItemStatus};
 use aws_sdk_ssm::Client;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
-use super::convert::{is_arn, parse_arn};
+use super::convert::{is_arn, parse_arn, to_chrono};
 use super::error::from_sdk_error;
 use crate::domain::{
     stable_hash, trim_bytes, trim_chars, Backend, Impact, IncidentRef, NewIncident, RelatedItem,
     RelatedItemKind, RelatedValue, TimelineEntry, RESPONDER_SOURCE,
 };
-use crate::ports::{IncidentStore, PortError, PortErrorKind};
+use crate::ports::{IncidentRecord, IncidentStore, PortError, PortErrorKind};
 
 /// `Title`: at most 1,024 characters.
 pub const TITLE_MAX: usize = 1_024;
@@ -54,6 +61,10 @@ pub const KEY_TRIGGER: &str = "responder:trigger";
 pub const KEY_TIMELINE_PREFIX: &str = "responder:timeline:";
 /// Prefix of related items kept as data: `responder:related:<16 hex of the value's hash>`.
 pub const KEY_RELATED_PREFIX: &str = "responder:related:";
+/// The closing summary, written by `resolve`.
+pub const KEY_RESOLUTION: &str = "responder:resolution";
+/// The `event` of a timeline entry read back (an OpsItem keeps only the entry's text).
+pub const TIMELINE_EVENT: &str = "note";
 
 /// `AssociateOpsItemRelatedItem` resource type for an Incident Manager incident record.
 pub const RESOURCE_TYPE_INCIDENT: &str = "AWS::SSMIncidents::IncidentRecord";
@@ -321,6 +332,44 @@ fn timeline_key(entry: &TimelineEntry, client_token: &str) -> String {
     key
 }
 
+/// The time a timeline key was written for (see [`timeline_key`]); `None` for any other key or
+/// one whose time does not parse.
+fn timeline_time(key: &str) -> Option<DateTime<Utc>> {
+    let rest = key.strip_prefix(KEY_TIMELINE_PREFIX)?;
+    let (time, _token) = rest.rsplit_once(':')?;
+    DateTime::parse_from_rfc3339(time)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The timeline entries among an OpsItem's operational data, sorted by time then key.
+fn timeline_from_data(data: Option<&HashMap<String, OpsItemDataValue>>) -> Vec<TimelineEntry> {
+    let mut entries: Vec<(DateTime<Utc>, &str, &str)> = data
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| key.starts_with(KEY_TIMELINE_PREFIX))
+        .filter_map(|(key, value)| match timeline_time(key) {
+            Some(time) => Some((time, key.as_str(), value.value().unwrap_or_default())),
+            None => {
+                tracing::warn!(
+                    key = key.as_str(),
+                    "timeline entry with an unreadable key left out"
+                );
+                None
+            }
+        })
+        .collect();
+    entries.sort();
+    entries
+        .into_iter()
+        .map(|(time, _, text)| TimelineEntry {
+            time,
+            event: TIMELINE_EVENT.to_string(),
+            text: text.to_string(),
+        })
+        .collect()
+}
+
 impl OpsCenterStore {
     /// Associates one Incident Manager record or SSM document; an existing association is fine.
     async fn associate(
@@ -396,24 +445,54 @@ impl IncidentStore for OpsCenterStore {
         Backend::OpsCenter
     }
 
-    // Placeholder until the adapter work lands (replaced, not kept).
-    async fn resolve(&self, _incident: &IncidentRef, _summary: &str) -> Result<(), PortError> {
-        Err(PortError::new(
-            "resolve",
-            crate::ports::PortErrorKind::Other,
-            "not implemented",
-        ))
+    async fn resolve(&self, incident: &IncidentRef, summary: &str) -> Result<(), PortError> {
+        const OP: &str = "UpdateOpsItem";
+        expect_backend(OP, incident)?;
+        let summary = summary.trim();
+        let mut request = self
+            .client
+            .update_ops_item()
+            .ops_item_id(&incident.id)
+            .status(OpsItemStatus::Resolved);
+        if !summary.is_empty() {
+            request = request.operational_data(
+                KEY_RESOLUTION,
+                plain(trim_bytes(summary, DATA_VALUE_MAX_BYTES)),
+            );
+        }
+        request.send().await.map_err(|e| from_sdk_error(OP, &e))?;
+        tracing::info!(ops_item = %incident.id, "OpsItem resolved");
+        Ok(())
     }
 
-    async fn record(
-        &self,
-        _incident: &IncidentRef,
-    ) -> Result<crate::ports::IncidentRecord, PortError> {
-        Err(PortError::new(
-            "record",
-            crate::ports::PortErrorKind::Other,
-            "not implemented",
-        ))
+    async fn record(&self, incident: &IncidentRef) -> Result<IncidentRecord, PortError> {
+        const OP: &str = "GetOpsItem";
+        expect_backend(OP, incident)?;
+        let output = self
+            .client
+            .get_ops_item()
+            .ops_item_id(&incident.id)
+            .send()
+            .await
+            .map_err(|e| from_sdk_error(OP, &e))?;
+        let item = output.ops_item().ok_or_else(|| {
+            PortError::new(OP, PortErrorKind::Other, "the response carries no OpsItem")
+        })?;
+        let resolved = item.status() == Some(&OpsItemStatus::Resolved);
+        let resolved_at = if resolved {
+            item.actual_end_time()
+                .or(item.last_modified_time())
+                .and_then(to_chrono)
+        } else {
+            None
+        };
+        Ok(IncidentRecord {
+            title: item.title().unwrap_or_default().to_string(),
+            resolved,
+            created_at: item.created_time().and_then(to_chrono),
+            resolved_at,
+            timeline: timeline_from_data(item.operational_data()),
+        })
     }
 
     async fn open(&self, incident: &NewIncident) -> Result<IncidentRef, PortError> {
@@ -1007,5 +1086,211 @@ mod tests {
         };
         let err = must_fail(store.add_related_items(&im, &[], "t").await);
         assert_eq!(err.kind, PortErrorKind::Invalid);
+    }
+
+    mod resolve_and_record {
+        use super::*;
+        use aws_sdk_ssm::operation::get_ops_item::{GetOpsItemError, GetOpsItemInput};
+        use aws_smithy_types::DateTime as SmithyTime;
+
+        fn smithy(t: DateTime<Utc>) -> SmithyTime {
+            SmithyTime::from_secs_and_nanos(t.timestamp(), t.timestamp_subsec_nanos())
+        }
+
+        fn entry(minute: u32, second: u32, text: &str, token: &str) -> (String, String) {
+            let e = TimelineEntry {
+                time: at(2026, 11, 21, 4, minute, second),
+                event: "signal-joined".into(),
+                text: text.into(),
+            };
+            (timeline_key(&e, token), text.to_string())
+        }
+
+        fn item(status: OpsItemStatus, end: Option<DateTime<Utc>>) -> OpsItem {
+            let mut b = OpsItem::builder()
+                .ops_item_id(OPS_ID)
+                .title("VPN vpn-0abc1234: tunnel down")
+                .status(status)
+                .created_time(smithy(at(2026, 11, 21, 3, 55, 0)))
+                .last_modified_time(smithy(at(2026, 11, 21, 4, 30, 0)))
+                .operational_data("/aws/dedup", searchable(r#"{"dedupString":"x"}"#))
+                .operational_data(KEY_RESOLUTION, plain("back up"));
+            for (key, text) in [
+                entry(9, 0, "Tunnel back up", "tok-late"),
+                entry(1, 0, "Tunnel 2 down too", "bbbbbbbb"),
+                entry(1, 0, "Runbook started", "aaaaaaaa"),
+            ] {
+                b = b.operational_data(key, plain(text));
+            }
+            b = b.operational_data("responder:timeline:yesterday:x", plain("unreadable"));
+            if let Some(end) = end {
+                b = b.actual_end_time(smithy(end));
+            }
+            b.build()
+        }
+
+        #[tokio::test]
+        async fn resolve_sets_the_status_and_keeps_the_summary() {
+            let seen = Captured::<UpdateOpsItemInput>::new();
+            let (s1, s2) = (seen.clone(), seen.clone());
+            let first = mock!(Client::update_ops_item)
+                .match_requests(move |req| s1.push(req.clone()))
+                .then_output(|| UpdateOpsItemOutput::builder().build());
+            let long = mock!(Client::update_ops_item)
+                .match_requests(move |req| s2.push(req.clone()))
+                .then_output(|| UpdateOpsItemOutput::builder().build());
+            let store = store(&[&first, &long], 1, None);
+            must(
+                store
+                    .resolve(&ops_ref(), " Tunnel back up after 14 minutes. ")
+                    .await,
+            );
+            must(store.resolve(&ops_ref(), &"é".repeat(30_000)).await);
+
+            let reqs = seen.all();
+            assert_eq!(reqs[0].ops_item_id(), Some(OPS_ID));
+            assert_eq!(reqs[0].status(), Some(&OpsItemStatus::Resolved));
+            let data = reqs[0].operational_data();
+            assert_eq!(data.map(HashMap::len), Some(1));
+            assert_eq!(
+                value_of(data, "responder:resolution"),
+                ("Tunnel back up after 14 minutes.", OpsItemDataType::String)
+            );
+            assert_eq!(reqs[0].title(), None);
+            assert!(reqs[0].operational_data_to_delete().is_empty());
+            let long = value_of(reqs[1].operational_data(), "responder:resolution").0;
+            assert!(long.len() <= DATA_VALUE_MAX_BYTES && long.ends_with('…'));
+        }
+
+        #[tokio::test]
+        async fn an_empty_summary_only_resolves() {
+            let seen = Captured::<UpdateOpsItemInput>::new();
+            let s = seen.clone();
+            let rule = mock!(Client::update_ops_item)
+                .match_requests(move |req| s.push(req.clone()))
+                .then_output(|| UpdateOpsItemOutput::builder().build());
+            must(store(&[&rule], 1, None).resolve(&ops_ref(), "  ").await);
+            let req = seen.only();
+            assert_eq!(req.status(), Some(&OpsItemStatus::Resolved));
+            assert_eq!(req.operational_data(), None);
+        }
+
+        #[tokio::test]
+        async fn resolve_errors_map_and_the_wrong_backend_is_refused() {
+            let rule = mock!(Client::update_ops_item).then_error(|| {
+                UpdateOpsItemError::generic(meta("OpsItemNotFoundException", "no such OpsItem"))
+            });
+            let store = store(&[&rule], 1, None);
+            let err = must_fail(store.resolve(&ops_ref(), "done").await);
+            assert_eq!(
+                (err.kind, err.operation.as_str()),
+                (PortErrorKind::NotFound, "UpdateOpsItem")
+            );
+            let im = IncidentRef {
+                backend: Backend::IncidentManager,
+                id: INCIDENT_ARN.into(),
+            };
+            assert_eq!(
+                must_fail(store.resolve(&im, "done").await).kind,
+                PortErrorKind::Invalid
+            );
+            assert_eq!(
+                must_fail(store.record(&im).await).kind,
+                PortErrorKind::Invalid
+            );
+            assert_eq!(rule.num_calls(), 1);
+        }
+
+        #[tokio::test]
+        async fn record_reads_status_times_and_the_timeline_entries() {
+            let seen = Captured::<GetOpsItemInput>::new();
+            let s = seen.clone();
+            let resolved = mock!(Client::get_ops_item)
+                .match_requests(move |req| s.push(req.clone()))
+                .then_output(|| {
+                    GetOpsItemOutput::builder()
+                        .ops_item(item(OpsItemStatus::Resolved, None))
+                        .build()
+                });
+            let ended = mock!(Client::get_ops_item).then_output(|| {
+                GetOpsItemOutput::builder()
+                    .ops_item(item(
+                        OpsItemStatus::Resolved,
+                        Some(at(2026, 11, 21, 4, 10, 0)),
+                    ))
+                    .build()
+            });
+            let open = mock!(Client::get_ops_item).then_output(|| {
+                GetOpsItemOutput::builder()
+                    .ops_item(item(
+                        OpsItemStatus::InProgress,
+                        Some(at(2026, 11, 21, 4, 10, 0)),
+                    ))
+                    .build()
+            });
+            let store = store(&[&resolved, &ended, &open], 1, None);
+
+            let got = must(store.record(&ops_ref()).await);
+            assert_eq!(seen.only().ops_item_id(), Some(OPS_ID));
+            assert_eq!(got.title, "VPN vpn-0abc1234: tunnel down");
+            assert!(got.resolved);
+            assert_eq!(got.created_at, Some(at(2026, 11, 21, 3, 55, 0)));
+            assert_eq!(got.resolved_at, Some(at(2026, 11, 21, 4, 30, 0)));
+            let timeline: Vec<_> = got
+                .timeline
+                .iter()
+                .map(|e| (e.time, e.event.as_str(), e.text.as_str()))
+                .collect();
+            assert_eq!(
+                timeline,
+                vec![
+                    (at(2026, 11, 21, 4, 1, 0), "note", "Runbook started"),
+                    (at(2026, 11, 21, 4, 1, 0), "note", "Tunnel 2 down too"),
+                    (at(2026, 11, 21, 4, 9, 0), "note", "Tunnel back up"),
+                ]
+            );
+
+            let got = must(store.record(&ops_ref()).await);
+            assert_eq!(got.resolved_at, Some(at(2026, 11, 21, 4, 10, 0)));
+            let got = must(store.record(&ops_ref()).await);
+            assert!(!got.resolved);
+            assert_eq!(got.resolved_at, None);
+            assert_eq!(got.timeline.len(), 3);
+        }
+
+        #[tokio::test]
+        async fn record_errors_map_to_kinds() {
+            let missing = mock!(Client::get_ops_item).then_error(|| {
+                GetOpsItemError::generic(meta("OpsItemNotFoundException", "no such OpsItem"))
+            });
+            let empty =
+                mock!(Client::get_ops_item).then_output(|| GetOpsItemOutput::builder().build());
+            let store = store(&[&missing, &empty], 1, None);
+            let err = must_fail(store.record(&ops_ref()).await);
+            assert_eq!(
+                (err.kind, err.operation.as_str()),
+                (PortErrorKind::NotFound, "GetOpsItem")
+            );
+            assert_eq!(
+                must_fail(store.record(&ops_ref()).await).kind,
+                PortErrorKind::Other
+            );
+        }
+
+        #[test]
+        fn timeline_keys_read_back_their_time() {
+            let (key, _) = entry(4, 5, "x", "");
+            assert_eq!(timeline_time(&key), Some(at(2026, 11, 21, 4, 4, 5)));
+            let e = TimelineEntry {
+                time: chrono::TimeZone::timestamp_opt(&Utc, 1_795_000_000, 123_000_000)
+                    .single()
+                    .unwrap_or_else(|| panic!("time")),
+                event: "e".into(),
+                text: "t".into(),
+            };
+            assert_eq!(timeline_time(&timeline_key(&e, "5d41402a")), Some(e.time));
+            assert_eq!(timeline_time("responder:related:abc"), None);
+            assert_eq!(timeline_time("responder:timeline:garbage"), None);
+        }
     }
 }

@@ -1008,7 +1008,7 @@ impl Place<'_> {
 }
 
 /// `vpn-` and 8 to 17 lowercase hex digits (the runbook's `VpnConnectionId` pattern).
-fn is_vpn_id(text: &str) -> bool {
+pub(crate) fn is_vpn_id(text: &str) -> bool {
     text.strip_prefix("vpn-").is_some_and(|hex| {
         (8..=17).contains(&hex.len())
             && hex
@@ -1018,7 +1018,7 @@ fn is_vpn_id(text: &str) -> bool {
 }
 
 /// The VPN connection id a resource names: a bare `vpn-…` id or an EC2 `vpn-connection/…` ARN.
-fn vpn_id_in(resource: &str) -> Option<&str> {
+pub(crate) fn vpn_id_in(resource: &str) -> Option<&str> {
     let resource = resource.trim();
     let id = if resource.starts_with("arn:") {
         let mut parts = resource.splitn(6, ':');

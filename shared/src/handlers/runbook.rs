@@ -34,6 +34,7 @@ use crate::domain::{
 };
 use crate::handlers::envelope::{self, EnvelopeError};
 use crate::handlers::once::{run_once, Once};
+use crate::metrics::{self, Metric};
 use crate::ports::{
     AutomationRunner, Clock, EventBus, IncidentStore, PortError, PortErrorKind, StateStore,
 };
@@ -477,6 +478,10 @@ impl Runbook {
         });
         let reason = detail.reason.clone();
         self.publish(LifecycleKind::RunbookFinished, detail).await?;
+        let (metric, dimensions) = finished_metric(&document, &change.status);
+        let dimensions: Vec<(&str, &str)> =
+            dimensions.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        metrics::emit(self.clock.now(), &dimensions, &[metric]);
         Ok(RunbookAnswer::new(
             RunbookAction::Finished,
             Some(&incident.id),
@@ -1109,6 +1114,17 @@ fn started_text(document: &str, execution: &str, plan: &Plan) -> String {
     text
 }
 
+/// The metric of a finished execution: `RunbookExecutions` by `Document` and by `Status`.
+fn finished_metric(document: &str, status: &str) -> (Metric, [(&'static str, String); 2]) {
+    (
+        Metric::count("RunbookExecutions"),
+        [
+            ("Document", document.to_string()),
+            ("Status", status.to_string()),
+        ],
+    )
+}
+
 fn trim_outputs(outputs: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
     outputs
         .into_iter()
@@ -1204,3 +1220,21 @@ pub fn parse_status_change(event: &Value) -> Result<StatusChange, RunbookError> 
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod metric_tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_execution_counts_by_document_and_status() {
+        let (metric, dimensions) = finished_metric("AWSSupport-TroubleshootVPN", "Failed");
+        assert_eq!(metric, Metric::count("RunbookExecutions"));
+        assert_eq!(
+            dimensions,
+            [
+                ("Document", "AWSSupport-TroubleshootVPN".to_string()),
+                ("Status", "Failed".to_string()),
+            ]
+        );
+    }
+}

@@ -26,6 +26,7 @@ use crate::domain::{
     Trigger, RESPONDER_SOURCE,
 };
 use crate::handlers::once::{run_once, Once};
+use crate::metrics::{self, Metric};
 use crate::ports::{
     Claim, ClaimOutcome, Clock, DedupeRecord, EventBus, IncidentStore, KeyStatus, PortError,
     StateStore,
@@ -211,7 +212,7 @@ impl Triage {
             )));
         };
         if c.suppress {
-            return Ok(TriageAnswer::decided(
+            let answer = TriageAnswer::decided(
                 Action::Suppressed,
                 &c,
                 None,
@@ -219,7 +220,9 @@ impl Triage {
                     "Rule {} suppresses this signal: {}.",
                     c.rule_id, signal.summary
                 ),
-            ));
+            );
+            emit_decision(&answer, &c, self.clock.now());
+            return Ok(answer);
         }
 
         let occurrence = format!("triage#{}#{}", c.dedupe_key, signal.fingerprint);
@@ -245,6 +248,7 @@ impl Triage {
             Once::Replayed(stored) => return Ok(replay(&stored, &c)),
             Once::Busy => return Err(TriageError::EventInProgress),
         };
+        emit_decision(&answer, &c, self.clock.now());
         info!(
             action = ?answer.action,
             rule = %c.rule_id,
@@ -594,6 +598,37 @@ impl Triage {
     }
 }
 
+/// The metric of one signal's decision (made now, not replayed) with its dimensions, by impact
+/// and by service from the classification: `IncidentsOpened`, `SignalsJoined`,
+/// `SignalsSuppressed`; recoveries and ignored signals count nothing here.
+fn decision_metric(
+    answer: &TriageAnswer,
+    c: &Classification,
+) -> Option<(Metric, [(&'static str, String); 2])> {
+    let name = match answer.action {
+        Action::Opened => "IncidentsOpened",
+        Action::Joined => "SignalsJoined",
+        Action::Suppressed => "SignalsSuppressed",
+        Action::Recovered | Action::Ignored => return None,
+    };
+    Some((
+        Metric::count(name),
+        [
+            ("Impact", c.impact.get().to_string()),
+            ("Service", c.service.clone()),
+        ],
+    ))
+}
+
+/// Writes the decision's metric (EMF on stdout).
+fn emit_decision(answer: &TriageAnswer, c: &Classification, time: DateTime<Utc>) {
+    if let Some((metric, dimensions)) = decision_metric(answer, c) {
+        let dimensions: Vec<(&str, &str)> =
+            dimensions.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        metrics::emit(time, &dimensions, &[metric]);
+    }
+}
+
 fn bound_incident(record: &DedupeRecord) -> Result<&IncidentRef, TriageError> {
     record
         .incident
@@ -740,3 +775,51 @@ pub fn incident_summary(signal: &Signal, c: &Classification) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod metric_tests {
+    use super::*;
+    use crate::domain::{Category, Severity};
+
+    fn classification() -> Classification {
+        Classification {
+            rule_id: "vpn-tunnel-down".into(),
+            service: "site-to-site-vpn".into(),
+            tier: "business".into(),
+            severity: Severity::High,
+            impact: Impact::HIGH,
+            dedupe_key: "vpn-tunnel-down:vpn-0123456789abcdef0".into(),
+            title: "Site-to-Site VPN vpn-0123456789abcdef0: tunnel down".into(),
+            category: Category::Availability,
+            suppress: false,
+            correlation_window_secs: 1800,
+            runbook: None,
+            auto_resolve: true,
+            next_steps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_decision_made_now_counts_by_impact_and_service() {
+        let c = classification();
+        let dimensions = [
+            ("Impact", "2".to_string()),
+            ("Service", "site-to-site-vpn".to_string()),
+        ];
+        for (action, expected) in [
+            (Action::Opened, Some("IncidentsOpened")),
+            (Action::Joined, Some("SignalsJoined")),
+            (Action::Suppressed, Some("SignalsSuppressed")),
+            (Action::Recovered, None),
+            (Action::Ignored, None),
+        ] {
+            let answer = TriageAnswer::decided(action, &c, None, "");
+            let metric = decision_metric(&answer, &c);
+            assert_eq!(metric.as_ref().map(|(m, _)| m.name), expected, "{action:?}");
+            if let Some((metric, dims)) = metric {
+                assert_eq!(metric, Metric::count(metric.name));
+                assert_eq!(dims, dimensions);
+            }
+        }
+    }
+}

@@ -103,6 +103,9 @@ class CloudWatch:
     def reset(self) -> None:
         self.metrics: dict[MetricKey, list[Point]] = {}
         self.alarms: dict[str, dict[str, Any]] = {}  # name -> DescribeAlarms MetricAlarm shape
+        # name -> DescribeAlarms CompositeAlarm shape (PutCompositeAlarm; no rule evaluation:
+        # the state changes only through SetAlarmState, as for metric alarms)
+        self.composites: dict[str, dict[str, Any]] = {}
         self.alarm_meta: dict[str, dict[str, Any]] = {}  # name -> tags, event metric id
         self.transitions: dict[str, list[dict[str, Any]]] = {}  # name -> state changes
 
@@ -354,6 +357,10 @@ class CloudWatch:
         return {"MetricDataResults": results, "Messages": []}
 
     def DescribeAlarms(self, p: dict[str, Any]) -> dict[str, Any]:
+        """`AlarmTypes` absent means metric alarms only ("If you omit this parameter, only metric
+        alarms are returned, even if composite alarms exist in the account.",
+        API_DescribeAlarms); the other filters apply to every type asked for. One page holds at
+        most `MaxRecords` alarms of all types together (metric alarms first)."""
         names = check.list(p.get("AlarmNames"), "AlarmNames", 0, 100)
         prefix = check.string(p.get("AlarmNamePrefix"), "AlarmNamePrefix", 1, 255)
         if names and prefix:
@@ -361,26 +368,35 @@ class CloudWatch:
         state = check.enum(p.get("StateValue"), "StateValue", STATE_VALUES)
         types = check.list(p.get("AlarmTypes"), "AlarmTypes") or ["MetricAlarm"]
         for i, t in enumerate(types):
-            check.enum(t, f"AlarmTypes.member.{i + 1}", ("CompositeAlarm", "MetricAlarm"))
+            check.enum(
+                t, f"AlarmTypes.member.{i + 1}", ("CompositeAlarm", "MetricAlarm", "LogAlarm")
+            )
         action_prefix = check.string(p.get("ActionPrefix"), "ActionPrefix", 1, 1024)
         max_records = check.integer(p.get("MaxRecords"), "MaxRecords", 1, 100)
-        alarms = []
+
+        def wanted(name: str, alarm: dict[str, Any]) -> bool:
+            if names and name not in names:
+                return False
+            if prefix and not name.startswith(prefix):
+                return False
+            if state and alarm["StateValue"] != state:
+                return False
+            return not action_prefix or any(
+                a.startswith(action_prefix)
+                for a in alarm["AlarmActions"] + alarm["OKActions"] + alarm[
+                    "InsufficientDataActions"
+                ]
+            )
+
+        alarms: list[tuple[str, dict[str, Any]]] = []
         if "MetricAlarm" in types:
-            for name, alarm in sorted(self.alarms.items()):
-                if names and name not in names:
-                    continue
-                if prefix and not name.startswith(prefix):
-                    continue
-                if state and alarm["StateValue"] != state:
-                    continue
-                if action_prefix and not any(
-                    a.startswith(action_prefix)
-                    for a in alarm["AlarmActions"] + alarm["OKActions"] + alarm[
-                        "InsufficientDataActions"
-                    ]
-                ):
-                    continue
-                alarms.append(alarm)
+            alarms += [
+                ("MetricAlarms", a) for n, a in sorted(self.alarms.items()) if wanted(n, a)
+            ]
+        if "CompositeAlarm" in types:
+            alarms += [
+                ("CompositeAlarms", a) for n, a in sorted(self.composites.items()) if wanted(n, a)
+            ]
         bad_token = ApiError(
             "InvalidNextToken",
             "The service couldn't process the token.",
@@ -388,7 +404,51 @@ class CloudWatch:
             query_code="InvalidNextToken",
         )
         chunk, token = page(alarms, max_records, p.get("NextToken"), 50, bad_token)
-        return drop_none({"MetricAlarms": clone(chunk), "CompositeAlarms": [], "NextToken": token})
+        return drop_none(
+            {
+                "MetricAlarms": [clone(a) for kind, a in chunk if kind == "MetricAlarms"],
+                "CompositeAlarms": [clone(a) for kind, a in chunk if kind == "CompositeAlarms"],
+                "NextToken": token,
+            }
+        )
+
+    def PutCompositeAlarm(self, p: dict[str, Any]) -> None:
+        """Creates or updates a composite alarm (API_PutCompositeAlarm). The rule is kept, not
+        evaluated: a new alarm starts INSUFFICIENT_DATA, an update keeps its state, and
+        SetAlarmState changes it, as for metric alarms."""
+        name = check.string(check.required(p, "AlarmName"), "AlarmName", 1, 255)
+        rule = check.string(check.required(p, "AlarmRule"), "AlarmRule", 1, 10240)
+        description = check.string(p.get("AlarmDescription"), "AlarmDescription", 0, 1024)
+        actions = {
+            key: check.list(p.get(key), key, 0, 5) or []
+            for key in ("OKActions", "AlarmActions", "InsufficientDataActions")
+        }
+        t = now()
+        existing = self.composites.get(name)
+        state = (
+            {k: existing.get(k) for k in STATE_KEYS}
+            if existing
+            else {
+                "StateValue": "INSUFFICIENT_DATA",
+                "StateReason": "Unchecked: Initial alarm creation",
+                "StateUpdatedTimestamp": t,
+                "StateTransitionedTimestamp": t,
+            }
+        )
+        self.composites[name] = drop_none(
+            {
+                "AlarmName": name,
+                "AlarmArn": f"arn:aws:cloudwatch:{self.region}:{self.account}:alarm:{name}",
+                "AlarmDescription": description,
+                "AlarmRule": rule,
+                "AlarmConfigurationUpdatedTimestamp": t,
+                "ActionsEnabled": p.get("ActionsEnabled", True) is not False,
+                **{k: list(v) for k, v in actions.items()},
+                **state,
+            }
+        )
+        self.transitions.setdefault(name, [])
+        return None
 
     def PutMetricAlarm(self, p: dict[str, Any]) -> None:
         name = check.string(check.required(p, "AlarmName"), "AlarmName", 1, 255)
@@ -504,7 +564,7 @@ class CloudWatch:
                     400,
                     query_code="InvalidFormat",
                 )
-        alarm = self.alarms.get(name)
+        alarm = self.alarms.get(name) or self.composites.get(name)
         if alarm is None:
             raise ApiError(
                 "ResourceNotFound",

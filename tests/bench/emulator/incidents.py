@@ -3,8 +3,12 @@
 HTTP bindings (method, path, success status) are those of the service model, as generated into
 aws-sdk-ssmincidents 1.119 (`src/operation/*.rs`: `uri_base`, `builder.method(..)`) and botocore's
 `ssm-incidents` model: everything is `POST /<camelCaseOperation>` with a JSON body, except
-`GetIncidentRecord` and `GetResponsePlan` (`GET ...?arn=<arn>`); `UpdateIncidentRecord` and
+`GetIncidentRecord` and `GetResponsePlan` (`GET ...?arn=<arn>`) and `GetTimelineEvent`
+(`GET /getTimelineEvent?incidentRecordArn=<arn>&eventId=<id>`); `UpdateIncidentRecord` and
 `UpdateRelatedItems` answer 204 without a body, `CreateTimelineEvent` 201.
+
+`ListTimelineEvents` answers `EventSummary` items, which carry no `eventData`
+(`API_EventSummary.html`): an event's data is read with `GetTimelineEvent`.
 
 Limits enforced are the documented ones (API reference, `API_StartIncident.html`,
 `API_RelatedItem.html`, `API_CreateTimelineEvent.html`, `API_UpdateIncidentRecord.html`).
@@ -50,6 +54,7 @@ HTTP: dict[str, tuple[str, str, int]] = {
     "ListRelatedItems": ("POST", "/listRelatedItems", 200),
     "CreateTimelineEvent": ("POST", "/createTimelineEvent", 201),
     "ListTimelineEvents": ("POST", "/listTimelineEvents", 200),
+    "GetTimelineEvent": ("GET", "/getTimelineEvent", 200),
     "GetResponsePlan": ("GET", "/getResponsePlan", 200),
 }
 ROUTES = {(method, path): op for op, (method, path, _) in HTTP.items()}
@@ -430,6 +435,19 @@ class IncidentManager:
         )
         summaries = [{k: clone(v) for k, v in e.items() if k != "eventData"} for e in chunk]
         return drop_none({"eventSummaries": summaries, "nextToken": token})
+
+    def GetTimelineEvent(self, p: dict[str, Any]) -> dict[str, Any]:
+        arn = check.string(
+            check.required(p, "incidentRecordArn"), "incidentRecordArn", 0, 1000, ARN_PATTERN
+        )
+        event_id = check.string(check.required(p, "eventId"), "eventId", 0, 50)
+        incident = self.incidents.get(arn)
+        event = next(
+            (e for e in (incident.timeline if incident else []) if e["eventId"] == event_id), None
+        )
+        if event is None:
+            raise not_found("TIMELINE_EVENT", event_id)
+        return {"event": clone(event)}
 
     def GetResponsePlan(self, p: dict[str, Any]) -> dict[str, Any]:
         arn = check.string(check.required(p, "arn"), "arn", 0, 1000, ARN_PATTERN)

@@ -51,6 +51,7 @@ CLOUDWATCH_OPERATIONS = (
     "GetMetricData",
     "DescribeAlarms",
     "PutMetricAlarm",
+    "PutCompositeAlarm",
     "SetAlarmState",
 )
 ALL_OPERATIONS = INCIDENT_OPERATIONS + SSM_OPERATIONS + CLOUDWATCH_OPERATIONS
