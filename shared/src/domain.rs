@@ -587,6 +587,11 @@ pub fn stable_hash(parts: &[&str], len: usize) -> String {
     out
 }
 
+/// The text on one line: whitespace runs (newlines included) become one space.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Cuts `text` to at most `max` characters (not bytes), marking the cut with `…`.
 pub fn trim_chars(text: &str, max: usize) -> String {
     if text.chars().count() <= max {

@@ -14,6 +14,7 @@
 
 pub mod chatbot;
 pub mod config;
+pub mod console;
 pub mod diagnosis;
 pub mod domain;
 pub mod handlers;

@@ -13,7 +13,9 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::{trim_chars, Backend, IncidentSummary, Signal, SignalKind, TimelineEntry};
+use crate::domain::{
+    one_line, trim_chars, Backend, IncidentSummary, Signal, SignalKind, TimelineEntry,
+};
 use crate::handlers::enrich::TIMELINE_EVENT as DIAGNOSIS_EVENT;
 use crate::ports::{DedupeRecord, IncidentRecord};
 
@@ -762,10 +764,6 @@ fn first_line(text: &str) -> &str {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("")
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The text ending with a full stop.

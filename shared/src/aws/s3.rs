@@ -8,9 +8,8 @@
 //!
 //! The answer names the object twice: `s3://<bucket>/<key>` and its page in the S3 console,
 //! `https://<region>.console.aws.amazon.com/s3/object/<bucket>?region=<region>&prefix=<key>`
-//! (the key percent-encoded, `/` kept; `console.amazonaws.cn` and
-//! `console.amazonaws-us-gov.com` in the China and GovCloud partitions, as the enrich handler's
-//! console links).
+//! (the key percent-encoded, `/` kept; the China and GovCloud partitions' own console hosts,
+//! from `crate::console`).
 //!
 //! Limits: a key is 1 to 1,024 bytes of UTF-8 (`object-keys.html`); checked before sending, as
 //! `Invalid`, as is an empty bucket name.
@@ -27,6 +26,7 @@ use aws_sdk_s3::Client;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::error::from_sdk_error;
+use crate::console::{percent_encode, percent_encode_path};
 use crate::ports::{PortError, PortErrorKind, ReportStore, StoredReport};
 
 /// An object key: at most 1,024 bytes.
@@ -51,47 +51,16 @@ impl S3Reports {
         }
     }
 
-    /// The console's host for this region's partition.
-    fn console_host(&self) -> String {
-        if self.region.starts_with("cn-") {
-            "console.amazonaws.cn".to_string()
-        } else if self.region.starts_with("us-gov-") {
-            "console.amazonaws-us-gov.com".to_string()
-        } else {
-            format!("{}.console.aws.amazon.com", self.region)
-        }
-    }
-
     /// The object's page in the S3 console.
     fn console_url(&self, key: &str) -> String {
         format!(
             "https://{}/s3/object/{}?region={}&prefix={}",
-            self.console_host(),
-            encode(&self.bucket, false),
-            encode(&self.region, false),
-            encode(key, true)
+            crate::console::host(&self.region),
+            percent_encode(&self.bucket),
+            percent_encode(&self.region),
+            percent_encode_path(key)
         )
     }
-}
-
-/// Percent-encodes `text` for a query value: unreserved characters stay, and `/` too when
-/// `keep_slash` (as the console writes keys).
-fn encode(text: &str, keep_slash: bool) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric()
-            || matches!(byte, b'-' | b'_' | b'.' | b'~')
-            || (keep_slash && byte == b'/')
-        {
-            out.push(char::from(byte));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-        }
-    }
-    out
 }
 
 /// The kind an S3 error code stands for, where S3's own codes say more than the shared table.
@@ -270,10 +239,10 @@ mod tests {
             );
         }
         assert_eq!(
-            encode("a/b c&d=é?#+", true),
+            percent_encode_path("a/b c&d=é?#+"),
             "a/b%20c%26d%3D%C3%A9%3F%23%2B"
         );
-        assert_eq!(encode("a/b", false), "a%2Fb");
+        assert_eq!(percent_encode("a/b"), "a%2Fb");
     }
 
     #[tokio::test]

@@ -26,11 +26,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::{error, info, warn, Instrument};
 
+use crate::console::percent_encode;
 use crate::diagnosis::{
     CustomerGateway, Diagnosis, MetricQuery, TunnelHistory, TunnelStatus, VpnConnection, VpnFacts,
 };
 use crate::domain::{
-    stable_hash, trim_chars, Backend, IncidentRef, IncidentSummary, LifecycleDetail,
+    one_line, stable_hash, trim_chars, Backend, IncidentRef, IncidentSummary, LifecycleDetail,
     LifecycleEvent, LifecycleKind, MetricRef, RelatedItem, RelatedItemKind, RelatedValue, Signal,
     SignalKind, TimelineEntry,
 };
@@ -357,26 +358,10 @@ impl Enrich {
         incident: &IncidentSummary,
         notes: &mut Vec<String>,
     ) -> Result<Option<VpnTarget>, EnrichError> {
-        let named = [signal.dimension("VpnId"), signal.tag("VpnId")]
-            .into_iter()
-            .flatten()
-            .map(str::trim)
-            .find(|id| is_vpn_id(id));
-        if let Some(id) = named {
-            return Ok(Some(VpnTarget::Id(id.to_string())));
+        if let Some(id) = named_vpn(signal, incident) {
+            return Ok(Some(VpnTarget::Id(id)));
         }
-        let listed = std::iter::once(&signal.resource)
-            .chain(&signal.resources)
-            .chain(&incident.resources)
-            .find_map(|r| vpn_id_in(r));
-        if let Some(id) = listed {
-            return Ok(Some(VpnTarget::Id(id.to_string())));
-        }
-        let Some(ip) = signal
-            .dimension("TunnelIpAddress")
-            .map(str::trim)
-            .filter(|ip| ip.parse::<IpAddr>().is_ok())
-        else {
+        let Some(ip) = tunnel_ip(signal) else {
             return Ok(None);
         };
         let all = match self.network.vpn_connections(&[]).await {
@@ -956,22 +941,6 @@ fn insights_string(text: &str) -> String {
     out
 }
 
-/// RFC 3986 percent-encoding of everything but the unreserved characters.
-fn percent_encode(text: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(text.len() * 3);
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-        }
-    }
-    out
-}
-
 /// Where the signal happened: builds ARNs and console links.
 struct Place<'a> {
     region: &'a str,
@@ -980,13 +949,7 @@ struct Place<'a> {
 
 impl Place<'_> {
     fn partition(&self) -> &'static str {
-        if self.region.starts_with("cn-") {
-            "aws-cn"
-        } else if self.region.starts_with("us-gov-") {
-            "aws-us-gov"
-        } else {
-            "aws"
-        }
+        crate::console::partition(self.region)
     }
 
     fn arn(&self, service: &str, resource: &str) -> String {
@@ -999,16 +962,38 @@ impl Place<'_> {
     }
 
     fn console_host(&self) -> String {
-        match self.partition() {
-            "aws-cn" => "console.amazonaws.cn".to_string(),
-            "aws-us-gov" => "console.amazonaws-us-gov.com".to_string(),
-            _ => format!("{}.console.aws.amazon.com", self.region),
-        }
+        crate::console::host(self.region)
     }
 }
 
+/// The VPN connection a signal names: its `VpnId` dimension or tag, else a `vpn-…` resource of
+/// the signal or the incident. A per-tunnel signal names only its tunnel: see [`tunnel_ip`].
+pub(crate) fn named_vpn(signal: &Signal, incident: &IncidentSummary) -> Option<String> {
+    let named = [signal.dimension("VpnId"), signal.tag("VpnId")]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|id| is_vpn_id(id));
+    if let Some(id) = named {
+        return Some(id.to_string());
+    }
+    std::iter::once(&signal.resource)
+        .chain(&signal.resources)
+        .chain(&incident.resources)
+        .find_map(|r| vpn_id_in(r))
+        .map(str::to_string)
+}
+
+/// The tunnel outside IP a per-tunnel signal names (its `TunnelIpAddress` dimension).
+pub(crate) fn tunnel_ip(signal: &Signal) -> Option<&str> {
+    signal
+        .dimension("TunnelIpAddress")
+        .map(str::trim)
+        .filter(|ip| ip.parse::<IpAddr>().is_ok())
+}
+
 /// `vpn-` and 8 to 17 lowercase hex digits (the runbook's `VpnConnectionId` pattern).
-pub(crate) fn is_vpn_id(text: &str) -> bool {
+fn is_vpn_id(text: &str) -> bool {
     text.strip_prefix("vpn-").is_some_and(|hex| {
         (8..=17).contains(&hex.len())
             && hex
@@ -1018,7 +1003,7 @@ pub(crate) fn is_vpn_id(text: &str) -> bool {
 }
 
 /// The VPN connection id a resource names: a bare `vpn-…` id or an EC2 `vpn-connection/…` ARN.
-pub(crate) fn vpn_id_in(resource: &str) -> Option<&str> {
+fn vpn_id_in(resource: &str) -> Option<&str> {
     let resource = resource.trim();
     let id = if resource.starts_with("arn:") {
         let mut parts = resource.splitn(6, ':');
@@ -1061,11 +1046,6 @@ fn capitalise(text: &str) -> String {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
-}
-
-/// The text on one line: whitespace runs (newlines included) become one space.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The timeline entry: the line, the details, then what could not be read.

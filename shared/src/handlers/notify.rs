@@ -47,6 +47,7 @@ use serde_json::Value;
 use tracing::{error, info, warn, Instrument};
 
 use crate::chatbot::{self, CustomNotification, Metadata};
+use crate::console::{host as console_host, percent_encode};
 use crate::diagnosis::RunbookRun;
 use crate::domain::{
     stable_hash, trim_chars, Backend, LifecycleDetail, LifecycleEvent, LifecycleKind,
@@ -1106,7 +1107,10 @@ impl Render<'_> {
         };
         let mut head = "*Resolved*".to_string();
         if let Some(secs) = resolution.time_to_resolve_secs {
-            head.push_str(&format!(" {} after the first signal", duration(secs)));
+            head.push_str(&format!(
+                " {} after the first signal",
+                crate::report::human_duration(Duration::seconds(secs))
+            ));
         }
         if let Some(count) = detail.signal_count {
             head.push_str(&format!(
@@ -1285,24 +1289,6 @@ fn utc(time: DateTime<Utc>) -> String {
     time.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// `45 s`, `47 min`, `2 h 5 min`, `3 d 4 h`.
-fn duration(secs: i64) -> String {
-    let secs = secs.max(0);
-    match secs {
-        s if s < 60 => format!("{s} s"),
-        s if s < 3_600 => format!("{} min", s / 60),
-        s if s < 86_400 => {
-            let minutes = (s % 3_600) / 60;
-            if minutes == 0 {
-                format!("{} h", s / 3_600)
-            } else {
-                format!("{} h {minutes} min", s / 3_600)
-            }
-        }
-        s => format!("{} d {} h", s / 86_400, (s % 86_400) / 3_600),
-    }
-}
-
 /// Each value once, non-empty, in first-seen order.
 fn unique(values: impl Iterator<Item = String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -1312,17 +1298,6 @@ fn unique(values: impl Iterator<Item = String>) -> Vec<String> {
         }
     }
     out
-}
-
-/// The console's host for a region's partition (as `enrich` builds it).
-fn console_host(region: &str) -> String {
-    if region.starts_with("cn-") {
-        "console.amazonaws.cn".to_string()
-    } else if region.starts_with("us-gov-") {
-        "console.amazonaws-us-gov.com".to_string()
-    } else {
-        format!("{region}.console.aws.amazon.com")
-    }
 }
 
 /// The console page of a resource (alarm, VPN connection, EC2 instance), by ARN or bare VPN id.
@@ -1410,22 +1385,6 @@ fn finding_link(detail: &LifecycleDetail) -> Option<(String, String)> {
         )),
         _ => None,
     }
-}
-
-/// RFC 3986 percent-encoding of everything but the unreserved characters.
-fn percent_encode(text: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(text.len() * 3);
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -22,7 +22,6 @@
 //! the same timeline times, the same S3 key. Metrics (EMF on stdout): `IncidentsResolved` and
 //! `TimeToResolve`, or `IncidentsAwaitingResponder`, by `Impact` and by `Service`.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -32,11 +31,11 @@ use tracing::{error, info, warn, Instrument};
 
 use crate::diagnosis::{TunnelStatus, VpnConnection};
 use crate::domain::{
-    stable_hash, trim_chars, Backend, IncidentRef, IncidentSummary, LifecycleDetail,
+    one_line, stable_hash, trim_chars, Backend, IncidentRef, IncidentSummary, LifecycleDetail,
     LifecycleEvent, LifecycleKind, RelatedItem, RelatedItemKind, RelatedValue, ReportLink,
     Resolution, ResolutionStatus, Signal, SignalKind, TimelineEntry,
 };
-use crate::handlers::enrich::{is_vpn_id, vpn_id_in};
+use crate::handlers::enrich::{named_vpn, tunnel_ip};
 use crate::handlers::envelope::{self, EnvelopeError};
 use crate::handlers::once::{run_once, Once};
 use crate::metrics::{self, Metric};
@@ -592,11 +591,7 @@ impl Resolve {
             };
         }
         // A per-tunnel alarm names only the tunnel's outside IP: find its connection.
-        let Some(ip) = signal
-            .dimension("TunnelIpAddress")
-            .map(str::trim)
-            .filter(|ip| ip.parse::<IpAddr>().is_ok())
-        else {
+        let Some(ip) = tunnel_ip(signal) else {
             return Ok(None);
         };
         match self.network.vpn_connections(&[]).await {
@@ -700,23 +695,6 @@ fn not_ours(row: &DedupeRecord, incident: &str) -> Option<String> {
         )),
         KeyStatus::Recovered | KeyStatus::Resolved => None,
     }
-}
-
-/// The VPN connection a signal names: the `VpnId` dimension or tag, or a `vpn-…` resource.
-fn named_vpn(signal: &Signal, incident: &IncidentSummary) -> Option<String> {
-    let named = [signal.dimension("VpnId"), signal.tag("VpnId")]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .find(|id| is_vpn_id(id));
-    if let Some(id) = named {
-        return Some(id.to_string());
-    }
-    std::iter::once(&signal.resource)
-        .chain(&signal.resources)
-        .chain(&incident.resources)
-        .find_map(|r| vpn_id_in(r))
-        .map(str::to_string)
 }
 
 /// Every tunnel of the connection UP passes; a tunnel DOWN (or without status) fails, named with
@@ -857,10 +835,6 @@ fn clock_time(time: DateTime<Utc>, now: DateTime<Utc>) -> String {
     } else {
         time.format("%Y-%m-%d %H:%M UTC").to_string()
     }
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The answer for a re-delivered event: what the first delivery answered, as a no-op.
