@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::domain::Backend;
+use crate::domain::{Backend, Impact, ResponsePlans};
 use crate::rules::{Rules, RulesError};
 
 /// A missing or invalid setting; the function refuses to start with it.
@@ -33,6 +33,9 @@ pub struct TriageConfig {
     pub backend: Backend,
     /// `RESPONSE_PLAN_ARN`: required with the Incident Manager backend.
     pub response_plan_arn: Option<String>,
+    /// `RESPONSE_PLAN_ARN_BY_IMPACT`: optional `1=<arn>,2=<arn>,…`, a plan per impact; an impact
+    /// not listed opens with `RESPONSE_PLAN_ARN`.
+    pub response_plan_by_impact: Vec<(Impact, String)>,
     /// `RESPONDER_BUS`: the responder event bus.
     pub responder_bus: String,
     /// `STATE_TABLE`: the DynamoDB state table.
@@ -61,10 +64,14 @@ impl TriageConfig {
             problem: format!("`{backend_name}` is neither `incident-manager` nor `opscenter`"),
         })?;
         let response_plan_arn = get("RESPONSE_PLAN_ARN");
+        let response_plan_by_impact = match get("RESPONSE_PLAN_ARN_BY_IMPACT") {
+            Some(list) => plans_by_impact(&list)?,
+            None => Vec::new(),
+        };
         if backend == Backend::IncidentManager {
             match &response_plan_arn {
                 None => return Err(ConfigError::Missing("RESPONSE_PLAN_ARN")),
-                Some(arn) if !(arn.starts_with("arn:") && arn.contains(":response-plan/")) => {
+                Some(arn) if !is_response_plan_arn(arn) => {
                     return Err(ConfigError::Invalid {
                         name: "RESPONSE_PLAN_ARN",
                         problem: format!("`{arn}` is not a response plan ARN"),
@@ -76,6 +83,7 @@ impl TriageConfig {
         Ok(TriageConfig {
             backend,
             response_plan_arn,
+            response_plan_by_impact,
             responder_bus: require("RESPONDER_BUS")?,
             state_table: require("STATE_TABLE")?,
             rules_path: get("RULES").map(PathBuf::from),
@@ -86,6 +94,50 @@ impl TriageConfig {
     pub fn rules(&self) -> Result<Rules, ConfigError> {
         load_rules(self.rules_path.as_deref())
     }
+
+    /// The response plans incidents open with (Incident Manager backend), `None` without a
+    /// default plan.
+    pub fn response_plans(&self) -> Option<ResponsePlans> {
+        let default = ResponsePlans::new(self.response_plan_arn.clone()?);
+        Some(
+            self.response_plan_by_impact
+                .iter()
+                .fold(default, |plans, (impact, arn)| plans.with(*impact, arn)),
+        )
+    }
+}
+
+fn is_response_plan_arn(arn: &str) -> bool {
+    arn.starts_with("arn:") && arn.contains(":response-plan/")
+}
+
+/// Parses `RESPONSE_PLAN_ARN_BY_IMPACT`: `1=<arn>,2=<arn>,…`, each impact at most once.
+fn plans_by_impact(list: &str) -> Result<Vec<(Impact, String)>, ConfigError> {
+    let invalid = |problem: String| ConfigError::Invalid {
+        name: "RESPONSE_PLAN_ARN_BY_IMPACT",
+        problem,
+    };
+    let mut plans: Vec<(Impact, String)> = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (impact, arn) = entry
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("`{entry}` is not `<impact>=<response plan ARN>`")))?;
+        let impact = impact
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .and_then(Impact::new)
+            .ok_or_else(|| invalid(format!("`{}` is not an impact from 1 to 5", impact.trim())))?;
+        let arn = arn.trim();
+        if !is_response_plan_arn(arn) {
+            return Err(invalid(format!("`{arn}` is not a response plan ARN")));
+        }
+        if plans.iter().any(|(seen, _)| *seen == impact) {
+            return Err(invalid(format!("impact {} is listed twice", impact.get())));
+        }
+        plans.push((impact, arn.to_string()));
+    }
+    Ok(plans)
 }
 
 /// Reads `INCIDENT_BACKEND`.
@@ -289,6 +341,51 @@ mod tests {
         assert_eq!(c.response_plan_arn.as_deref(), Some(PLAN));
         assert_eq!(c.rules_path, None);
         assert!(c.rules().is_ok());
+    }
+
+    #[test]
+    fn reads_a_response_plan_per_impact() {
+        let high = "arn:aws:ssm-incidents::111122223333:response-plan/responder-impact-2";
+        let list = format!("1={PLAN}, 2={high}");
+        let c = config(&[
+            ("INCIDENT_BACKEND", "incident-manager"),
+            ("RESPONSE_PLAN_ARN", PLAN),
+            ("RESPONSE_PLAN_ARN_BY_IMPACT", list.as_str()),
+            ("RESPONDER_BUS", "responder"),
+            ("STATE_TABLE", "state"),
+        ]);
+        let plans = c
+            .unwrap_or_else(|e| panic!("{e}"))
+            .response_plans()
+            .unwrap_or_else(|| panic!("no plans"));
+        assert_eq!(plans.for_impact(Impact::HIGH), high);
+        assert_eq!(plans.for_impact(Impact::CRITICAL), PLAN);
+        assert_eq!(plans.for_impact(Impact::LOW), PLAN, "unlisted: the default");
+
+        for (bad, says) in [
+            ("0=arn:aws:ssm-incidents::1:response-plan/a", "`0` is not an impact"),
+            ("2:arn:aws:ssm-incidents::1:response-plan/a", "is not `<impact>="),
+            ("2=responder-impact-2", "not a response plan ARN"),
+            (
+                "2=arn:aws:ssm-incidents::1:response-plan/a,2=arn:aws:ssm-incidents::1:response-plan/b",
+                "impact 2 is listed twice",
+            ),
+        ] {
+            let e = config(&[
+                ("INCIDENT_BACKEND", "incident-manager"),
+                ("RESPONSE_PLAN_ARN", PLAN),
+                ("RESPONSE_PLAN_ARN_BY_IMPACT", bad),
+                ("RESPONDER_BUS", "responder"),
+                ("STATE_TABLE", "state"),
+            ])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            assert!(
+                e.contains("RESPONSE_PLAN_ARN_BY_IMPACT") && e.contains(says),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

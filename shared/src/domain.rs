@@ -419,6 +419,37 @@ pub struct Trigger {
     pub arn: Option<String>,
 }
 
+/// The Incident Manager response plans `triage` opens incidents with: the plan configured for the
+/// incident's impact (`RESPONSE_PLAN_ARN_BY_IMPACT`), else the default (`RESPONSE_PLAN_ARN`). Per-impact
+/// plans let impact 1 and 2 engage on-call contacts while lower impacts only post to chat.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResponsePlans {
+    default: String,
+    by_impact: [Option<String>; 5],
+}
+
+impl ResponsePlans {
+    pub fn new(default: impl Into<String>) -> Self {
+        ResponsePlans {
+            default: default.into(),
+            by_impact: Default::default(),
+        }
+    }
+
+    /// The same, with `arn` for incidents of `impact`.
+    pub fn with(mut self, impact: Impact, arn: impl Into<String>) -> Self {
+        self.by_impact[usize::from(impact.get() - 1)] = Some(arn.into());
+        self
+    }
+
+    /// The plan an incident of `impact` opens with.
+    pub fn for_impact(&self, impact: Impact) -> &str {
+        self.by_impact[usize::from(impact.get() - 1)]
+            .as_deref()
+            .unwrap_or(&self.default)
+    }
+}
+
 /// Everything a backend needs to open an incident. Adapters trim fields to their limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewIncident {

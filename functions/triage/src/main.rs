@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let sdk = aws::config::load().await;
     let triage = Triage::new(
         rules,
-        aws::incident_store(&sdk, config.backend, config.response_plan_arn.clone()),
+        aws::incident_store(&sdk, config.backend, config.response_plans()),
         Arc::new(DynamoStateStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             config.state_table.clone(),

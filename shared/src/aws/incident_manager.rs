@@ -34,7 +34,7 @@ use super::convert::{is_arn, to_chrono, to_smithy_time};
 use super::error::from_sdk_error;
 use crate::domain::{
     stable_hash, trim_chars, Backend, IncidentRef, NewIncident, RelatedItem, RelatedItemKind,
-    RelatedValue, TimelineEntry, RESPONDER_SOURCE,
+    RelatedValue, ResponsePlans, TimelineEntry, RESPONDER_SOURCE,
 };
 use crate::ports::{IncidentRecord, IncidentStore, PortError, PortErrorKind};
 
@@ -59,19 +59,16 @@ pub const SUMMARY_MAX: usize = 8_000;
 /// `ListTimelineEvents.maxResults`: at most 100 per page.
 pub const TIMELINE_PAGE_MAX: i32 = 100;
 
-/// Incident records in Incident Manager, opened against one response plan.
+/// Incident records in Incident Manager, opened against the response plan for their impact.
 #[derive(Debug, Clone)]
 pub struct IncidentManagerStore {
     client: Client,
-    response_plan_arn: String,
+    plans: ResponsePlans,
 }
 
 impl IncidentManagerStore {
-    pub fn new(client: Client, response_plan_arn: impl Into<String>) -> Self {
-        IncidentManagerStore {
-            client,
-            response_plan_arn: response_plan_arn.into(),
-        }
+    pub fn new(client: Client, plans: ResponsePlans) -> Self {
+        IncidentManagerStore { client, plans }
     }
 }
 
@@ -391,7 +388,7 @@ impl IncidentStore for IncidentManagerStore {
         let output = self
             .client
             .start_incident()
-            .response_plan_arn(&self.response_plan_arn)
+            .response_plan_arn(self.plans.for_impact(incident.impact))
             .set_client_token(normalise_token(&incident.client_token))
             .impact(i32::from(incident.impact.get()))
             .set_title((!title.is_empty()).then_some(title))
@@ -515,7 +512,7 @@ mod tests {
     fn store(rules: &[&Rule], attempts: u32) -> IncidentManagerStore {
         let client = mock_client!(aws_sdk_ssmincidents, RuleMode::Sequential, rules, |b| b
             .retry_config(fast_retries(attempts)));
-        IncidentManagerStore::new(client, PLAN)
+        IncidentManagerStore::new(client, ResponsePlans::new(PLAN))
     }
 
     fn incident_ref() -> IncidentRef {
@@ -523,6 +520,36 @@ mod tests {
             backend: Backend::IncidentManager,
             id: INCIDENT_ARN.to_string(),
         }
+    }
+
+    #[tokio::test]
+    async fn open_uses_the_response_plan_for_the_impact() {
+        const CRITICAL_PLAN: &str = "arn:aws:ssm-incidents::111122223333:response-plan/impact-2";
+        let seen = Captured::<StartIncidentInput>::new();
+        let s = seen.clone();
+        let rule = mock!(Client::start_incident)
+            .match_requests(move |req| s.push(req.clone()))
+            .then_output(started);
+        let client = mock_client!(aws_sdk_ssmincidents, RuleMode::MatchAny, &[&rule], |b| b
+            .retry_config(fast_retries(1)));
+        let plans = ResponsePlans::new(PLAN).with(crate::domain::Impact::HIGH, CRITICAL_PLAN);
+        let store = IncidentManagerStore::new(client, plans);
+
+        let mut incident = new_incident();
+        must(store.open(&incident).await);
+        incident.impact = crate::domain::Impact::LOW;
+        must(store.open(&incident).await);
+
+        let plans: Vec<_> = seen
+            .all()
+            .iter()
+            .map(|r| r.response_plan_arn().map(str::to_string))
+            .collect();
+        assert_eq!(
+            plans,
+            [Some(CRITICAL_PLAN.to_string()), Some(PLAN.to_string())],
+            "impact 2 opens with its own plan, impact 4 (none configured) with the default"
+        );
     }
 
     #[tokio::test]

@@ -47,20 +47,20 @@ pub mod sns;
 #[cfg(feature = "s3")]
 pub mod s3;
 
-/// The incident store `INCIDENT_BACKEND` names. `response_plan_arn` is needed only to open
+/// The incident store `INCIDENT_BACKEND` names. The response plans are needed only to open
 /// incidents (triage); the later stages write onto incidents that exist.
 #[cfg(all(feature = "incident-manager", feature = "opscenter"))]
 pub fn incident_store(
     sdk: &aws_types::SdkConfig,
     backend: crate::domain::Backend,
-    response_plan_arn: Option<String>,
+    response_plans: Option<crate::domain::ResponsePlans>,
 ) -> std::sync::Arc<dyn crate::ports::IncidentStore> {
     use crate::domain::Backend;
     match backend {
         Backend::IncidentManager => {
             std::sync::Arc::new(incident_manager::IncidentManagerStore::new(
                 aws_sdk_ssmincidents::Client::new(sdk),
-                response_plan_arn.unwrap_or_default(),
+                response_plans.unwrap_or_default(),
             ))
         }
         Backend::OpsCenter => std::sync::Arc::new(opscenter::OpsCenterStore::new(
