@@ -12,6 +12,8 @@
     bench.slack_messages()       # what notify posted to the Chatbot topic (each one checked
                                  # against the Chatbot custom-notification schema)
     bench.report_objects()       # the post-incident records resolve wrote to the report bucket
+    bench.calls.by_key()         # the IAM actions of every AWS request, by the access key that
+                                 # signed it (each function signs with its own name)
     bench.reset()                # between tests
     bench.stop()
 
@@ -26,18 +28,26 @@ the IAM role SSM Automation assumes to run the runbooks, the Chatbot SNS topic `
 from __future__ import annotations
 
 import copy
+import io
 import json
 import logging
 import os
+import re
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
+
+if TYPE_CHECKING:
+    from runtime_api import Function, Result
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "events"
@@ -81,6 +91,12 @@ INCIDENT_MANAGER = "incident-manager"
 OPSCENTER = "opscenter"
 BACKENDS = (INCIDENT_MANAGER, OPSCENTER)
 
+# The VPN story: the alarm fixture that starts it, and what AWSSupport-TroubleshootVPN reports
+# when the emulator finishes its execution (its output, as the handler tests use it).
+VPN_ALARM = "cloudwatch-alarm-vpn-tunnel-down"
+OUTPUT = "TroubleshootVPN.Output"
+FINDING = f"Tunnel {TUNNEL_1_IP}: IKE phase 1 negotiation failed (no proposal chosen)."
+
 _DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
@@ -104,6 +120,141 @@ def default_tunnels() -> list[Tunnel]:
         Tunnel(TUNNEL_1_IP, "DOWN", "IPSEC IS DOWN", 0, "169.254.10.0/30"),
         Tunnel(TUNNEL_2_IP, "UP", "", 2, "169.254.11.0/30"),
     ]
+
+
+# --- who called what ----------------------------------------------------------------------------
+
+# SigV4 signing name → IAM service prefix, where they differ.
+_IAM_PREFIX = {"monitoring": "cloudwatch"}
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/aws4_request")
+# PutObject request headers that need a second permission (Service Authorization Reference).
+_S3_PUT_HEADER_ACTIONS = {
+    "x-amz-tagging": "s3:PutObjectTagging",
+    "x-amz-acl": "s3:PutObjectAcl",
+    "x-amz-grant-full-control": "s3:PutObjectAcl",
+    "x-amz-grant-read": "s3:PutObjectAcl",
+    "x-amz-grant-read-acp": "s3:PutObjectAcl",
+    "x-amz-grant-write-acp": "s3:PutObjectAcl",
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One AWS request: the access key that signed it and an IAM action it needs
+    (`dynamodb:PutItem`). A request the recorder cannot name shows as
+    `<prefix>:<METHOD> <path>`, so a surprise stands out."""
+
+    key: str
+    action: str
+
+
+class CallRecorder:
+    """Every AWS request moto and the emulator received, by the access key that signed it (the
+    SigV4 `Credential`), as the IAM action it needs: the `X-Amz-Target` operation (JSON
+    protocols), the form's `Action` (query protocol: EC2, SNS), the CBOR path's operation
+    (CloudWatch), the REST path (Incident Manager `/startIncident` → `StartIncident`; S3 by its
+    `x-id`, or a PUT on an object key → `PutObject`). Thread-safe: both servers handle requests
+    on threads of their own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[Call] = []
+
+    def clear(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def all(self) -> list[Call]:
+        """Every request since the last `clear`, in arrival order."""
+        with self._lock:
+            return list(self._calls)
+
+    def by_key(self) -> dict[str, set[str]]:
+        """The actions each access key's requests needed."""
+        found: dict[str, set[str]] = {}
+        for call in self.all():
+            found.setdefault(call.key, set()).add(call.action)
+        return found
+
+    def record(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> None:
+        """Records one request (`headers.get` must answer lower-case names)."""
+        key, actions = _request_actions(method, target, headers, body)
+        with self._lock:
+            self._calls.extend(Call(key, action) for action in actions)
+
+    def wsgi(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+        """`app` (moto's WSGI application) with every request recorded first."""
+
+        def recording(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            headers = {
+                name[5:].replace("_", "-").lower(): value
+                for name, value in environ.items()
+                if name.startswith("HTTP_")
+            }
+            headers["content-type"] = environ.get("CONTENT_TYPE", "")
+            body = b""
+            if "x-www-form-urlencoded" in headers["content-type"]:
+                # The query protocol's Action is in the body: read it, and hand moto a copy.
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = environ["wsgi.input"].read(length) if length > 0 else b""
+                environ["wsgi.input"] = io.BytesIO(body)
+            query = environ.get("QUERY_STRING", "")
+            target = environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
+            self.record(environ["REQUEST_METHOD"], target, headers, body)
+            return app(environ, start_response)
+
+        return recording
+
+
+def _request_actions(
+    method: str, target: str, headers: Mapping[str, str], body: bytes
+) -> tuple[str, list[str]]:
+    """(access key, IAM actions) of one request."""
+    url = urlsplit(target)
+    query = parse_qs(url.query, keep_blank_values=True)
+    credential = _CREDENTIAL.search(headers.get("authorization") or "")
+    if credential:
+        key, service = credential.groups()
+    elif "X-Amz-Credential" in query:  # a presigned URL
+        key, _, _, service, *_ = query["X-Amz-Credential"][0].split("/")
+    else:
+        return "(unsigned)", [f"?:{method} {url.path}"]
+    prefix = _IAM_PREFIX.get(service, service)
+    operation_target = headers.get("x-amz-target")
+    content_type = headers.get("content-type") or ""
+    if operation_target:
+        operation = operation_target.rsplit(".", 1)[-1]
+    elif url.path.startswith("/service/") and "/operation/" in url.path:
+        operation = url.path.rsplit("/", 1)[-1]
+    elif "x-www-form-urlencoded" in content_type:
+        operation = parse_qs(body.decode("utf-8", "replace")).get("Action", ["?"])[0]
+    elif prefix == "ssm-incidents":
+        name = url.path.strip("/").split("/")[0]
+        operation = name[:1].upper() + name[1:]
+    elif prefix == "s3":
+        return key, _s3_actions(method, url.path, query, headers, target)
+    else:
+        operation = f"{method} {target}"
+    return key, [f"{prefix}:{operation}"]
+
+
+def _s3_actions(
+    method: str, path: str, query: dict[str, list[str]], headers: Mapping[str, str], target: str
+) -> list[str]:
+    """S3 (path style, as the SDKs address an IP endpoint): the SDK's `x-id`, or a plain PUT of
+    an object → PutObject (plus what its headers need); anything else as method and path."""
+    has_key = len(path.lstrip("/").split("/", 1)) == 2
+    plain_put = method == "PUT" and has_key and set(query) <= {"x-id"}
+    if query.get("x-id"):
+        operation = query["x-id"][0]
+    elif plain_put and not headers.get("x-amz-copy-source"):
+        operation = "PutObject"
+    else:
+        return [f"s3:{method} {target}"]
+    actions = [f"s3:{operation}"]
+    if operation == "PutObject":
+        actions += sorted({a for h, a in _S3_PUT_HEADER_ACTIONS.items() if headers.get(h)})
+    return actions
 
 
 class Bench:
@@ -130,6 +281,7 @@ class Bench:
         self._saved_account: str | None = None
         self._clients: dict[str, Any] = {}
         self._bus_log: list[dict[str, Any]] = []
+        self.calls = CallRecorder()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -160,6 +312,9 @@ class Bench:
         # between choosing and binding; the server reports the port it got.
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
+        # Every request passes the recorder on its way to moto (werkzeug's handler calls the
+        # server's `app` per request; nothing was served yet).
+        self._moto._server.app = self.calls.wsgi(self._moto._server.app)
         host, port = self._moto.get_host_and_port()
         self.moto_url = f"http://{host}:{port}"
 
@@ -172,6 +327,7 @@ class Bench:
                 f"(import emulator: {e})"
             ) from e
         self.emu = Emulator(account=self.account, region=self.region)
+        self.emu.observer = self.calls.record
         self.emu.start()
 
     def stop(self) -> None:
@@ -213,13 +369,15 @@ class Bench:
 
     # --- configuration for functions ------------------------------------------------------
 
-    def endpoint_env(self) -> dict[str, str]:
-        """The environment a function needs to reach the bench instead of AWS."""
+    def endpoint_env(self, access_key: str = "testing") -> dict[str, str]:
+        """The environment a function needs to reach the bench instead of AWS. It signs its
+        requests with `access_key` (the bench's emulators accept any): give each function its
+        own, and `calls.by_key()` tells what each one called."""
         env = {
             "AWS_ENDPOINT_URL": self.moto_url,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
-            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_ACCESS_KEY_ID": access_key,
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_EC2_METADATA_DISABLED": "true",
         }
@@ -414,7 +572,8 @@ class Bench:
     def reset(self) -> None:
         """Back to freshly created resources: empty state table, empty bus tap, no Slack
         messages, an empty report bucket, a fresh emulator with the response plan (and no
-        metrics or alarms). VPNs and the automation role stay (each test makes its own VPN)."""
+        metrics or alarms), no recorded calls. VPNs and the automation role stay (each test
+        makes its own VPN)."""
         table = self.dynamodb
         keys: list[dict[str, Any]] = []
         for page in table.get_paginator("scan").paginate(
@@ -432,6 +591,7 @@ class Bench:
         if self.emu is not None:
             self.emu.reset()
             self.create_response_plan()
+        self.calls.clear()
 
     # --- the VPN ----------------------------------------------------------------------------
 
@@ -440,27 +600,37 @@ class Bench:
         tunnels: list[Tunnel] | None = None,
         name: str = "bench-vpn",
         down_minutes: int = DOWN_MINUTES,
+        transit_gateway: bool = False,
     ) -> str:
         """A Site-to-Site VPN as a customer has it: customer gateway (198.51.100.7, ASN 65000),
-        a virtual private gateway attached to a VPC, an `ipsec.1` connection, its tunnel
-        telemetry and options (`default_tunnels()` unless given), its `TunnelState` history
-        in the emulator's CloudWatch (`put_tunnel_metrics`: DOWN tunnels down for the last
-        `down_minutes`) and its alarm there (`create_alarm`: in ALARM while a tunnel is DOWN).
-        Returns the VPN connection id."""
+        a virtual private gateway attached to a VPC (or, with `transit_gateway`, a transit
+        gateway), an `ipsec.1` connection, its tunnel telemetry and options
+        (`default_tunnels()` unless given), its `TunnelState` history in the emulator's
+        CloudWatch (`put_tunnel_metrics`: DOWN tunnels down for the last `down_minutes`) and its
+        alarm there (`create_alarm`: in ALARM while a tunnel is DOWN). Returns the VPN
+        connection id."""
         tunnels = tunnels if tunnels is not None else default_tunnels()
         ec2 = self.ec2
-        vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
         cgw_id = ec2.create_customer_gateway(
             Type="ipsec.1", PublicIp=CUSTOMER_GATEWAY_IP, BgpAsn=CUSTOMER_GATEWAY_ASN
         )["CustomerGateway"]["CustomerGatewayId"]
-        vgw_id = ec2.create_vpn_gateway(Type="ipsec.1", AmazonSideAsn=64512)["VpnGateway"][
-            "VpnGatewayId"
-        ]
-        ec2.attach_vpn_gateway(VpcId=vpc_id, VpnGatewayId=vgw_id)
+        if transit_gateway:
+            gateway = {
+                "TransitGatewayId": ec2.create_transit_gateway(
+                    Description=f"{name} transit gateway", Options={"AmazonSideAsn": 64512}
+                )["TransitGateway"]["TransitGatewayId"]
+            }
+        else:
+            vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+            vgw_id = ec2.create_vpn_gateway(Type="ipsec.1", AmazonSideAsn=64512)["VpnGateway"][
+                "VpnGatewayId"
+            ]
+            ec2.attach_vpn_gateway(VpcId=vpc_id, VpnGatewayId=vgw_id)
+            gateway = {"VpnGatewayId": vgw_id}
         vpn_id = ec2.create_vpn_connection(
             Type="ipsec.1",
             CustomerGatewayId=cgw_id,
-            VpnGatewayId=vgw_id,
+            **gateway,
             Options={"StaticRoutesOnly": False},
             TagSpecifications=[
                 {"ResourceType": "vpn-connection", "Tags": [{"Key": "Name", "Value": name}]}
@@ -1057,6 +1227,102 @@ def wait_for(check: Any, timeout: float = 5.0, interval: float = 0.05) -> Any:
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+# --- the story, as the end-to-end tests play it --------------------------------------------------
+
+
+def answered(result: Result, action: str) -> dict[str, Any]:
+    """The answer of a successful invocation, checked to be `action`."""
+    assert result.kind == "response", f"the invocation failed: {result}"
+    assert result.body["action"] == action, f"expected {action}, got {result.body}"
+    return result.body
+
+
+def the_event(bench: Bench, detail_type: str) -> dict[str, Any]:
+    """The one `detail_type` event the responder bus delivered (waits for it)."""
+    bench.bus_events(count=1, detail_type=detail_type)
+    events = bench.bus_events(detail_type=detail_type)
+    assert len(events) == 1, f"expected one {detail_type}, got {bench.bus_events()}"
+    assert events[0]["source"] == RESPONDER_SOURCE
+    return events[0]
+
+
+def at(minutes_ago: float) -> dict[str, str]:
+    """Overrides putting an alarm event `minutes_ago` in the past (EventBridge time and the
+    alarm's state timestamp), so the incident is tonight's, not the fixture's."""
+    t = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+    return {
+        "time": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "detail__state__timestamp": t.strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{t.microsecond // 1000:03d}+0000",
+    }
+
+
+@dataclass
+class Story:
+    """Where the story stands, and what it left behind."""
+
+    bench: Bench
+    notify: Function
+    vpn: str
+    detected: datetime
+    incident_id: str = ""
+    diagnosis: str = ""
+    execution_id: str = ""
+    notified: int = 0  # how many bus events went to notify so far
+    answers: list[tuple[str, Result]] = field(default_factory=list)  # (detail-type, result)
+
+    def tell_notify(self) -> list[tuple[str, Result]]:
+        """Every bus event not yet given to notify goes to it, in arrival order, as the bus's
+        rule would deliver them; returns (detail-type, result) of each."""
+        events = self.bench.bus_events()
+        new = []
+        for event in events[self.notified :]:
+            new.append((event["detail-type"], self.notify.invoke(event)))
+        self.notified = len(events)
+        self.answers.extend(new)
+        return new
+
+
+def play_to_recovery(
+    bench: Bench,
+    triage: Function,
+    enrich: Function,
+    runbook: Function,
+    notify: Function,
+    vpn: str,
+    recovered_tunnels: list[Tunnel] | None = None,
+) -> tuple[Story, dict[str, Any]]:
+    """The VPN story from the alarm to the OK event's `Signal Recovered` (alarm → triage →
+    enrich → runbook started and finished → the VPN recovers → triage; every bus event told to
+    notify as it comes); returns the story and the `Signal Recovered` event."""
+    down = bench.alarm_event(VPN_ALARM, vpn, **at(6))
+    story = Story(bench, notify, vpn, _parse_alarm_time(down["detail"]["state"]["timestamp"]))
+    answered(triage.invoke(down), "opened")
+    opened = the_event(bench, "Incident Opened")
+    story.incident_id = opened["detail"]["incident"]["id"]
+    story.tell_notify()
+
+    story.diagnosis = answered(enrich.invoke(opened), "enriched")["summary"]
+    story.tell_notify()
+    started = answered(runbook.invoke(the_event(bench, "Incident Enriched")), "started")
+    story.execution_id = started["execution"]
+    story.tell_notify()
+    bench.emu.finish_automation(story.execution_id, "Success", {OUTPUT: FINDING})
+    status_change = bench.emu.automation_status_change_event(story.execution_id)
+    answered(runbook.invoke(status_change), "finished")
+    story.tell_notify()
+
+    ok = bench.recover(vpn, recovered_tunnels)
+    answered(triage.invoke(ok), "recovered")
+    recovered = the_event(bench, "Signal Recovered")
+    story.tell_notify()
+    return story, recovered
+
+
+def _parse_alarm_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
 def _serialise_moto_dynamodb_writes() -> Any:

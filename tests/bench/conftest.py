@@ -88,8 +88,9 @@ def function(
     """Factory: `function("triage", env={...})` → a started `Function` on the bench.
 
     The process gets `bench.endpoint_env()` and `env` (the function's own configuration) —
-    nothing else from this process. Extra keyword arguments go to `Function` (`memory_mb`)
-    and `Function.start` is called with its defaults."""
+    nothing else from this process. It signs its AWS requests with the access key `name`, so
+    `bench.calls.by_key()[name]` is what it called. Extra keyword arguments go to `Function`
+    (`memory_mb`) and `Function.start` is called with its defaults."""
     started: list[Function] = []
     request.node.stash[_FUNCTIONS] = started
 
@@ -97,7 +98,7 @@ def function(
         function = Function(
             name,
             binary_path(name),
-            {**bench.endpoint_env(), **(env or {})},
+            {**bench.endpoint_env(access_key=name), **(env or {})},
             log_dir=tmp_path,
             account=bench.account,
             region=bench.region,

@@ -18,8 +18,7 @@ from __future__ import annotations
 import copy
 import re
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timezone
 from typing import Any
 
 import pytest
@@ -34,11 +33,15 @@ from bench import (
     Incidents,
     SlackMessage,
     Tunnel,
+    answered,
+    at,
     default_tunnels,
     im_record,
+    play_to_recovery,
+    the_event,
 )
 from runtime_api import Function, Result
-from test_e2e_vpn_story import DOCUMENT, FINDING, OUTPUT, answered, failed, the_event
+from test_e2e_vpn_story import DOCUMENT, failed
 
 ALARM = "cloudwatch-alarm-vpn-tunnel-down"
 IP_ALARM = "cloudwatch-alarm-vpn-tunnel-ip-down"
@@ -49,82 +52,6 @@ REVIEW_QUESTIONS = ("root cause", "detected", "prevent", "action items")
 
 
 # --- the story --------------------------------------------------------------------------------
-
-
-def at(minutes_ago: float) -> dict[str, str]:
-    """Overrides putting an alarm event `minutes_ago` in the past (EventBridge time and the
-    alarm's state timestamp), so the incident is tonight's, not the fixture's."""
-    t = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
-    return {
-        "time": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "detail__state__timestamp": t.strftime("%Y-%m-%dT%H:%M:%S.")
-        + f"{t.microsecond // 1000:03d}+0000",
-    }
-
-
-@dataclass
-class Story:
-    """Where the story stands, and what it left behind."""
-
-    bench: Bench
-    notify: Function
-    vpn: str
-    detected: datetime
-    incident_id: str = ""
-    diagnosis: str = ""
-    execution_id: str = ""
-    notified: int = 0  # how many bus events went to notify so far
-    answers: list[tuple[str, Result]] = field(default_factory=list)  # (detail-type, result)
-
-    def tell_notify(self) -> list[tuple[str, Result]]:
-        """Every bus event not yet given to notify goes to it, in arrival order, as the bus's
-        rule would deliver them; returns (detail-type, result) of each."""
-        events = self.bench.bus_events()
-        new = []
-        for event in events[self.notified :]:
-            new.append((event["detail-type"], self.notify.invoke(event)))
-        self.notified = len(events)
-        self.answers.extend(new)
-        return new
-
-
-def play_to_recovery(
-    bench: Bench,
-    triage: Function,
-    enrich: Function,
-    runbook: Function,
-    notify: Function,
-    vpn: str,
-    recovered_tunnels: list[Tunnel] | None = None,
-) -> tuple[Story, dict[str, Any]]:
-    """The story from the alarm to the OK event's `Signal Recovered` (every event told to
-    notify as it comes); returns the story and the `Signal Recovered` event."""
-    down = bench.alarm_event(ALARM, vpn, **at(6))
-    story = Story(bench, notify, vpn, _parse_alarm_time(down["detail"]["state"]["timestamp"]))
-    answered(triage.invoke(down), "opened")
-    opened = the_event(bench, "Incident Opened")
-    story.incident_id = opened["detail"]["incident"]["id"]
-    story.tell_notify()
-
-    story.diagnosis = answered(enrich.invoke(opened), "enriched")["summary"]
-    story.tell_notify()
-    started = answered(runbook.invoke(the_event(bench, "Incident Enriched")), "started")
-    story.execution_id = started["execution"]
-    story.tell_notify()
-    bench.emu.finish_automation(story.execution_id, "Success", {OUTPUT: FINDING})
-    status_change = bench.emu.automation_status_change_event(story.execution_id)
-    answered(runbook.invoke(status_change), "finished")
-    story.tell_notify()
-
-    ok = bench.recover(vpn, recovered_tunnels)
-    answered(triage.invoke(ok), "recovered")
-    recovered = the_event(bench, "Signal Recovered")
-    story.tell_notify()
-    return story, recovered
-
-
-def _parse_alarm_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
 def still_down() -> list[Tunnel]:

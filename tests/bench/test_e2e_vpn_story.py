@@ -21,23 +21,24 @@ import pytest
 from bench import (
     CUSTOMER_GATEWAY_ASN,
     CUSTOMER_GATEWAY_IP,
+    FINDING,
     INCIDENT_MANAGER,
     OPSCENTER,
+    OUTPUT,
     RESPONDER_SOURCE,
     TUNNEL_1_IP,
     TUNNEL_2_IP,
     Bench,
     Incidents,
+    answered,
     default_tunnels,
+    the_event,
 )
 from runtime_api import Function, Result
 
 ALARM = "cloudwatch-alarm-vpn-tunnel-down"
 DOCUMENT = "AWSSupport-TroubleshootVPN"
 STATUS_CHANGE = "EC2 Automation Execution Status-change Notification"
-# What AWSSupport-TroubleshootVPN reports (its output, as the handler tests use it).
-OUTPUT = "TroubleshootVPN.Output"
-FINDING = f"Tunnel {TUNNEL_1_IP}: IKE phase 1 negotiation failed (no proposal chosen)."
 TUNNEL_LOGGING_FIX = "enable tunnel logging to CloudWatch Logs in JSON format"
 
 # The call after which a failed write leaves work half done, per backend: enrich's timeline
@@ -54,13 +55,6 @@ SDK_ATTEMPTS = 4
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def answered(result: Result, action: str) -> dict[str, Any]:
-    """The answer of a successful invocation, checked to be `action`."""
-    assert result.kind == "response", f"the invocation failed: {result}"
-    assert result.body["action"] == action, f"expected {action}, got {result.body}"
-    return result.body
-
-
 def failed(result: Result, error_type: str, *words: str) -> dict[str, Any]:
     """The error report of a failed invocation: `error_type`, a message naming `words`."""
     assert result.kind == "error", f"expected the invocation to fail: {result}"
@@ -73,15 +67,6 @@ def failed(result: Result, error_type: str, *words: str) -> dict[str, Any]:
 
 def outcome(result: Result) -> str:
     return result.body["action"] if result.kind == "response" else result.body["errorType"]
-
-
-def the_event(bench: Bench, detail_type: str) -> dict[str, Any]:
-    """The one `detail_type` event the responder bus delivered (waits for it)."""
-    bench.bus_events(count=1, detail_type=detail_type)
-    events = bench.bus_events(detail_type=detail_type)
-    assert len(events) == 1, f"expected one {detail_type}, got {bench.bus_events()}"
-    assert events[0]["source"] == RESPONDER_SOURCE
-    return events[0]
 
 
 def open_incident(bench: Bench, triage: Function, vpn: str) -> dict[str, Any]:

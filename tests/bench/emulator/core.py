@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter, deque
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from .cloudwatch import CloudWatch
 from .common import jsonable, now
@@ -42,6 +42,9 @@ class Emulator:
         self._log: deque[dict[str, Any]] = deque(maxlen=2000)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # Called with (method, path, headers, body) for every request before it is handled,
+        # on the handler's thread (the bench records who called what with it).
+        self.observer: Callable[[str, str, Any, bytes], None] | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 

@@ -352,6 +352,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         else:
             try:
+                observer = self.server.emulator.observer
+                if observer is not None:
+                    observer(self.command, self.path, self.headers, body)
                 response = route(self.server.emulator, self.command, self.path, self.headers, body)
             except Exception as e:  # never an HTML error page
                 traceback.print_exc(file=sys.stderr)
