@@ -26,7 +26,6 @@ Code side (the Rust sources, read as text):
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -529,10 +528,17 @@ def sdk_actions() -> dict[str, set[str]]:
 def linked_modules(name: str) -> set[str]:
     """The adapter modules function `name` links: the `responder` features in its Cargo.toml
     that are adapters (`incident-manager` → `incident_manager`)."""
-    manifest = tomllib.loads((FUNCTIONS_DIR / name / "Cargo.toml").read_text())
-    responder = manifest.get("dependencies", {}).get("responder", {})
-    features = {f.replace("-", "_") for f in responder.get("features", [])}
+    manifest = FUNCTIONS_DIR / name / "Cargo.toml"
+    # The one line `responder = { workspace = true, features = [...] }` (no TOML parser before
+    # Python 3.11's tomllib, and the README promises 3.10).
+    found = _RESPONDER_FEATURES.search(manifest.read_text())
+    if found is None:
+        raise AssertionError(f"{manifest}: no `responder = {{ ..., features = [...] }}` line")
+    features = {f.replace("-", "_") for f in re.findall(r'"([^"]+)"', found.group(1))}
     return features & set(ADAPTER_PREFIXES)
+
+
+_RESPONDER_FEATURES = re.compile(r"^responder\s*=\s*\{[^}\n]*features\s*=\s*\[([^\]]*)\]", re.M)
 
 
 def code_actions(name: str) -> set[str]:
