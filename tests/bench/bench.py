@@ -1218,17 +1218,6 @@ def ops_data(ops_item: dict[str, Any], key: str) -> str | None:
     return value["Value"] if value else None
 
 
-def wait_for(check: Any, timeout: float = 5.0, interval: float = 0.05) -> Any:
-    """Calls `check()` every `interval` seconds until it returns something truthy or `timeout`
-    seconds passed; returns its last value (assert on it). For effects that arrive later."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
-
-
 # --- the story, as the end-to-end tests play it --------------------------------------------------
 
 
