@@ -26,20 +26,22 @@ impl std::fmt::Debug for ConfigError {
     }
 }
 
+/// How `triage` opens incidents: in Incident Manager against its response plans, or as OpsItems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opening {
+    IncidentManager(ResponsePlans),
+    OpsCenter,
+}
+
 /// Configuration of the `triage` function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TriageConfig {
-    /// `INCIDENT_BACKEND`: `incident-manager` or `opscenter`.
-    pub backend: Backend,
-    /// `RESPONSE_PLAN_ARN`: required with the Incident Manager backend.
-    pub response_plan_arn: Option<String>,
-    /// `RESPONSE_PLAN_ARN_BY_IMPACT`: optional `1=<arn>,2=<arn>,…`, a plan per impact; an impact
-    /// not listed opens with `RESPONSE_PLAN_ARN`.
-    pub response_plan_by_impact: Vec<(Impact, String)>,
-    /// `RESPONDER_BUS`: the responder event bus.
-    pub responder_bus: String,
-    /// `STATE_TABLE`: the DynamoDB state table.
-    pub state_table: String,
+    /// `INCIDENT_BACKEND`, `RESPONDER_BUS`, `STATE_TABLE`.
+    pub stage: StageConfig,
+    /// The backend incidents open in: with Incident Manager, `RESPONSE_PLAN_ARN` (required) and
+    /// `RESPONSE_PLAN_ARN_BY_IMPACT` (optional `1=<arn>,2=<arn>,…`, a plan per impact; an impact
+    /// not listed opens with `RESPONSE_PLAN_ARN`).
+    pub opening: Opening,
     /// `RULES`: optional path of a rules file replacing the embedded default.
     pub rules_path: Option<PathBuf>,
 }
@@ -51,41 +53,35 @@ impl TriageConfig {
 
     /// Reads the settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &'static str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let require = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
-
-        let backend_name = require("INCIDENT_BACKEND")?;
-        let backend = Backend::parse(&backend_name).ok_or_else(|| ConfigError::Invalid {
-            name: "INCIDENT_BACKEND",
-            problem: format!("`{backend_name}` is neither `incident-manager` nor `opscenter`"),
-        })?;
-        let response_plan_arn = get("RESPONSE_PLAN_ARN");
-        let response_plan_by_impact = match get("RESPONSE_PLAN_ARN_BY_IMPACT") {
+        let get = |name: &'static str| trimmed(&lookup, name);
+        let backend = backend_from(&get)?;
+        let by_impact = match get("RESPONSE_PLAN_ARN_BY_IMPACT") {
             Some(list) => plans_by_impact(&list)?,
             None => Vec::new(),
         };
-        if backend == Backend::IncidentManager {
-            match &response_plan_arn {
-                None => return Err(ConfigError::Missing("RESPONSE_PLAN_ARN")),
-                Some(arn) if !is_response_plan_arn(arn) => {
+        let opening = match backend {
+            Backend::OpsCenter => Opening::OpsCenter,
+            Backend::IncidentManager => {
+                let arn =
+                    get("RESPONSE_PLAN_ARN").ok_or(ConfigError::Missing("RESPONSE_PLAN_ARN"))?;
+                if !is_response_plan_arn(&arn) {
                     return Err(ConfigError::Invalid {
                         name: "RESPONSE_PLAN_ARN",
                         problem: format!("`{arn}` is not a response plan ARN"),
-                    })
+                    });
                 }
-                Some(_) => {}
+                Opening::IncidentManager(
+                    by_impact
+                        .into_iter()
+                        .fold(ResponsePlans::new(arn), |plans, (impact, arn)| {
+                            plans.with(impact, arn)
+                        }),
+                )
             }
-        }
+        };
         Ok(TriageConfig {
-            backend,
-            response_plan_arn,
-            response_plan_by_impact,
-            responder_bus: require("RESPONDER_BUS")?,
-            state_table: require("STATE_TABLE")?,
+            stage: StageConfig::from_lookup(&lookup)?,
+            opening,
             rules_path: get("RULES").map(PathBuf::from),
         })
     }
@@ -93,17 +89,6 @@ impl TriageConfig {
     /// The rules: the file named by `RULES`, else the embedded default.
     pub fn rules(&self) -> Result<Rules, ConfigError> {
         load_rules(self.rules_path.as_deref())
-    }
-
-    /// The response plans incidents open with (Incident Manager backend), `None` without a
-    /// default plan.
-    pub fn response_plans(&self) -> Option<ResponsePlans> {
-        let default = ResponsePlans::new(self.response_plan_arn.clone()?);
-        Some(
-            self.response_plan_by_impact
-                .iter()
-                .fold(default, |plans, (impact, arn)| plans.with(*impact, arn)),
-        )
     }
 }
 
@@ -336,9 +321,12 @@ mod tests {
             ("RESPONDER_BUS", "responder"),
             ("STATE_TABLE", "state"),
         ]);
-        let c = c.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.backend, Backend::IncidentManager);
-        assert_eq!(c.response_plan_arn.as_deref(), Some(PLAN));
+        let c = c.unwrap();
+        assert_eq!(c.stage.backend, Backend::IncidentManager);
+        assert_eq!(
+            c.opening,
+            Opening::IncidentManager(ResponsePlans::new(PLAN))
+        );
         assert_eq!(c.rules_path, None);
         assert!(c.rules().is_ok());
     }
@@ -354,10 +342,9 @@ mod tests {
             ("RESPONDER_BUS", "responder"),
             ("STATE_TABLE", "state"),
         ]);
-        let plans = c
-            .unwrap_or_else(|e| panic!("{e}"))
-            .response_plans()
-            .unwrap_or_else(|| panic!("no plans"));
+        let Opening::IncidentManager(plans) = c.unwrap().opening else {
+            panic!("no plans");
+        };
         assert_eq!(plans.for_impact(Impact::HIGH), high);
         assert_eq!(plans.for_impact(Impact::CRITICAL), PLAN);
         assert_eq!(plans.for_impact(Impact::LOW), PLAN, "unlisted: the default");

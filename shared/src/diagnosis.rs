@@ -3,9 +3,13 @@
 //! `Incident Enriched` event carries them as its `diagnosis`.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::arn::Arn;
+use crate::domain::{IncidentSummary, Signal};
 
 /// A tunnel's status as `DescribeVpnConnections` reports it in `VgwTelemetry`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,6 +239,54 @@ pub struct RunbookRun {
     pub failure_message: Option<String>,
 }
 
+/// The VPN connection a signal names: its `VpnId` dimension or tag, else a `vpn-…` resource of
+/// the signal or the incident. A per-tunnel signal names only its tunnel: see [`tunnel_ip`].
+/// (enrich describes this connection; resolve verifies it.)
+pub fn named_vpn(signal: &Signal, incident: &IncidentSummary) -> Option<String> {
+    let named = [signal.dimension("VpnId"), signal.tag("VpnId")]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|id| is_vpn_id(id));
+    if let Some(id) = named {
+        return Some(id.to_string());
+    }
+    std::iter::once(&signal.resource)
+        .chain(&signal.resources)
+        .chain(&incident.resources)
+        .find_map(|r| vpn_id_in(r))
+        .map(str::to_string)
+}
+
+/// The tunnel outside IP a per-tunnel signal names (its `TunnelIpAddress` dimension).
+pub fn tunnel_ip(signal: &Signal) -> Option<&str> {
+    signal
+        .dimension("TunnelIpAddress")
+        .map(str::trim)
+        .filter(|ip| ip.parse::<IpAddr>().is_ok())
+}
+
+/// `vpn-` and 8 to 17 lowercase hex digits (the runbook's `VpnConnectionId` pattern).
+pub fn is_vpn_id(text: &str) -> bool {
+    text.strip_prefix("vpn-").is_some_and(|hex| {
+        (8..=17).contains(&hex.len())
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// The VPN connection id a resource names: a bare `vpn-…` id or an EC2 `vpn-connection/…` ARN.
+fn vpn_id_in(resource: &str) -> Option<&str> {
+    let resource = resource.trim();
+    let id = match Arn::parse(resource) {
+        Some(arn) if arn.service == "ec2" => arn.resource.strip_prefix("vpn-connection/")?,
+        Some(_) => return None,
+        None => resource,
+    };
+    is_vpn_id(id).then_some(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +307,28 @@ mod tests {
             Some("vpn-logs")
         );
         assert_eq!(log("not-an-arn").group_name(), None);
+    }
+
+    #[test]
+    fn vpn_ids_are_recognised_in_ids_and_arns() {
+        assert!(is_vpn_id("vpn-0123456789abcdef0"));
+        assert!(is_vpn_id("vpn-1a2b3c4d"));
+        assert!(!is_vpn_id("vpn-1a2b3c4"));
+        assert!(!is_vpn_id("vpn-0123456789ABCDEF0"));
+        assert!(!is_vpn_id("vpn-XYZ") && !is_vpn_id("vpn-0123"));
+        assert_eq!(
+            vpn_id_in("arn:aws:ec2:eu-west-1:111122223333:vpn-connection/vpn-0123456789abcdef0"),
+            Some("vpn-0123456789abcdef0")
+        );
+        assert_eq!(
+            vpn_id_in(" vpn-0123456789abcdef0 "),
+            Some("vpn-0123456789abcdef0")
+        );
+        assert_eq!(
+            vpn_id_in("arn:aws:s3:::vpn-0123456789abcdef0"),
+            None,
+            "another service's resource is not a VPN"
+        );
+        assert_eq!(vpn_id_in("arn:aws:ec2:eu-west-1:1:vpn-gateway/vgw-1"), None);
     }
 }

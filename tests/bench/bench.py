@@ -1187,25 +1187,33 @@ class Incidents:
                 )
         return [i for i in items if kind is None or i["kind"] == kind]
 
-    def timeline(self, record: dict[str, Any]) -> list[str]:
-        """The texts of the incident's timeline entries, oldest first."""
+    def entries(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """The incident's timeline entries, oldest first, as the responder stored them: each its
+        `text` and its machine-readable `kind` with the kind's fields (Incident Manager's
+        `eventData`, an OpsItem's `responder:timeline:*` value). Anything else on the timeline
+        (the service's own events) reads as kind `external`."""
         if self.backend == INCIDENT_MANAGER:
             events = sorted(record.get("timeline", []), key=lambda e: str(e.get("eventTime")))
-            texts = []
-            for event in events:
-                data = event.get("eventData", "")
-                try:  # our entries are JSON strings, as the console renders them
-                    data = json.loads(data)
-                except (TypeError, ValueError):
-                    pass
-                texts.append(data if isinstance(data, str) else json.dumps(data))
-            return texts
-        data = record.get("OperationalData", {})
-        return [
-            data[key]["Value"]
-            for key in sorted(data)
-            if key.startswith("responder:timeline:")
-        ]
+            stored = [event.get("eventData", "") for event in events]
+        else:
+            data = record.get("OperationalData", {})
+            stored = [
+                data[key]["Value"] for key in sorted(data) if key.startswith("responder:timeline:")
+            ]
+        entries = []
+        for value in stored:
+            try:
+                entry = json.loads(value)
+            except (TypeError, ValueError):
+                entry = None
+            if not (isinstance(entry, dict) and "text" in entry and "kind" in entry):
+                entry = {"kind": "external", "text": value}
+            entries.append(entry)
+        return entries
+
+    def timeline(self, record: dict[str, Any]) -> list[str]:
+        """The texts of the incident's timeline entries, oldest first."""
+        return [entry["text"] for entry in self.entries(record)]
 
 
 def im_record(record: dict[str, Any]) -> dict[str, Any]:

@@ -153,15 +153,8 @@ def show_incident(bench: Bench, backend: str) -> None:
                 say(related_line(item), 6)
             say("timeline:", 4)
             timeline = sorted(incident.get("timeline", []), key=lambda e: str(e.get("eventTime")))
-            for entry in timeline:
-                data = entry.get("eventData", "")
-                try:
-                    data = json.loads(data) if isinstance(data, str) else data
-                except ValueError:
-                    pass
-                if isinstance(data, dict):
-                    data = ", ".join(f"{k}={v}" for k, v in data.items())
-                say(f"{_time(entry.get('eventTime'))}  {data}", 6)
+            for entry, stored in zip(timeline, Incidents(bench, backend).entries(incident)):
+                say(f"{_time(entry.get('eventTime'))}  {_entry(stored)}", 6)
     else:
         for item in bench.emu.ops_items():
             data = item.get("OperationalData", {})
@@ -177,8 +170,23 @@ def show_incident(bench: Bench, backend: str) -> None:
                 say(related_line(related), 6)
             notes = sorted(k for k in data if k.startswith("responder:timeline:"))
             say("timeline notes:", 4)
-            for key in notes:
-                say(f"{key.split(':', 2)[2][:20]}  {data[key]['Value']}", 6)
+            for key, stored in zip(notes, Incidents(bench, backend).entries(item)):
+                say(f"{key.split(':', 2)[2][:20]}  {_entry(stored)}", 6)
+
+
+def _entry(stored: dict[str, Any]) -> str:
+    """One timeline entry: its kind, then its words (the service's own events as key=value)."""
+    text = stored["text"]
+    if stored["kind"] == "external":
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = text
+        if isinstance(data, dict):
+            text = ", ".join(f"{k}={v}" for k, v in data.items())
+        elif isinstance(data, str):
+            text = data
+    return f"[{stored['kind']}] {text}"
 
 
 def related_line(item: dict[str, str]) -> str:

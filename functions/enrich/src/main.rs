@@ -12,28 +12,27 @@ use responder::config::StageConfig;
 use responder::handlers::enrich::Enrich;
 use responder::lambda::{serve, Error};
 use responder::ports::SystemClock;
+use responder::shell::Shell;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     responder::logging::init();
     let config = StageConfig::from_env()?;
     let sdk = aws::config::load().await;
+    let state = Arc::new(DynamoStateStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &config.state_table,
+    ));
+    let bus = Arc::new(EventBridgeBus::new(
+        aws_sdk_eventbridge::Client::new(&sdk),
+        &config.responder_bus,
+    ));
     let enrich = Enrich::new(
-        aws::incident_store(&sdk, config.backend, None),
+        aws::incidents(&sdk, config.backend).writer,
         Arc::new(Ec2Inventory::new(aws_sdk_ec2::Client::new(&sdk))),
         Arc::new(CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::new(
             &sdk,
         ))),
-        Arc::new(DynamoStateStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            config.state_table.clone(),
-        )),
-        Arc::new(EventBridgeBus::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            config.responder_bus.clone(),
-        )),
-        Arc::new(SystemClock),
     );
-    let enrich = &enrich;
-    serve(move |event, deadline| async move { enrich.handle(&event, deadline).await }).await
+    serve(Shell::new(enrich, state, Arc::new(SystemClock)).with_bus(bus)).await
 }

@@ -10,6 +10,7 @@ use responder::config::NotifyConfig;
 use responder::handlers::notify::Notify;
 use responder::lambda::{serve, Error};
 use responder::ports::SystemClock;
+use responder::shell::Shell;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -17,18 +18,17 @@ async fn main() -> Result<(), Error> {
     let config = NotifyConfig::from_env()?;
     let policy = config.rules()?.notifications().clone();
     let sdk = aws::config::load().await;
+    let state = Arc::new(DynamoStateStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &config.state_table,
+    ));
     let notify = Notify::new(
         Arc::new(SnsNotifier::new(
             aws_sdk_sns::Client::new(&sdk),
-            config.topic_arn.clone(),
+            config.topic_arn,
         )),
-        Arc::new(DynamoStateStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            config.state_table.clone(),
-        )),
-        Arc::new(SystemClock),
+        state.clone(),
         policy,
     );
-    let notify = &notify;
-    serve(move |event, deadline| async move { notify.handle(&event, deadline).await }).await
+    serve(Shell::new(notify, state, Arc::new(SystemClock))).await
 }

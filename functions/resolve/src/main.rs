@@ -13,37 +13,37 @@ use responder::config::ResolveConfig;
 use responder::handlers::resolve::Resolve;
 use responder::lambda::{serve, Error};
 use responder::ports::SystemClock;
+use responder::shell::Shell;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     responder::logging::init();
     let config = ResolveConfig::from_env()?;
     let sdk = aws::config::load().await;
-    let region = sdk
-        .region()
-        .map(|r| r.as_ref().to_string())
-        .unwrap_or_default();
+    let region = sdk.region().map(|r| r.as_ref().to_string());
+    let region = region.unwrap_or_default();
+    let state = Arc::new(DynamoStateStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &config.stage.state_table,
+    ));
+    let bus = Arc::new(EventBridgeBus::new(
+        aws_sdk_eventbridge::Client::new(&sdk),
+        &config.stage.responder_bus,
+    ));
+    let incidents = aws::incidents(&sdk, config.stage.backend);
     let resolve = Resolve::new(
-        aws::incident_store(&sdk, config.stage.backend, None),
+        incidents.writer,
+        incidents.resolver,
         Arc::new(Ec2Inventory::new(aws_sdk_ec2::Client::new(&sdk))),
         Arc::new(CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::new(
             &sdk,
         ))),
         Arc::new(S3Reports::new(
             aws_sdk_s3::Client::new(&sdk),
-            config.report_bucket.clone(),
+            config.report_bucket,
             region,
         )),
-        Arc::new(DynamoStateStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            config.stage.state_table.clone(),
-        )),
-        Arc::new(EventBridgeBus::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            config.stage.responder_bus.clone(),
-        )),
-        Arc::new(SystemClock),
+        state.clone(),
     );
-    let resolve = &resolve;
-    serve(move |event, deadline| async move { resolve.handle(&event, deadline).await }).await
+    serve(Shell::new(resolve, state, Arc::new(SystemClock)).with_bus(bus)).await
 }

@@ -11,26 +11,26 @@ use responder::config::RunbookConfig;
 use responder::handlers::runbook::Runbook;
 use responder::lambda::{serve, Error};
 use responder::ports::SystemClock;
+use responder::shell::Shell;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     responder::logging::init();
     let config = RunbookConfig::from_env()?;
     let sdk = aws::config::load().await;
+    let state = Arc::new(DynamoStateStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &config.stage.state_table,
+    ));
+    let bus = Arc::new(EventBridgeBus::new(
+        aws_sdk_eventbridge::Client::new(&sdk),
+        &config.stage.responder_bus,
+    ));
     let runbook = Runbook::new(
-        aws::incident_store(&sdk, config.stage.backend, None),
+        aws::incidents(&sdk, config.stage.backend).writer,
         Arc::new(SsmAutomation::new(aws_sdk_ssm::Client::new(&sdk))),
-        Arc::new(DynamoStateStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            config.stage.state_table.clone(),
-        )),
-        Arc::new(EventBridgeBus::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            config.stage.responder_bus.clone(),
-        )),
-        Arc::new(SystemClock),
-        config.automation_role_arn.clone(),
+        state.clone(),
+        config.automation_role_arn,
     );
-    let runbook = &runbook;
-    serve(move |event, deadline| async move { runbook.handle(&event, deadline).await }).await
+    serve(Shell::new(runbook, state, Arc::new(SystemClock)).with_bus(bus)).await
 }

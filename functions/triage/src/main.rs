@@ -8,6 +8,7 @@ use responder::config::TriageConfig;
 use responder::handlers::triage::Triage;
 use responder::lambda::{serve, Error};
 use responder::ports::SystemClock;
+use responder::shell::Shell;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -15,19 +16,15 @@ async fn main() -> Result<(), Error> {
     let config = TriageConfig::from_env()?;
     let rules = config.rules()?;
     let sdk = aws::config::load().await;
-    let triage = Triage::new(
-        rules,
-        aws::incident_store(&sdk, config.backend, config.response_plans()),
-        Arc::new(DynamoStateStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            config.state_table.clone(),
-        )),
-        Arc::new(EventBridgeBus::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            config.responder_bus.clone(),
-        )),
-        Arc::new(SystemClock),
-    );
-    let triage = &triage;
-    serve(move |event, deadline| async move { triage.handle(&event, deadline).await }).await
+    let state = Arc::new(DynamoStateStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &config.stage.state_table,
+    ));
+    let bus = Arc::new(EventBridgeBus::new(
+        aws_sdk_eventbridge::Client::new(&sdk),
+        &config.stage.responder_bus,
+    ));
+    let (opener, incidents) = aws::incidents_to_open(&sdk, &config.opening);
+    let triage = Triage::new(rules, opener, incidents, state.clone());
+    serve(Shell::new(triage, state, Arc::new(SystemClock)).with_bus(bus)).await
 }

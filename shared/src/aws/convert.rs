@@ -1,4 +1,4 @@
-//! Small conversions shared by the adapters: time stamps and ARNs.
+//! Time stamps between chrono and the SDK (ARNs are [`crate::arn`]'s).
 
 /// A chrono time as the SDK's `DateTime`. chrono marks a leap second with nanos ≥ 10⁹, which the
 /// SDK type rejects (it panics): those are clamped to the last nanosecond of the second.
@@ -26,85 +26,10 @@ pub(crate) fn to_chrono(
     chrono::DateTime::from_timestamp(time.secs(), time.subsec_nanos())
 }
 
-/// The parts of an ARN (`arn:partition:service:region:account:resource`).
-#[cfg(any(
-    feature = "incident-manager",
-    feature = "opscenter",
-    feature = "eventbridge"
-))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Arn<'a> {
-    pub service: &'a str,
-    pub resource: &'a str,
-}
-
-/// Parses `text` as an ARN: six `:`-separated fields, an `aws*` partition, a service and a
-/// resource (region and account may be empty, as for S3 or IAM).
-#[cfg(any(
-    feature = "incident-manager",
-    feature = "opscenter",
-    feature = "eventbridge"
-))]
-pub(crate) fn parse_arn(text: &str) -> Option<Arn<'_>> {
-    let mut parts = text.splitn(6, ':');
-    let (prefix, partition, service, _region, _account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    let valid = prefix == "arn"
-        && partition.starts_with("aws")
-        && !service.is_empty()
-        && !resource.is_empty()
-        && !text.chars().any(char::is_whitespace);
-    valid.then_some(Arn { service, resource })
-}
-
-#[cfg(any(
-    feature = "incident-manager",
-    feature = "opscenter",
-    feature = "eventbridge"
-))]
-pub(crate) fn is_arn(text: &str) -> bool {
-    parse_arn(text).is_some()
-}
-
-#[cfg(all(
-    test,
-    any(
-        feature = "incident-manager",
-        feature = "opscenter",
-        feature = "eventbridge"
-    )
-))]
+#[cfg(all(test, any(feature = "incident-manager", feature = "eventbridge")))]
 mod tests {
     use super::*;
 
-    #[test]
-    fn arns_are_recognised() {
-        let arn = parse_arn("arn:aws:ssm-incidents::111122223333:incident-record/plan/abc");
-        assert_eq!(
-            arn,
-            Some(Arn {
-                service: "ssm-incidents",
-                resource: "incident-record/plan/abc"
-            })
-        );
-        assert!(is_arn("arn:aws:s3:::bucket"));
-        assert!(is_arn(
-            "arn:aws-us-gov:ec2:us-gov-west-1:111122223333:vpn-connection/vpn-1"
-        ));
-        assert!(!is_arn("oi-0123456789ab"));
-        assert!(!is_arn("arn:aws:ec2"));
-        assert!(!is_arn("arn:aws:ec2:eu-west-1:1:"));
-        assert!(!is_arn("https://example.com/arn:aws:x:y:z:w"));
-        assert!(!is_arn("arn:aws:ec2:eu-west-1:1:vpn 1"));
-    }
-
-    #[cfg(any(feature = "incident-manager", feature = "eventbridge"))]
     #[test]
     fn times_convert_exactly() {
         use chrono::{TimeZone, Utc};

@@ -18,8 +18,9 @@ use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
 
-use super::convert::{is_arn, to_smithy_time};
+use super::convert::to_smithy_time;
 use super::error::{from_sdk_error, kind_for_code};
+use crate::arn::is_arn;
 use crate::domain::{LifecycleEvent, RESPONDER_SOURCE};
 use crate::ports::{EventBus, PortError, PortErrorKind};
 

@@ -1,7 +1,10 @@
-//! [`IncidentStore`] on AWS Systems Manager Incident Manager (`ssm-incidents`).
+//! The incident ports on AWS Systems Manager Incident Manager (`ssm-incidents`):
+//! [`IncidentManagerOpener`] opens incidents against the response plan for their impact;
+//! [`IncidentManagerStore`] writes onto them, reads them back and resolves them.
 //!
 //! - `open` → `StartIncident`, idempotent on `clientToken`;
-//! - `add_timeline` → `CreateTimelineEvent` (`Custom Event`);
+//! - `add_timeline` → `CreateTimelineEvent` (`Custom Event`), the entry stored as its
+//!   `eventData`: `{"text": …, "kind": …}` ([`crate::domain::timeline::to_stored`]);
 //! - `add_related_items` → `UpdateRelatedItems`, one call per item (the API takes one
 //!   `itemToAdd`), each with its own derived `clientToken`;
 //! - `resolve` → `UpdateIncidentRecord` (`status` `RESOLVED`, `summary`, a `clientToken` derived
@@ -9,10 +12,10 @@
 //! - `record` → `GetIncidentRecord` (title, status, `creationTime`, `resolvedTime`), then
 //!   `ListTimelineEvents` (`sortBy` `EVENT_TIME`, `sortOrder` `ASCENDING`, every `nextToken`
 //!   page) and one `GetTimelineEvent` per event: the list's `EventSummary` carries no
-//!   `eventData` (`API_EventSummary.html`). An `eventData` that is a JSON string (what
-//!   `add_timeline` writes, see [`event_data`]) is decoded back to its text; anything else (the
-//!   service's own events carry a JSON object) is kept as it is. An event that vanished between
-//!   the list and the get is left out.
+//!   `eventData` (`API_EventSummary.html`). What `add_timeline` wrote reads back with its kind;
+//!   anything else (the service's own events carry a JSON object, a person's a string) is an
+//!   [`EntryKind::External`] entry named by its event type, its words as a person would read
+//!   them. An event that vanished between the list and the get is left out.
 //!
 //! Every field is trimmed to its documented limit here, so callers pass domain values as they are.
 //! Limits: <https://docs.aws.amazon.com/incident-manager/latest/APIReference/API_StartIncident.html>,
@@ -30,13 +33,17 @@ use aws_sdk_ssmincidents::types::{
 use aws_sdk_ssmincidents::Client;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::convert::{is_arn, to_chrono, to_smithy_time};
+use super::convert::{to_chrono, to_smithy_time};
 use super::error::from_sdk_error;
+use crate::arn::is_arn;
+use crate::domain::timeline::{from_stored, to_stored};
 use crate::domain::{
-    stable_hash, trim_chars, Backend, IncidentRef, NewIncident, RelatedItem, RelatedItemKind,
-    RelatedValue, ResponsePlans, TimelineEntry, RESPONDER_SOURCE,
+    stable_hash, trim_chars, Backend, EntryKind, IncidentRef, NewIncident, RelatedItem,
+    RelatedItemKind, RelatedValue, ResponsePlans, TimelineEntry, RESPONDER_SOURCE,
 };
-use crate::ports::{IncidentRecord, IncidentStore, PortError, PortErrorKind};
+use crate::ports::{
+    IncidentOpener, IncidentRecord, IncidentResolver, IncidentWriter, PortError, PortErrorKind,
+};
 
 /// `clientToken`: at most 128 characters.
 pub const CLIENT_TOKEN_MAX: usize = 128;
@@ -59,16 +66,28 @@ pub const SUMMARY_MAX: usize = 8_000;
 /// `ListTimelineEvents.maxResults`: at most 100 per page.
 pub const TIMELINE_PAGE_MAX: i32 = 100;
 
-/// Incident records in Incident Manager, opened against the response plan for their impact.
+/// Opens incident records, each against the response plan for its impact.
 #[derive(Debug, Clone)]
-pub struct IncidentManagerStore {
+pub struct IncidentManagerOpener {
     client: Client,
     plans: ResponsePlans,
 }
 
-impl IncidentManagerStore {
+impl IncidentManagerOpener {
     pub fn new(client: Client, plans: ResponsePlans) -> Self {
-        IncidentManagerStore { client, plans }
+        IncidentManagerOpener { client, plans }
+    }
+}
+
+/// Writes onto incident records, reads them back and resolves them.
+#[derive(Debug, Clone)]
+pub struct IncidentManagerStore {
+    client: Client,
+}
+
+impl IncidentManagerStore {
+    pub fn new(client: Client) -> Self {
+        IncidentManagerStore { client }
     }
 }
 
@@ -159,20 +178,6 @@ fn to_sdk_item(operation: &str, item: &RelatedItem) -> Result<SdkRelatedItem, Po
     })
 }
 
-/// `eventData`: the text as a JSON string value (what the console renders, as in the AWS CLI
-/// example `--event-data "\"example timeline event\""`), cut so the *encoded* form fits.
-fn event_data(text: &str) -> String {
-    let mut max = EVENT_DATA_MAX.saturating_sub(2);
-    loop {
-        let encoded = serde_json::Value::String(trim_chars(text, max)).to_string();
-        let len = encoded.chars().count();
-        if len <= EVENT_DATA_MAX || max == 0 {
-            return encoded;
-        }
-        max = max.saturating_sub(len - EVENT_DATA_MAX);
-    }
-}
-
 /// The trigger source Incident Manager accepts: ours unless it is empty, too long or `aws.…`.
 fn trigger_source(source: &str) -> &str {
     let source = source.trim();
@@ -190,8 +195,17 @@ fn trigger_source(source: &str) -> &str {
     }
 }
 
-/// A timeline event's words: a JSON string value decoded (ours, see [`event_data`]), anything
-/// else (the service's JSON objects, plain text) as it is.
+/// A timeline event as an entry's kind and words: what `add_timeline` stored, else an
+/// [`EntryKind::External`] entry named by the event's type.
+fn read_entry(event_type: &str, event_data: &str) -> (EntryKind, String) {
+    from_stored(event_data).unwrap_or_else(|| {
+        let event = event_type.to_string();
+        (EntryKind::External { event }, event_text(event_data))
+    })
+}
+
+/// Words of an event the responder did not write: a JSON string decoded, the service's own
+/// JSON objects as a person would read them, anything else as it is.
 fn event_text(event_data: &str) -> String {
     use serde_json::Value;
     match serde_json::from_str::<Value>(event_data) {
@@ -256,7 +270,7 @@ impl IncidentManagerStore {
                 .await
                 .map_err(|e| from_sdk_error(OP, &e))?;
             for summary in output.event_summaries() {
-                let Some(text) = self.event_text(arn, summary.event_id()).await? else {
+                let Some(data) = self.event_data(arn, summary.event_id()).await? else {
                     continue;
                 };
                 let Some(time) = to_chrono(summary.event_time()) else {
@@ -266,11 +280,8 @@ impl IncidentManagerStore {
                     );
                     continue;
                 };
-                entries.push(TimelineEntry {
-                    time,
-                    event: summary.event_type().to_string(),
-                    text,
-                });
+                let (kind, text) = read_entry(summary.event_type(), &data);
+                entries.push(TimelineEntry { time, kind, text });
             }
             match output.next_token().filter(|t| !t.is_empty()) {
                 None => break,
@@ -284,8 +295,8 @@ impl IncidentManagerStore {
         Ok(entries)
     }
 
-    /// One event's words (`GetTimelineEvent`); `None` when the event is gone.
-    async fn event_text(&self, arn: &str, event_id: &str) -> Result<Option<String>, PortError> {
+    /// One event's `eventData` (`GetTimelineEvent`); `None` when the event is gone.
+    async fn event_data(&self, arn: &str, event_id: &str) -> Result<Option<String>, PortError> {
         const OP: &str = "GetTimelineEvent";
         let result = self
             .client
@@ -295,7 +306,7 @@ impl IncidentManagerStore {
             .send()
             .await;
         match result {
-            Ok(output) => Ok(output.event().map(|e| event_text(e.event_data()))),
+            Ok(output) => Ok(output.event().map(|e| e.event_data().to_string())),
             Err(err)
                 if err.as_service_error().is_some_and(|e| {
                     matches!(e, GetTimelineEventError::ResourceNotFoundException(_))
@@ -311,11 +322,7 @@ impl IncidentManagerStore {
 }
 
 #[async_trait]
-impl IncidentStore for IncidentManagerStore {
-    fn backend(&self) -> Backend {
-        Backend::IncidentManager
-    }
-
+impl IncidentResolver for IncidentManagerStore {
     async fn resolve(&self, incident: &IncidentRef, summary: &str) -> Result<(), PortError> {
         const OP: &str = "UpdateIncidentRecord";
         expect_backend(OP, incident)?;
@@ -361,7 +368,76 @@ impl IncidentStore for IncidentManagerStore {
             timeline,
         })
     }
+}
 
+#[async_trait]
+impl IncidentWriter for IncidentManagerStore {
+    fn backend(&self) -> Backend {
+        Backend::IncidentManager
+    }
+
+    async fn add_timeline(
+        &self,
+        incident: &IncidentRef,
+        entry: &TimelineEntry,
+        client_token: &str,
+    ) -> Result<(), PortError> {
+        const OP: &str = "CreateTimelineEvent";
+        expect_backend(OP, incident)?;
+        self.client
+            .create_timeline_event()
+            .incident_record_arn(&incident.id)
+            .set_client_token(normalise_token(client_token))
+            .event_time(to_smithy_time(entry.time))
+            .event_type(TIMELINE_EVENT_TYPE)
+            .event_data(to_stored(entry, EVENT_DATA_MAX, |s| s.chars().count()))
+            .send()
+            .await
+            .map_err(|e| from_sdk_error(OP, &e))?;
+        Ok(())
+    }
+
+    async fn add_related_items(
+        &self,
+        incident: &IncidentRef,
+        items: &[RelatedItem],
+        client_token: &str,
+    ) -> Result<(), PortError> {
+        const OP: &str = "UpdateRelatedItems";
+        expect_backend(OP, incident)?;
+        for item in distinct_items(items, usize::MAX) {
+            let token = stable_hash(&[client_token, value_key(&item.value).1], 64);
+            let result = self
+                .client
+                .update_related_items()
+                .incident_record_arn(&incident.id)
+                .client_token(token)
+                .related_items_update(RelatedItemsUpdate::ItemToAdd(to_sdk_item(OP, item)?))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                // The item is already on the record (a retried call): that is what we wanted.
+                Err(err)
+                    if err.as_service_error().is_some_and(|e| {
+                        e.is_conflict_exception() || e.code() == Some("ConflictException")
+                    }) =>
+                {
+                    tracing::debug!(
+                        incident = %incident.id,
+                        "related item already present: {}",
+                        err.as_service_error().and_then(|e| e.message()).unwrap_or("")
+                    );
+                }
+                Err(err) => return Err(from_sdk_error(OP, &err)),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IncidentOpener for IncidentManagerOpener {
     async fn open(&self, incident: &NewIncident) -> Result<IncidentRef, PortError> {
         const OP: &str = "StartIncident";
         let trigger = &incident.trigger;
@@ -412,72 +488,13 @@ impl IncidentStore for IncidentManagerStore {
             id: arn.to_string(),
         })
     }
-
-    async fn add_timeline(
-        &self,
-        incident: &IncidentRef,
-        entry: &TimelineEntry,
-        client_token: &str,
-    ) -> Result<(), PortError> {
-        const OP: &str = "CreateTimelineEvent";
-        expect_backend(OP, incident)?;
-        self.client
-            .create_timeline_event()
-            .incident_record_arn(&incident.id)
-            .set_client_token(normalise_token(client_token))
-            .event_time(to_smithy_time(entry.time))
-            .event_type(TIMELINE_EVENT_TYPE)
-            .event_data(event_data(&entry.text))
-            .send()
-            .await
-            .map_err(|e| from_sdk_error(OP, &e))?;
-        Ok(())
-    }
-
-    async fn add_related_items(
-        &self,
-        incident: &IncidentRef,
-        items: &[RelatedItem],
-        client_token: &str,
-    ) -> Result<(), PortError> {
-        const OP: &str = "UpdateRelatedItems";
-        expect_backend(OP, incident)?;
-        for item in distinct_items(items, usize::MAX) {
-            let token = stable_hash(&[client_token, value_key(&item.value).1], 64);
-            let result = self
-                .client
-                .update_related_items()
-                .incident_record_arn(&incident.id)
-                .client_token(token)
-                .related_items_update(RelatedItemsUpdate::ItemToAdd(to_sdk_item(OP, item)?))
-                .send()
-                .await;
-            match result {
-                Ok(_) => {}
-                // The item is already on the record (a retried call): that is what we wanted.
-                Err(err)
-                    if err.as_service_error().is_some_and(|e| {
-                        e.is_conflict_exception() || e.code() == Some("ConflictException")
-                    }) =>
-                {
-                    tracing::debug!(
-                        incident = %incident.id,
-                        "related item already present: {}",
-                        err.as_service_error().and_then(|e| e.message()).unwrap_or("")
-                    );
-                }
-                Err(err) => return Err(from_sdk_error(OP, &err)),
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::aws::testkit::*;
-    use crate::domain::{RelatedItemKind, TimelineEntry};
+    use crate::domain::{EntryKind, RelatedItemKind, TimelineEntry};
     use aws_sdk_ssmincidents::operation::create_timeline_event::{
         CreateTimelineEventError, CreateTimelineEventInput, CreateTimelineEventOutput,
     };
@@ -512,7 +529,19 @@ mod tests {
     fn store(rules: &[&Rule], attempts: u32) -> IncidentManagerStore {
         let client = mock_client!(aws_sdk_ssmincidents, RuleMode::Sequential, rules, |b| b
             .retry_config(fast_retries(attempts)));
-        IncidentManagerStore::new(client, ResponsePlans::new(PLAN))
+        IncidentManagerStore::new(client)
+    }
+
+    fn opener(rules: &[&Rule], attempts: u32) -> IncidentManagerOpener {
+        let client = mock_client!(aws_sdk_ssmincidents, RuleMode::Sequential, rules, |b| b
+            .retry_config(fast_retries(attempts)));
+        IncidentManagerOpener::new(client, ResponsePlans::new(PLAN))
+    }
+
+    /// What `add_timeline` stores as `eventData` for an entry.
+    fn stored(kind: EntryKind, text: &str) -> String {
+        let entry = TimelineEntry::new(at(2026, 11, 21, 4, 0, 0), kind, text);
+        to_stored(&entry, EVENT_DATA_MAX, |s| s.chars().count())
     }
 
     fn incident_ref() -> IncidentRef {
@@ -533,7 +562,7 @@ mod tests {
         let client = mock_client!(aws_sdk_ssmincidents, RuleMode::MatchAny, &[&rule], |b| b
             .retry_config(fast_retries(1)));
         let plans = ResponsePlans::new(PLAN).with(crate::domain::Impact::HIGH, CRITICAL_PLAN);
-        let store = IncidentManagerStore::new(client, plans);
+        let store = IncidentManagerOpener::new(client, plans);
 
         let mut incident = new_incident();
         must(store.open(&incident).await);
@@ -560,7 +589,7 @@ mod tests {
             .match_requests(move |req| s.push(req.clone()))
             .then_output(started);
         let incident = new_incident();
-        let opened = must(store(&[&rule], 1).open(&incident).await);
+        let opened = must(opener(&[&rule], 1).open(&incident).await);
         assert_eq!(
             opened,
             IncidentRef {
@@ -619,7 +648,7 @@ mod tests {
         let second = mock!(Client::start_incident)
             .match_requests(move |req| s2.push(req.clone()))
             .then_output(started);
-        let store = store(&[&first, &second], 1);
+        let store = opener(&[&first, &second], 1);
         let incident = new_incident();
         let a = must(store.open(&incident).await);
         let b = must(store.open(&incident.clone()).await);
@@ -649,7 +678,7 @@ mod tests {
         incident.related_items = (0..150)
             .map(|i| RelatedItem::resource(format!("{VPN_ARN}-{}", i % 120), "x".repeat(300)))
             .collect();
-        must(store(&[&rule], 1).open(&incident).await);
+        must(opener(&[&rule], 1).open(&incident).await);
 
         let req = seen.only();
         let title = req.title().unwrap_or_default();
@@ -699,7 +728,7 @@ mod tests {
             .times(2)
             .output(started)
             .build();
-        let opened = must(store(&[&rule], 3).open(&new_incident()).await);
+        let opened = must(opener(&[&rule], 3).open(&new_incident()).await);
         assert_eq!(opened.id, INCIDENT_ARN);
         assert_eq!(rule.num_calls(), 3);
     }
@@ -711,7 +740,7 @@ mod tests {
             .error(|| StartIncidentError::generic(meta("ThrottlingException", "Rate exceeded")))
             .times(3)
             .build();
-        let err = must_fail(store(&[&rule], 3).open(&new_incident()).await);
+        let err = must_fail(opener(&[&rule], 3).open(&new_incident()).await);
         assert_eq!(err.kind, PortErrorKind::Throttled);
         assert_eq!(err.operation, "StartIncident");
         assert_eq!(err.message, "ThrottlingException: Rate exceeded");
@@ -731,7 +760,7 @@ mod tests {
         for (code, kind) in cases {
             let rule = mock!(Client::start_incident)
                 .then_error(move || StartIncidentError::generic(meta(code, "no")));
-            let err = must_fail(store(&[&rule], 1).open(&new_incident()).await);
+            let err = must_fail(opener(&[&rule], 1).open(&new_incident()).await);
             assert_eq!(err.kind, kind, "{code}");
             assert!(err.message.starts_with(code), "{}", err.message);
         }
@@ -739,22 +768,25 @@ mod tests {
             .sequence()
             .http_status(503, None)
             .build();
-        let err = must_fail(store(&[&rule], 1).open(&new_incident()).await);
+        let err = must_fail(opener(&[&rule], 1).open(&new_incident()).await);
         assert_eq!(err.kind, PortErrorKind::Unavailable);
     }
 
     #[tokio::test]
-    async fn timeline_event_carries_a_json_string() {
+    async fn a_timeline_event_carries_the_entry_s_words_and_kind() {
         let seen = Captured::<CreateTimelineEventInput>::new();
         let s = seen.clone();
         let rule = mock!(Client::create_timeline_event)
             .match_requests(move |req| s.push(req.clone()))
             .then_output(timeline_created);
-        let entry = TimelineEntry {
-            time: at(2026, 11, 21, 4, 0, 0),
-            event: "signal-joined".to_string(),
-            text: "Tunnel 2 went \"down\" too".to_string(),
+        let joined = EntryKind::SignalJoined {
+            signal: "fp-2".into(),
         };
+        let entry = TimelineEntry::new(
+            at(2026, 11, 21, 4, 0, 0),
+            joined.clone(),
+            "Tunnel 2 went \"down\" too",
+        );
         must(
             store(&[&rule], 1)
                 .add_timeline(&incident_ref(), &entry, "tok-1")
@@ -768,19 +800,39 @@ mod tests {
             req.event_time().map(|t| t.secs()),
             Some(entry.time.timestamp())
         );
-        assert_eq!(req.event_data(), Some(r#""Tunnel 2 went \"down\" too""#));
-        let parsed: String = must(serde_json::from_str(req.event_data().unwrap_or_default()));
-        assert_eq!(parsed, entry.text);
+        assert_eq!(
+            req.event_data(),
+            Some(r#"{"text":"Tunnel 2 went \"down\" too","kind":"signal-joined","signal":"fp-2"}"#)
+        );
+        assert_eq!(
+            read_entry(TIMELINE_EVENT_TYPE, req.event_data().unwrap()),
+            (joined, entry.text)
+        );
     }
 
-    #[test]
-    fn event_data_fits_even_when_escaping_grows_it() {
-        let plain = event_data(&"a".repeat(20_000));
-        assert_eq!(plain.chars().count(), EVENT_DATA_MAX);
-        let quoted = event_data(&"\"".repeat(20_000));
-        assert!(quoted.chars().count() <= EVENT_DATA_MAX);
-        let back: String = must(serde_json::from_str(&quoted));
-        assert!(back.ends_with('…'));
+    #[tokio::test]
+    async fn event_data_fits_even_when_escaping_grows_it() {
+        let seen = Captured::<CreateTimelineEventInput>::new();
+        let s = seen.clone();
+        let rule = mock!(Client::create_timeline_event)
+            .match_requests(move |req| s.push(req.clone()))
+            .then_output(timeline_created);
+        let store = store(&[&rule], 1);
+        let quoted = TimelineEntry::new(
+            at(2026, 11, 21, 4, 0, 0),
+            EntryKind::Resolved,
+            &"\"".repeat(8_000),
+        );
+        must(store.add_timeline(&incident_ref(), &quoted, "t").await);
+        let data = seen.only().event_data().unwrap().to_string();
+        assert!(
+            data.chars().count() <= EVENT_DATA_MAX,
+            "{}",
+            data.chars().count()
+        );
+        let (kind, text) = read_entry(TIMELINE_EVENT_TYPE, &data);
+        assert_eq!(kind, EntryKind::Resolved);
+        assert!(text.ends_with('…') && text.len() > 5_000, "{}", text.len());
     }
 
     #[tokio::test]
@@ -789,11 +841,7 @@ mod tests {
             CreateTimelineEventError::generic(meta("ResourceNotFoundException", "no such incident"))
         });
         let store = store(&[&rule], 1);
-        let entry = TimelineEntry {
-            time: at(2026, 11, 21, 4, 0, 0),
-            event: "e".to_string(),
-            text: "t".to_string(),
-        };
+        let entry = TimelineEntry::new(at(2026, 11, 21, 4, 0, 0), EntryKind::Resolved, "t");
         let err = must_fail(store.add_timeline(&incident_ref(), &entry, "t").await);
         assert_eq!(err.kind, PortErrorKind::NotFound);
         let ops = IncidentRef {
@@ -1053,7 +1101,12 @@ mod tests {
                         "e-note",
                         2,
                         TIMELINE_EVENT_TYPE,
-                        &event_data("Tunnel 2 went \"down\" too"),
+                        &stored(
+                            EntryKind::SignalJoined {
+                                signal: "fp-2".into(),
+                            },
+                            "Tunnel 2 went \"down\" too",
+                        ),
                     )
                 });
             let l2 = lists.clone();
@@ -1125,17 +1178,23 @@ mod tests {
                     timeline: vec![
                         TimelineEntry {
                             time: at(2026, 11, 21, 4, 0, 0),
-                            event: SERVICE_EVENT.to_string(),
+                            kind: EntryKind::External {
+                                event: SERVICE_EVENT.to_string()
+                            },
                             text: "Incident Created (impact 2, status OPEN)".to_string(),
                         },
                         TimelineEntry {
                             time: at(2026, 11, 21, 4, 2, 0),
-                            event: TIMELINE_EVENT_TYPE.to_string(),
+                            kind: EntryKind::SignalJoined {
+                                signal: "fp-2".into()
+                            },
                             text: "Tunnel 2 went \"down\" too".to_string(),
                         },
                         TimelineEntry {
                             time: at(2026, 11, 21, 4, 9, 0),
-                            event: "Note".to_string(),
+                            kind: EntryKind::External {
+                                event: "Note".to_string()
+                            },
                             text: "written in the console".to_string(),
                         },
                     ],
@@ -1223,7 +1282,17 @@ mod tests {
 
         #[test]
         fn event_text_decodes_json_strings_only() {
-            assert_eq!(event_text(&event_data("a \"b\"\nc")), "a \"b\"\nc");
+            // Entries written before they carried a kind: a JSON string.
+            assert_eq!(event_text(r#""a \"b\"\nc""#), "a \"b\"\nc");
+            assert_eq!(
+                read_entry("Custom Event", r#""old words""#),
+                (
+                    EntryKind::External {
+                        event: "Custom Event".into()
+                    },
+                    "old words".into()
+                )
+            );
             assert_eq!(
                 event_text(SERVICE_DATA),
                 "Incident Created (impact 2, status OPEN)"

@@ -2,9 +2,9 @@
 //!
 //! - [`config`]: the shared `SdkConfig` (explicit time-outs and retry budget);
 //! - [`error`]: maps any SDK error onto a [`PortError`](crate::ports::PortError);
-//! - [`incident_manager`]: [`IncidentStore`](crate::ports::IncidentStore) on Incident Manager;
-//! - [`opscenter`]: [`IncidentStore`](crate::ports::IncidentStore) on OpsCenter OpsItems;
-//! - [`dynamodb`]: [`StateStore`](crate::ports::StateStore) on the state table;
+//! - [`incident_manager`]: the incident ports on Incident Manager;
+//! - [`opscenter`]: the incident ports on OpsCenter OpsItems;
+//! - [`dynamodb`]: the state table's ports (dedupe keys, run-once records, references);
 //! - [`eventbridge`]: [`EventBus`](crate::ports::EventBus) on the responder bus;
 //! - [`ec2`]: [`NetworkInventory`](crate::ports::NetworkInventory) on EC2 `Describe*`;
 //! - [`cloudwatch`]: [`MetricSource`](crate::ports::MetricSource) on `GetMetricData`;
@@ -47,25 +47,69 @@ pub mod sns;
 #[cfg(feature = "s3")]
 pub mod s3;
 
-/// The incident store `INCIDENT_BACKEND` names. The response plans are needed only to open
-/// incidents (triage); the later stages write onto incidents that exist.
+/// The incident ports of the backend `INCIDENT_BACKEND` names, for the stages that write onto
+/// incidents that exist (`writer`) and resolve them (`resolver`): one adapter behind both.
 #[cfg(all(feature = "incident-manager", feature = "opscenter"))]
-pub fn incident_store(
-    sdk: &aws_types::SdkConfig,
-    backend: crate::domain::Backend,
-    response_plans: Option<crate::domain::ResponsePlans>,
-) -> std::sync::Arc<dyn crate::ports::IncidentStore> {
-    use crate::domain::Backend;
+pub struct Incidents {
+    pub writer: std::sync::Arc<dyn crate::ports::IncidentWriter>,
+    pub resolver: std::sync::Arc<dyn crate::ports::IncidentResolver>,
+}
+
+#[cfg(all(feature = "incident-manager", feature = "opscenter"))]
+pub fn incidents(sdk: &aws_types::SdkConfig, backend: crate::domain::Backend) -> Incidents {
+    use std::sync::Arc;
     match backend {
-        Backend::IncidentManager => {
-            std::sync::Arc::new(incident_manager::IncidentManagerStore::new(
+        crate::domain::Backend::IncidentManager => {
+            let store = Arc::new(incident_manager::IncidentManagerStore::new(
                 aws_sdk_ssmincidents::Client::new(sdk),
-                response_plans.unwrap_or_default(),
-            ))
+            ));
+            Incidents {
+                writer: store.clone(),
+                resolver: store,
+            }
         }
-        Backend::OpsCenter => std::sync::Arc::new(opscenter::OpsCenterStore::new(
-            aws_sdk_ssm::Client::new(sdk),
-            None,
-        )),
+        crate::domain::Backend::OpsCenter => {
+            let store = Arc::new(opscenter::OpsCenterStore::new(
+                aws_sdk_ssm::Client::new(sdk),
+                None,
+            ));
+            Incidents {
+                writer: store.clone(),
+                resolver: store,
+            }
+        }
+    }
+}
+
+/// What opens incidents and writes onto them (triage): Incident Manager against the configured
+/// response plans, or OpsCenter; one client behind both.
+#[cfg(all(feature = "incident-manager", feature = "opscenter"))]
+pub fn incidents_to_open(
+    sdk: &aws_types::SdkConfig,
+    opening: &crate::config::Opening,
+) -> (
+    std::sync::Arc<dyn crate::ports::IncidentOpener>,
+    std::sync::Arc<dyn crate::ports::IncidentWriter>,
+) {
+    use crate::config::Opening;
+    use std::sync::Arc;
+    match opening {
+        Opening::IncidentManager(plans) => {
+            let client = aws_sdk_ssmincidents::Client::new(sdk);
+            (
+                Arc::new(incident_manager::IncidentManagerOpener::new(
+                    client.clone(),
+                    plans.clone(),
+                )),
+                Arc::new(incident_manager::IncidentManagerStore::new(client)),
+            )
+        }
+        Opening::OpsCenter => {
+            let store = Arc::new(opscenter::OpsCenterStore::new(
+                aws_sdk_ssm::Client::new(sdk),
+                None,
+            ));
+            (store.clone(), store)
+        }
     }
 }

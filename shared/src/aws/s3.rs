@@ -26,7 +26,6 @@ use aws_sdk_s3::Client;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::error::from_sdk_error;
-use crate::console::{percent_encode, percent_encode_path};
 use crate::ports::{PortError, PortErrorKind, ReportStore, StoredReport};
 
 /// An object key: at most 1,024 bytes.
@@ -53,13 +52,7 @@ impl S3Reports {
 
     /// The object's page in the S3 console.
     fn console_url(&self, key: &str) -> String {
-        format!(
-            "https://{}/s3/object/{}?region={}&prefix={}",
-            crate::console::host(&self.region),
-            percent_encode(&self.bucket),
-            percent_encode(&self.region),
-            percent_encode_path(key)
-        )
+        crate::console::s3_object(&self.region, &self.bucket, key)
     }
 }
 
@@ -239,10 +232,10 @@ mod tests {
             );
         }
         assert_eq!(
-            percent_encode_path("a/b c&d=é?#+"),
+            crate::console::percent_encode_path("a/b c&d=é?#+"),
             "a/b%20c%26d%3D%C3%A9%3F%23%2B"
         );
-        assert_eq!(percent_encode("a/b"), "a%2Fb");
+        assert_eq!(crate::console::percent_encode("a/b"), "a%2Fb");
     }
 
     #[tokio::test]

@@ -14,9 +14,10 @@ use serde_json::Value;
 use responder::config::load_rules;
 use responder::domain::Backend;
 use responder::handlers::triage::Triage;
-use responder::memory::{ManualClock, MemoryBus, MemoryIncidents, MemoryState};
+use responder::memory::{ManualClock, MemoryBus, MemoryDedupe, MemoryIncidents, MemoryRunOnce};
 use responder::ports::Clock;
 use responder::rules::Rules;
+use responder::shell::{Failure, Shell};
 use responder::sources::{self, Parsed};
 
 const USAGE: &str = "usage: triage-try [--rules FILE] [--json] EVENT.json...\n       triage-try [--rules FILE] --check";
@@ -96,13 +97,18 @@ async fn main() -> ExitCode {
     }
 
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let triage = Triage::new(
-        rules.clone(),
-        Arc::new(MemoryIncidents::new(Backend::IncidentManager)),
-        Arc::new(MemoryState::new()),
-        Arc::new(MemoryBus::new()),
+    let incidents = Arc::new(MemoryIncidents::new(Backend::IncidentManager));
+    let triage = Shell::new(
+        Triage::new(
+            rules.clone(),
+            incidents.clone(),
+            incidents,
+            Arc::new(MemoryDedupe::new()),
+        ),
+        Arc::new(MemoryRunOnce::new()),
         clock.clone(),
-    );
+    )
+    .with_bus(Arc::new(MemoryBus::new()));
     if !args.json {
         println!("Rules: {source}. Offline: state is in memory, nothing is sent to AWS.");
     }

@@ -2,8 +2,9 @@ use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
 
+use super::document::parse_duration;
 use super::*;
-use crate::domain::MetricRef;
+use crate::domain::{MetricRef, SignalKind, SignalState};
 
 fn vpn_alarm(dimension: (&str, &str), tags: &[(&str, &str)]) -> Signal {
     Signal {

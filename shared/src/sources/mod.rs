@@ -23,11 +23,15 @@ use serde_json::Value;
 
 use crate::domain::{stable_hash, trim_chars, Signal};
 
+pub(crate) use crate::arn::partition;
+pub(crate) use crate::domain::unique;
+
 mod cloudtrail_root;
 mod cloudwatch_alarm;
 mod guardduty;
 mod health;
 mod security_hub;
+pub mod ssm_automation;
 
 #[cfg(test)]
 mod tests;
@@ -49,6 +53,9 @@ pub enum SourceError {
     /// The payload is JSON, but not an object.
     #[error("event is not a JSON object but {found}")]
     NotAnObject { found: &'static str },
+    /// A known event shape with a required field that is empty.
+    #[error("{kind} event: {path} is empty")]
+    Empty { kind: &'static str, path: String },
     /// A known event shape with a missing field, a wrong type or an impossible value.
     #[error("{kind} event: {}{error}", at(path))]
     Malformed {
@@ -66,7 +73,7 @@ impl SourceError {
     pub fn error_type(&self) -> &'static str {
         match self {
             SourceError::NotAnObject { .. } => "NotAnEvent",
-            SourceError::Malformed { .. } => "MalformedEvent",
+            SourceError::Malformed { .. } | SourceError::Empty { .. } => "MalformedEvent",
         }
     }
 }
@@ -254,29 +261,9 @@ fn fingerprint(parts: &[&str]) -> String {
     stable_hash(parts, 32)
 }
 
-/// The non-empty items, each once, in first-seen order.
-fn unique(items: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut list = Vec::new();
-    for item in items {
-        push_unique(&mut list, item);
-    }
-    list
-}
-
 /// Appends `item` unless it is empty or already present, keeping first-seen order.
 fn push_unique(list: &mut Vec<String>, item: String) {
     if !item.is_empty() && !list.contains(&item) {
         list.push(item);
-    }
-}
-
-/// The ARN partition of a region: `aws-cn` for China, `aws-us-gov` for GovCloud, else `aws`.
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
     }
 }

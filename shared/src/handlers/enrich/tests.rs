@@ -1,20 +1,23 @@
-use crate::ports::Begin;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
+use super::vpn::{logs_insights_url, tunnel_read};
 use super::*;
-use crate::diagnosis::{CustomerGateway, Gateway, GatewayKind, Tunnel, TunnelLog, VpnConnection};
-use crate::domain::{Backend, IncidentSummary, RelatedItemKind, RelatedValue, Signal};
-use crate::handlers::envelope::to_envelope;
-use crate::handlers::triage::new_incident;
-use crate::memory::{
-    ManualClock, MemoryBus, MemoryIncidents, MemoryMetrics, MemoryNetwork, MemoryState,
-    StoredIncident,
+use crate::console;
+use crate::diagnosis::{
+    CustomerGateway, Gateway, GatewayKind, Tunnel, TunnelLog, TunnelStatus, VpnConnection,
 };
+use crate::domain::{Backend, IncidentSummary, RelatedItemKind, RelatedValue, Signal};
+use crate::handlers::testkit::{fixture, Fakes};
+use crate::handlers::triage::new_incident;
+use crate::memory::{MemoryMetrics, MemoryNetwork, StoredIncident};
+use crate::ports::{Begin, IncidentOpener, RunOnceStore};
 use crate::rules::Rules;
+use crate::shell::input::to_envelope;
+use crate::shell::{Failure, Shell};
 use crate::sources::{self, Parsed};
 
 const VPN: &str = "vpn-0123456789abcdef0";
@@ -28,22 +31,11 @@ const ARN_PREFIX: &str = "arn:aws:ec2:eu-west-1:111122223333:";
 
 /// 2024-05-14 at `h:m` UTC: the fixtures' alarm fires at 03:02.
 fn at(h: u32, m: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 5, 14, h, m, 0)
-        .single()
-        .unwrap_or_default()
+    Utc.with_ymd_and_hms(2024, 5, 14, h, m, 0).unwrap()
 }
 
 fn now() -> DateTime<Utc> {
     at(3, 5)
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/../tests/fixtures/events/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn signal_of(event: &Value) -> Signal {
@@ -54,35 +46,28 @@ fn signal_of(event: &Value) -> Signal {
 }
 
 struct Bench {
-    incidents: Arc<MemoryIncidents>,
+    fakes: Fakes,
     network: Arc<MemoryNetwork>,
     metrics: Arc<MemoryMetrics>,
-    state: Arc<MemoryState>,
-    bus: Arc<MemoryBus>,
-    enrich: Enrich,
+    enrich: Shell<Enrich>,
+}
+
+impl std::ops::Deref for Bench {
+    type Target = Fakes;
+    fn deref(&self) -> &Fakes {
+        &self.fakes
+    }
 }
 
 fn bench(backend: Backend) -> Bench {
-    let incidents = Arc::new(MemoryIncidents::new(backend));
+    let fakes = Fakes::new(backend, now());
     let network = Arc::new(MemoryNetwork::new());
     let metrics = Arc::new(MemoryMetrics::new());
-    let state = Arc::new(MemoryState::new());
-    let bus = Arc::new(MemoryBus::new());
-    let clock = Arc::new(ManualClock::new(now()));
-    let enrich = Enrich::new(
-        incidents.clone(),
-        network.clone(),
-        metrics.clone(),
-        state.clone(),
-        bus.clone(),
-        clock,
-    );
+    let enrich = fakes.enrich(network.clone(), metrics.clone());
     Bench {
-        incidents,
+        fakes,
         network,
         metrics,
-        state,
-        bus,
         enrich,
     }
 }
@@ -215,10 +200,8 @@ impl Bench {
         to_envelope(&event, &signal.account, &signal.region)
     }
 
-    async fn run(&self, event: &Value) -> Result<EnrichAnswer, EnrichError> {
-        self.enrich
-            .handle(event, now() + Duration::seconds(10))
-            .await
+    async fn run(&self, event: &Value) -> Result<EnrichAnswer, StageError> {
+        self.fakes.run(&self.enrich, event).await
     }
 
     async fn ok(&self, event: &Value) -> EnrichAnswer {
@@ -245,7 +228,7 @@ impl Bench {
     fn timeline_text(&self) -> String {
         let timeline = self.incident().timeline;
         assert_eq!(timeline.len(), 1, "one timeline entry: {timeline:?}");
-        assert_eq!(timeline[0].event, "diagnosis");
+        assert_eq!(timeline[0].kind, EntryKind::Diagnosis);
         timeline[0].text.clone()
     }
 }
@@ -740,7 +723,7 @@ async fn a_concurrent_invocation_is_told_to_retry() {
     let event = b.opened("cloudwatch-alarm-vpn-tunnel-down", |_| {}).await;
     let id = b.incident().reference.id;
     let begun = b
-        .state
+        .runs
         .begin(
             &format!("enrich#{id}"),
             now(),
@@ -934,20 +917,6 @@ fn tunnel_history_finds_the_latest_down_run() {
 }
 
 #[test]
-fn vpn_ids_are_recognised_in_ids_and_arns() {
-    assert_eq!(vpn_id_in(VPN), Some(VPN));
-    assert_eq!(
-        vpn_id_in(&format!("{ARN_PREFIX}vpn-connection/{VPN}")),
-        Some(VPN)
-    );
-    assert_eq!(vpn_id_in(&format!("{ARN_PREFIX}vpn-gateway/{VGW}")), None);
-    assert_eq!(vpn_id_in("arn:aws:s3:::vpn-connection/vpn-01234567"), None);
-    assert_eq!(vpn_id_in("vpn-XYZ"), None);
-    assert_eq!(vpn_id_in("vpn-0123"), None);
-    assert!(is_vpn_id("vpn-01234567"));
-}
-
-#[test]
 fn logs_insights_links_encode_the_query_and_group() {
     let place = Place {
         region: "eu-west-1",
@@ -963,7 +932,7 @@ fn logs_insights_links_encode_the_query_and_group() {
          *20*7c*20limit*20200$257Esource$257E$2528$257E$2527*2fvpn*2ftunnels$2529$2529"
     );
     assert!(!url.contains(' ') && !url.contains('"'));
-    assert_eq!(percent_encode("a b/c:d~"), "a%20b%2Fc%3Ad~");
+    assert_eq!(console::percent_encode("a b/c:d~"), "a%20b%2Fc%3Ad~");
     let cn = Place {
         region: "cn-north-1",
         account: "1",
@@ -972,5 +941,5 @@ fn logs_insights_links_encode_the_query_and_group() {
         cn.arn("ec2", "vpn-connection/x"),
         "arn:aws-cn:ec2:cn-north-1:1:vpn-connection/x"
     );
-    assert_eq!(cn.console_host(), "console.amazonaws.cn");
+    assert_eq!(console::host(cn.region), "console.amazonaws.cn");
 }

@@ -6,10 +6,13 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::chatbot::assert_valid;
-use crate::domain::{Impact, ReportLink, Resolution};
-use crate::handlers::envelope::to_envelope;
-use crate::memory::{ManualClock, MemoryNotifier, MemoryState};
-use crate::ports::{Begin, PortErrorKind};
+use crate::console;
+use crate::diagnosis::RunbookRun;
+use crate::domain::{Backend, Impact, ReportLink, Resolution, SignalState};
+use crate::memory::{ManualClock, MemoryNotifier, MemoryReferences, MemoryRunOnce};
+use crate::ports::{AttributeValue, Begin, Clock, PortErrorKind, RunOnceStore};
+use crate::shell::input::to_envelope;
+use crate::shell::Shell;
 
 const ACCOUNT: &str = "111122223333";
 const REGION: &str = "eu-west-1";
@@ -21,9 +24,7 @@ const VPN_ARN: &str = "arn:aws:ec2:eu-west-1:111122223333:vpn-connection/vpn-012
 const EXECUTION: &str = "4c1a6e2d-9b7f-4e0a-8d3c-2f5b6a7c8d9e";
 
 fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 5, 14, 3, 2, 10)
-        .single()
-        .unwrap_or_default()
+    Utc.with_ymd_and_hms(2024, 5, 14, 3, 2, 10).unwrap()
 }
 
 fn at(minutes: i64) -> DateTime<Utc> {
@@ -300,9 +301,10 @@ fn with_impact(detail: &LifecycleDetail, impact: u8) -> LifecycleDetail {
 
 struct Bench {
     notifier: Arc<MemoryNotifier>,
-    state: Arc<MemoryState>,
+    runs: Arc<MemoryRunOnce>,
+    references: Arc<MemoryReferences>,
     clock: Arc<ManualClock>,
-    notify: Arc<Notify>,
+    notify: Arc<Shell<Notify>>,
 }
 
 fn bench() -> Bench {
@@ -311,17 +313,18 @@ fn bench() -> Bench {
 
 fn bench_with(policy: NotificationPolicy) -> Bench {
     let notifier = Arc::new(MemoryNotifier::new());
-    let state = Arc::new(MemoryState::new());
+    let runs = Arc::new(MemoryRunOnce::new());
+    let references = Arc::new(MemoryReferences::new());
     let clock = Arc::new(ManualClock::new(t0()));
-    let notify = Arc::new(Notify::new(
-        notifier.clone(),
-        state.clone(),
+    let notify = Arc::new(Shell::new(
+        Notify::new(notifier.clone(), references.clone(), policy),
+        runs.clone(),
         clock.clone(),
-        policy,
     ));
     Bench {
         notifier,
-        state,
+        runs,
+        references,
         clock,
         notify,
     }
@@ -620,7 +623,7 @@ async fn a_step_another_invocation_is_posting_is_an_error_to_retry() {
     let now = b.clock.now();
     let key = format!("notify#{INCIDENT}#opened");
     let begun = b
-        .state
+        .runs
         .begin(
             &key,
             now,
@@ -631,10 +634,7 @@ async fn a_step_another_invocation_is_posting_is_an_error_to_retry() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(begun, Begin::Started);
     let e = b.run(&step_event(&story()[0])).await.err();
-    assert_eq!(
-        e.as_ref().map(NotifyError::error_type),
-        Some("EventInProgress")
-    );
+    assert_eq!(e.as_ref().map(Failure::error_type), Some("EventInProgress"));
     assert!(b.published().is_empty());
 }
 
@@ -645,7 +645,7 @@ async fn a_failed_publish_fails_the_invocation_and_the_retry_posts_exactly_once(
     b.notifier.fail_next(1, PortErrorKind::Unavailable);
     let e = b.run(&event).await.err();
     assert_eq!(
-        e.as_ref().map(NotifyError::error_type),
+        e.as_ref().map(Failure::error_type),
         Some("ServiceUnavailable"),
         "{e:?}"
     );
@@ -661,9 +661,9 @@ async fn a_failed_publish_fails_the_invocation_and_the_retry_posts_exactly_once(
 #[tokio::test]
 async fn a_state_table_failure_before_posting_fails_without_posting() {
     let b = bench();
-    b.state.fail_next("begin", 1, PortErrorKind::Throttled);
+    b.runs.fail_next("begin", 1, PortErrorKind::Throttled);
     let e = b.run(&step_event(&story()[0])).await.err();
-    assert_eq!(e.as_ref().map(NotifyError::error_type), Some("Throttled"));
+    assert_eq!(e.as_ref().map(Failure::error_type), Some("Throttled"));
     assert!(b.published().is_empty());
     assert_eq!(
         b.ok(&step_event(&story()[0])).await.action,
@@ -799,7 +799,8 @@ async fn a_lost_record_of_the_last_update_is_repaired_without_a_second_post() {
     b.ok(&envelope(LifecycleKind::IncidentOpened, at(0), &opened))
         .await;
     b.clock.set(at(16));
-    b.state.fail_next("remember", 1, PortErrorKind::Unavailable);
+    b.references
+        .fail_next("remember", 1, PortErrorKind::Unavailable);
     let answer = b.ok(&joined_event(&opened, 5, at(16))).await;
     assert_eq!(
         answer.action,
@@ -908,7 +909,7 @@ async fn unknown_and_malformed_events_are_errors_naming_what_was_wrong() {
     for (event, error_type, says) in cases {
         let e = b.run(&event).await.err();
         assert_eq!(
-            e.as_ref().map(NotifyError::error_type),
+            e.as_ref().map(Failure::error_type),
             Some(error_type),
             "{event}: {e:?}"
         );
@@ -1019,26 +1020,29 @@ async fn an_opsitem_is_linked_in_its_console() {
 
 #[test]
 fn console_links_follow_the_partition() {
-    assert_eq!(console_host("cn-north-1"), "console.amazonaws.cn");
+    assert_eq!(console::host("cn-north-1"), "console.amazonaws.cn");
     assert_eq!(
-        console_host("us-gov-west-1"),
+        console::host("us-gov-west-1"),
         "console.amazonaws-us-gov.com"
     );
-    let (label, url) = console_link(
+    let (label, url) = console::resource_page(
         "arn:aws-cn:cloudwatch:cn-north-1:111122223333:alarm:a b",
         "eu-west-1",
     )
-    .unwrap_or_default();
+    .unwrap();
     assert_eq!(label, "Alarm a b");
     assert_eq!(
         url,
         "https://console.amazonaws.cn/cloudwatch/home?region=cn-north-1#alarmsV2:alarm/a%20b"
     );
     assert_eq!(
-        console_link("vpn-0123456789abcdef0", "eu-west-1").map(|(_, u)| u),
+        console::resource_page("vpn-0123456789abcdef0", "eu-west-1").map(|(_, u)| u),
         Some("https://eu-west-1.console.aws.amazon.com/vpcconsole/home?region=eu-west-1#VpnConnectionDetails:VpnConnectionId=vpn-0123456789abcdef0".to_string())
     );
-    assert_eq!(console_link("arn:aws:s3:::bucket", "eu-west-1"), None);
+    assert_eq!(
+        console::resource_page("arn:aws:s3:::bucket", "eu-west-1"),
+        None
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

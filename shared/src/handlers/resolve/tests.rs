@@ -5,17 +5,19 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
+use super::verify::tunnels_check;
 use super::*;
-use crate::diagnosis::Tunnel;
-use crate::domain::RESPONDER_SOURCE;
-use crate::handlers::envelope::to_envelope;
+use crate::diagnosis::{Tunnel, TunnelStatus, VpnConnection};
+use crate::domain::{Backend, RESPONDER_SOURCE};
+use crate::handlers::testkit::{fixture, Fakes};
 use crate::handlers::triage::Triage;
 use crate::memory::{
-    ManualClock, MemoryAlarms, MemoryBus, MemoryIncidents, MemoryNetwork, MemoryReports,
-    MemoryState, StoredIncident,
+    MemoryAlarms, MemoryBus, MemoryDedupe, MemoryNetwork, MemoryReports, StoredIncident,
 };
-use crate::ports::AlarmState;
+use crate::ports::{AlarmState, IncidentWriter, PortError, PortErrorKind, RunOnceStore};
 use crate::rules::Rules;
+use crate::shell::input::to_envelope;
+use crate::shell::{Failure, Shell};
 
 const VPN: &str = "vpn-0123456789abcdef0";
 const ALARM: &str = "vpn-tunnel-down-vpn-0123456789abcdef0";
@@ -26,23 +28,12 @@ const BUCKET: &str = "responder-reports";
 
 /// 2024-05-14 at `h:m:s` UTC: the fixtures' alarm fires at 03:02:10 and is OK at 03:21:10.
 fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 5, 14, h, m, s)
-        .single()
-        .unwrap_or_default()
+    Utc.with_ymd_and_hms(2024, 5, 14, h, m, s).unwrap()
 }
 
 /// When resolve runs.
 fn now() -> DateTime<Utc> {
     at(3, 23, 30)
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/../tests/fixtures/events/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// The alarm event `event` turned into its recovery (state OK at `time`).
@@ -90,60 +81,64 @@ fn both_up() -> VpnConnection {
 }
 
 struct Bench {
-    incidents: Arc<MemoryIncidents>,
+    fakes: Fakes,
     network: Arc<MemoryNetwork>,
     alarms: Arc<MemoryAlarms>,
     reports: Arc<MemoryReports>,
-    state: Arc<MemoryState>,
-    bus: Arc<MemoryBus>,
-    clock: Arc<ManualClock>,
-    triage: Triage,
+    triage: Shell<Triage>,
     /// What triage published.
     triage_bus: Arc<MemoryBus>,
-    resolve: Resolve,
+    resolve: Shell<Resolve>,
+}
+
+impl std::ops::Deref for Bench {
+    type Target = Fakes;
+    fn deref(&self) -> &Fakes {
+        &self.fakes
+    }
 }
 
 fn bench(backend: Backend) -> Bench {
-    bench_with_alarms(backend, None)
+    bench_with_alarms(backend, |_| None)
 }
 
-/// A bench whose resolve reads alarms from `alarms` instead of the fake's.
-fn bench_with_alarms(backend: Backend, alarms: Option<Arc<dyn AlarmStates>>) -> Bench {
-    let incidents = Arc::new(MemoryIncidents::new(backend));
+/// A bench whose resolve reads alarms from what `alarms` gives (given the dedupe keys), instead
+/// of the fake's.
+fn bench_with_alarms(
+    backend: Backend,
+    alarms: impl FnOnce(Arc<MemoryDedupe>) -> Option<Arc<dyn AlarmStates>>,
+) -> Bench {
+    let fakes = Fakes::new(backend, at(3, 2, 11));
     let network = Arc::new(MemoryNetwork::new());
     let fake_alarms = Arc::new(MemoryAlarms::new());
     let reports = Arc::new(MemoryReports::new(BUCKET));
-    let state = Arc::new(MemoryState::new());
-    let bus = Arc::new(MemoryBus::new());
     let triage_bus = Arc::new(MemoryBus::new());
-    let clock = Arc::new(ManualClock::new(at(3, 2, 11)));
-    let rules = Rules::embedded().unwrap_or_else(|e| panic!("{e}"));
-    let triage = Triage::new(
-        rules,
-        incidents.clone(),
-        state.clone(),
-        triage_bus.clone(),
-        clock.clone(),
-    );
-    let resolve = Resolve::new(
-        incidents.clone(),
+    let triage = Shell::new(
+        Triage::new(
+            Rules::embedded().unwrap(),
+            fakes.incidents.clone(),
+            fakes.incidents.clone(),
+            fakes.keys.clone(),
+        ),
+        fakes.runs.clone(),
+        fakes.clock.clone(),
+    )
+    .with_bus(triage_bus.clone());
+    let resolve = fakes.shell(Resolve::new(
+        fakes.incidents.clone(),
+        fakes.incidents.clone(),
         network.clone(),
-        alarms.unwrap_or_else(|| fake_alarms.clone()),
+        alarms(fakes.keys.clone()).unwrap_or_else(|| fake_alarms.clone()),
         reports.clone(),
-        state.clone(),
-        bus.clone(),
-        clock.clone(),
-    );
+        fakes.keys.clone(),
+    ));
     network.add_connection(both_up());
     fake_alarms.set(ALARM, "OK");
     Bench {
-        incidents,
+        fakes,
         network,
         alarms: fake_alarms,
         reports,
-        state,
-        bus,
-        clock,
         triage,
         triage_bus,
         resolve,
@@ -155,8 +150,8 @@ impl Bench {
     async fn triage(&self, event: &Value, time: DateTime<Utc>) {
         self.clock.set(time);
         self.incidents.set_time(time);
-        self.triage
-            .handle(event, time + Duration::seconds(10))
+        self.fakes
+            .run(&self.triage, event)
             .await
             .unwrap_or_else(|e| panic!("triage: {e}"));
     }
@@ -176,11 +171,11 @@ impl Bench {
     async fn recovered_from(&self, down: Value, ok: Value) -> Value {
         self.triage(&down, at(3, 2, 11)).await;
         let incident = self.incident().reference;
-        let diagnosis = TimelineEntry {
-            time: at(3, 2, 11),
-            event: crate::handlers::enrich::TIMELINE_EVENT.to_string(),
-            text: format!("Tunnel 1 ({TUNNEL_1}) DOWN since 02:55 UTC — 'IPSEC IS DOWN'; tunnel 2 ({TUNNEL_2}) UP"),
-        };
+        let diagnosis = TimelineEntry::new(
+            at(3, 2, 11),
+            EntryKind::Diagnosis,
+            &format!("Tunnel 1 ({TUNNEL_1}) DOWN since 02:55 UTC — 'IPSEC IS DOWN'; tunnel 2 ({TUNNEL_2}) UP"),
+        );
         self.incidents
             .add_timeline(&incident, &diagnosis, "enrich")
             .await
@@ -197,10 +192,8 @@ impl Bench {
         to_envelope(&recovered, "111122223333", "eu-west-1")
     }
 
-    async fn run(&self, event: &Value) -> Result<ResolveAnswer, ResolveError> {
-        self.resolve
-            .handle(event, self.clock.now() + Duration::seconds(10))
-            .await
+    async fn run(&self, event: &Value) -> Result<ResolveAnswer, StageError> {
+        self.fakes.run(&self.resolve, event).await
     }
 
     async fn ok(&self, event: &Value) -> ResolveAnswer {
@@ -216,7 +209,7 @@ impl Bench {
     }
 
     fn row(&self) -> DedupeRecord {
-        self.state
+        self.keys
             .records()
             .into_iter()
             .find(|r| r.key == KEY)
@@ -231,12 +224,16 @@ impl Bench {
             .collect()
     }
 
-    /// The timeline entries resolve wrote (by label).
-    fn entries(&self, label: &str) -> Vec<TimelineEntry> {
+    /// The timeline entries resolve wrote: the resolution, or waiting for a responder.
+    fn entries(&self, waiting: bool) -> Vec<TimelineEntry> {
         self.incident()
             .timeline
             .into_iter()
-            .filter(|e| e.event == label)
+            .filter(|e| match e.kind {
+                EntryKind::Resolved => !waiting,
+                EntryKind::AwaitingResponder { .. } => waiting,
+                _ => false,
+            })
             .collect()
     }
 
@@ -249,8 +246,8 @@ impl Bench {
             .related_items
             .iter()
             .all(|i| i.title != REPORT_ITEM_TITLE));
-        assert!(self.entries(RESOLVED_EVENT).is_empty());
-        assert!(self.entries(WAITING_EVENT).is_empty());
+        assert!(self.entries(false).is_empty());
+        assert!(self.entries(true).is_empty());
         assert!(self.bus.events().is_empty(), "{:?}", self.bus.events());
     }
 }
@@ -320,7 +317,7 @@ async fn a_verified_recovery_resolves_the_incident_and_writes_the_record() {
             "DescribeAlarms: alarm {ALARM} is OK; DescribeVpnConnections: both tunnels of {VPN} \
              are UP ({TUNNEL_1}, {TUNNEL_2})"
         );
-        let resolved = b.entries(RESOLVED_EVENT);
+        let resolved = b.entries(false);
         assert_eq!(resolved.len(), 1);
         assert_eq!(
             resolved[0].text,
@@ -394,7 +391,7 @@ async fn a_redelivered_recovery_is_replayed_without_side_effects() {
     );
     assert_eq!(b.reports.puts(), 1);
     assert_eq!(b.bus.events().len(), 1);
-    assert_eq!(b.entries(RESOLVED_EVENT).len(), 1);
+    assert_eq!(b.entries(false).len(), 1);
     assert_eq!(b.alarms.calls().len(), 1, "no second verification");
 }
 
@@ -415,8 +412,8 @@ impl Step {
     fn fail_once(self, b: &Bench) {
         let kind = PortErrorKind::Unavailable;
         match self {
-            Step::Get => b.state.fail_next("get", 1, kind),
-            Step::Settle => b.state.fail_next("settle", 1, kind),
+            Step::Get => b.keys.fail_next("get", 1, kind),
+            Step::Settle => b.keys.fail_next("settle", 1, kind),
             Step::Record => b.incidents.fail_next("record", 1, kind),
             Step::Put => b.reports.fail_next(1, kind),
             Step::RelatedItem => b.incidents.fail_next("add_related_items", 1, kind),
@@ -484,7 +481,7 @@ async fn a_failure_at_any_step_is_retried_into_exactly_one_resolution() {
         );
         // A repeated timeline write is the very same entry (time and token), which the
         // backends keep once.
-        let resolved = b.entries(RESOLVED_EVENT);
+        let resolved = b.entries(false);
         assert!(!resolved.is_empty(), "{step:?}");
         assert!(
             resolved.iter().all(|e| *e == resolved[0]),
@@ -522,7 +519,7 @@ async fn a_tunnel_still_down_leaves_the_incident_to_a_responder() {
         "Signal recovered; waiting for a responder to resolve: {why} (DescribeAlarms: alarm {ALARM} is OK)"
     );
     assert_eq!(answer.reason, text);
-    let waiting = b.entries(WAITING_EVENT);
+    let waiting = b.entries(true);
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0].text, text);
 
@@ -576,10 +573,9 @@ async fn an_alarm_still_in_alarm_leaves_the_incident_to_a_responder() {
 
 #[tokio::test]
 async fn an_alarm_that_no_longer_exists_fails_its_check() {
-    let b = bench_with_alarms(
-        Backend::IncidentManager,
-        Some(Arc::new(MemoryAlarms::new())),
-    );
+    let b = bench_with_alarms(Backend::IncidentManager, |_| {
+        Some(Arc::new(MemoryAlarms::new()))
+    });
     let event = b.recovered().await;
     let answer = b.ok(&event).await;
     assert_eq!(answer.action, ResolveAction::AwaitingResponder);
@@ -773,14 +769,14 @@ async fn a_signal_that_fired_again_keeps_the_incident_open() {
 /// Alarms that report OK, but the signal fires again (triage moves the key back to `open`) while
 /// resolve is verifying.
 struct RefiringAlarms {
-    state: Arc<MemoryState>,
+    keys: Arc<MemoryDedupe>,
 }
 
 #[async_trait]
 impl AlarmStates for RefiringAlarms {
     async fn alarm_state(&self, name: &str) -> Result<Option<AlarmState>, PortError> {
         let at = at(3, 23, 29);
-        self.state
+        self.keys
             .touch(KEY, KeyStatus::Open, at, at + Duration::days(14))
             .await?;
         Ok(Some(AlarmState {
@@ -794,28 +790,9 @@ impl AlarmStates for RefiringAlarms {
 
 #[tokio::test]
 async fn a_signal_that_fires_again_while_verifying_keeps_the_incident_open() {
-    let state = Arc::new(MemoryState::new());
-    let mut b = bench(Backend::IncidentManager);
-    // Rebuild resolve and triage on one state table the refiring alarms can touch.
-    b.state = state.clone();
-    b.triage = Triage::new(
-        Rules::embedded().unwrap_or_else(|e| panic!("{e}")),
-        b.incidents.clone(),
-        state.clone(),
-        b.triage_bus.clone(),
-        b.clock.clone(),
-    );
-    b.resolve = Resolve::new(
-        b.incidents.clone(),
-        b.network.clone(),
-        Arc::new(RefiringAlarms {
-            state: state.clone(),
-        }),
-        b.reports.clone(),
-        state.clone(),
-        b.bus.clone(),
-        b.clock.clone(),
-    );
+    let b = bench_with_alarms(Backend::IncidentManager, |keys| {
+        Some(Arc::new(RefiringAlarms { keys }))
+    });
     let event = b.recovered().await;
     let answer = b.ok(&event).await;
     assert_eq!(answer.action, ResolveAction::Ignored, "{answer:?}");
@@ -886,7 +863,7 @@ async fn an_incident_in_another_backend_is_an_error() {
     let mut event = b.recovered().await;
     event["detail"]["incident"]["backend"] = json!("opscenter");
     match b.run(&event).await {
-        Err(e @ ResolveError::WrongBackend { .. }) => {
+        Err(e @ StageError::WrongBackend { .. }) => {
             assert_eq!(e.error_type(), "WrongBackend");
             assert!(
                 e.to_string()
@@ -943,7 +920,7 @@ async fn a_recovery_held_by_a_live_invocation_is_an_error_to_retry() {
     let id = b.incident().reference.id;
     let key = format!("resolve#{id}#{fingerprint}");
     let _ = b
-        .state
+        .runs
         .begin(
             &key,
             now(),

@@ -1,4 +1,3 @@
-use crate::ports::Begin;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -6,12 +5,16 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::diagnosis::{Diagnosis, TunnelLog, VpnConnection};
-use crate::domain::{Backend, RunbookRef};
-use crate::handlers::envelope::to_envelope;
-use crate::handlers::triage::Triage;
-use crate::memory::{ManualClock, MemoryAutomation, MemoryBus, MemoryIncidents, MemoryState};
-use crate::rules::Rules;
+use crate::diagnosis::{Diagnosis, Tunnel, TunnelLog, TunnelStatus, VpnConnection, VpnFacts};
+use crate::domain::{Backend, LifecycleEvent, RunbookRef};
+use crate::handlers::testkit::{fixture, Fakes};
+use crate::memory::MemoryAutomation;
+use crate::ports::{Begin, Clock, ReferenceStore, RunOnceStore};
+use crate::shell::input::to_envelope;
+use crate::shell::{Failure, Shell};
+use crate::sources::ssm_automation::{
+    parse as parse_status_change, DETAIL_TYPE as STATUS_CHANGE_DETAIL_TYPE,
+};
 
 const ROLE: &str = "arn:aws:iam::111122223333:role/responder-runbook";
 const VPN: &str = "vpn-0123456789abcdef0";
@@ -20,74 +23,49 @@ const DOWN_IP: &str = "203.0.113.10";
 const UP_IP: &str = "203.0.113.11";
 const LOG_ARN: &str = "arn:aws:logs:eu-west-1:111122223333:log-group:/vpn/tunnels";
 
-fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/../tests/fixtures/events/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 fn start_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 5, 14, 3, 5, 0)
-        .single()
-        .unwrap_or_default()
+    Utc.with_ymd_and_hms(2024, 5, 14, 3, 5, 0).unwrap()
 }
 
 struct Bench {
-    incidents: Arc<MemoryIncidents>,
+    fakes: Fakes,
     automation: Arc<MemoryAutomation>,
-    state: Arc<MemoryState>,
-    bus: Arc<MemoryBus>,
-    clock: Arc<ManualClock>,
-    runbook: Runbook,
+    runbook: Shell<Runbook>,
     /// The `Incident Opened` event triage published for the VPN alarm fixture.
     opened: LifecycleEvent,
 }
 
+impl std::ops::Deref for Bench {
+    type Target = Fakes;
+    fn deref(&self) -> &Fakes {
+        &self.fakes
+    }
+}
+
 /// An incident opened by triage from the VPN alarm fixture (default rules), and a runbook stage
-/// with its own bus.
+/// with a bus of its own.
 async fn bench() -> Bench {
-    let incidents = Arc::new(MemoryIncidents::new(Backend::IncidentManager));
+    let opener = Fakes::new(Backend::IncidentManager, start_time());
+    let opened = opener
+        .opened_by_triage("cloudwatch-alarm-vpn-tunnel-down")
+        .await;
+    let fakes = Fakes {
+        incidents: opener.incidents.clone(),
+        ..Fakes::new(
+            Backend::IncidentManager,
+            start_time() + Duration::minutes(1),
+        )
+    };
     let automation = Arc::new(MemoryAutomation::new());
-    let state = Arc::new(MemoryState::new());
-    let bus = Arc::new(MemoryBus::new());
-    let clock = Arc::new(ManualClock::new(start_time()));
-    let triage_bus = Arc::new(MemoryBus::new());
-    let rules = Rules::embedded().unwrap_or_else(|e| panic!("{e}"));
-    let triage = Triage::new(
-        rules,
-        incidents.clone(),
-        state.clone(),
-        triage_bus.clone(),
-        clock.clone(),
-    );
-    let deadline = clock.now() + Duration::seconds(10);
-    triage
-        .handle(&fixture("cloudwatch-alarm-vpn-tunnel-down"), deadline)
-        .await
-        .unwrap_or_else(|e| panic!("triage: {e}"));
-    let opened = triage_bus
-        .events()
-        .first()
-        .cloned()
-        .unwrap_or_else(|| panic!("triage published nothing"));
-    clock.advance(Duration::minutes(1));
-    let runbook = Runbook::new(
-        incidents.clone(),
+    let runbook = fakes.shell(Runbook::new(
+        fakes.incidents.clone(),
         automation.clone(),
-        state.clone(),
-        bus.clone(),
-        clock.clone(),
+        fakes.references.clone(),
         ROLE.to_string(),
-    );
+    ));
     Bench {
-        incidents,
+        fakes,
         automation,
-        state,
-        bus,
-        clock,
         runbook,
         opened,
     }
@@ -165,9 +143,8 @@ impl Bench {
         self.enriched_with(|d| d.diagnosis = Some(diagnosis))
     }
 
-    async fn run(&self, event: &Value) -> Result<RunbookAnswer, RunbookError> {
-        let deadline = self.clock.now() + Duration::seconds(10);
-        self.runbook.handle(event, deadline).await
+    async fn run(&self, event: &Value) -> Result<RunbookAnswer, StageError> {
+        self.fakes.run(&self.runbook, event).await
     }
 
     async fn ok(&self, event: &Value) -> RunbookAnswer {
@@ -278,7 +255,26 @@ async fn one_tunnel_down_starts_the_runbook_with_the_down_tunnel_as_tunnel_a() {
 
     let timeline = b.timeline();
     assert_eq!(timeline.len(), 1);
-    assert_eq!(timeline[0].event, "runbook-started");
+    assert_eq!(
+        timeline[0].kind,
+        EntryKind::RunbookStarted {
+            document: DOCUMENT.to_string(),
+            execution: execution.clone(),
+            parameters: [
+                ("VpnConnectionId", VPN),
+                ("TunnelAIPAddress", DOWN_IP),
+                ("TunnelBIPAddress", UP_IP),
+                ("IKEVersion", "IKEv2"),
+                ("LogGroupName", "/vpn/tunnels"),
+                ("LookBackPeriod", "03"),
+                ("AutomationAssumeRole", ROLE),
+            ]
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+            notes: Vec::new(),
+        }
+    );
     assert_eq!(
         timeline[0].text,
         format!(
@@ -308,7 +304,7 @@ async fn one_tunnel_down_starts_the_runbook_with_the_down_tunnel_as_tunnel_a() {
 
     // The state table links the execution to the incident for the status change.
     let link = b
-        .state
+        .references
         .recall(
             &format!("automation#{execution}"),
             b.clock.now() + Duration::days(6),
@@ -364,7 +360,12 @@ async fn without_tunnel_logging_the_runbook_is_not_started_and_the_timeline_says
 
     let timeline = b.timeline();
     assert_eq!(timeline.len(), 1);
-    assert_eq!(timeline[0].event, "runbook-not-started");
+    assert!(
+        matches!(&timeline[0].kind, EntryKind::RunbookNotStarted { document, why }
+            if document == DOCUMENT && why.starts_with("LogGroupName has no value")),
+        "{:?}",
+        timeline[0].kind
+    );
     assert_eq!(
         timeline[0].text,
         "Runbook AWSSupport-TroubleshootVPN not started: LogGroupName has no value (tunnel \
@@ -672,7 +673,7 @@ async fn a_live_invocation_holding_the_event_makes_the_other_retry() {
     let now = b.clock.now();
     let key = format!("runbook#{}#{DOCUMENT}", b.incident_id());
     let held = b
-        .state
+        .runs
         .begin(
             &key,
             now,
@@ -711,7 +712,14 @@ async fn success_with_outputs_is_written_on_the_timeline_and_announced_once() {
 
     let timeline = b.timeline();
     assert_eq!(timeline.len(), 2);
-    assert_eq!(timeline[1].event, "runbook-finished");
+    assert_eq!(
+        timeline[1].kind,
+        EntryKind::RunbookFinished {
+            document: DOCUMENT.to_string(),
+            execution: execution.clone(),
+            status: "Success".to_string(),
+        }
+    );
     assert_eq!(
         timeline[1].text,
         format!(

@@ -1,61 +1,54 @@
 use std::sync::Arc;
+use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
 use super::*;
-use crate::domain::{Backend, RelatedValue};
-use crate::memory::{ManualClock, MemoryBus, MemoryIncidents, MemoryState};
+use crate::domain::{Backend, Impact, NewIncident, RelatedValue};
+use crate::handlers::testkit::{fixture, Fakes};
+use crate::memory::MemoryIncidents;
 use crate::ports::PortErrorKind;
-
-fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/../tests/fixtures/events/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use crate::shell::Shell;
 
 fn start() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 21, 4, 0, 0)
-        .single()
-        .unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 11, 21, 4, 0, 0).unwrap()
 }
 
 struct Bench {
-    incidents: Arc<MemoryIncidents>,
-    state: Arc<MemoryState>,
-    bus: Arc<MemoryBus>,
-    clock: Arc<ManualClock>,
-    triage: Triage,
+    fakes: Fakes,
+    triage: Shell<Triage>,
+}
+
+impl std::ops::Deref for Bench {
+    type Target = Fakes;
+    fn deref(&self) -> &Fakes {
+        &self.fakes
+    }
 }
 
 fn bench(backend: Backend) -> Bench {
-    let incidents = Arc::new(MemoryIncidents::new(backend));
-    bench_with(incidents.clone(), incidents)
+    let fakes = Fakes::new(backend, start());
+    let triage = fakes.triage();
+    Bench { fakes, triage }
 }
 
-fn bench_with(incidents: Arc<MemoryIncidents>, store: Arc<dyn IncidentStore>) -> Bench {
-    let state = Arc::new(MemoryState::new());
-    let bus = Arc::new(MemoryBus::new());
-    let clock = Arc::new(ManualClock::new(start()));
-    let rules = Rules::embedded().unwrap_or_else(|e| panic!("{e}"));
-    let triage = Triage::new(rules, store, state.clone(), bus.clone(), clock.clone());
-    Bench {
-        incidents,
-        state,
-        bus,
-        clock,
-        triage,
-    }
+/// Triage opening its incidents through what `opener` makes of the fake backend.
+fn bench_with(opener: impl FnOnce(Arc<MemoryIncidents>) -> Arc<dyn IncidentOpener>) -> Bench {
+    let fakes = Fakes::new(Backend::IncidentManager, start());
+    let triage = fakes.shell(Triage::new(
+        Rules::embedded().unwrap(),
+        opener(fakes.incidents.clone()),
+        fakes.incidents.clone(),
+        fakes.keys.clone(),
+    ));
+    Bench { fakes, triage }
 }
 
 impl Bench {
     async fn run(&self, event: &Value) -> Result<TriageAnswer, TriageError> {
-        let deadline = self.clock.now() + Duration::seconds(10);
-        self.triage.handle(event, deadline).await
+        self.fakes.run(&self.triage, event).await
     }
 
     async fn ok(&self, event: &Value) -> TriageAnswer {
@@ -132,7 +125,7 @@ async fn vpn_alarm_opens_one_incident_and_redeliveries_join_it() {
             "{arns:?}"
         );
 
-        let rows = b.state.records();
+        let rows = b.keys.records();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].status, KeyStatus::Open);
         assert_eq!(
@@ -155,10 +148,9 @@ async fn a_second_alarm_on_the_same_vpn_joins_then_recovery_is_announced() {
 
     let stored = &b.incidents.incidents()[0];
     assert!(
-        stored
-            .timeline
-            .iter()
-            .any(|t| t.event == "signal-joined" && t.text.contains("signal 2")),
+        stored.timeline.iter().any(
+            |t| matches!(t.kind, EntryKind::SignalJoined { .. }) && t.text.contains("signal 2")
+        ),
         "{:?}",
         stored.timeline
     );
@@ -186,7 +178,7 @@ async fn a_second_alarm_on_the_same_vpn_joins_then_recovery_is_announced() {
             .is_some_and(|d| d.incident.auto_resolve && d.signal_count == Some(3)),
         "{last:?}"
     );
-    assert_eq!(b.state.records()[0].status, KeyStatus::Recovered);
+    assert_eq!(b.keys.records()[0].status, KeyStatus::Recovered);
     assert_eq!(b.incidents.incidents().len(), 1);
 }
 
@@ -255,56 +247,27 @@ async fn missing_data_on_an_open_incident_is_noted_not_resolved() {
     let noted = b.ok(&no_data).await;
     assert_eq!(noted.action, Action::Joined, "{noted:?}");
     assert_eq!(noted.incident, opened.incident);
-    assert_eq!(b.state.records()[0].status, KeyStatus::Open, "still open");
+    assert_eq!(b.keys.records()[0].status, KeyStatus::Open, "still open");
     assert!(b.incidents.incidents()[0]
         .timeline
         .iter()
-        .any(|t| t.event == "signal-informational"));
+        .any(|t| matches!(t.kind, EntryKind::SignalNoData { .. })));
 }
 
 /// An incident backend that takes its time to open, so invocations overlap.
-struct SlowIncidents(Arc<MemoryIncidents>);
+struct SlowOpener(Arc<MemoryIncidents>);
 
 #[async_trait]
-impl IncidentStore for SlowIncidents {
-    fn backend(&self) -> Backend {
-        self.0.backend()
-    }
+impl IncidentOpener for SlowOpener {
     async fn open(&self, incident: &NewIncident) -> Result<IncidentRef, PortError> {
         tokio::time::sleep(StdDuration::from_millis(150)).await;
         self.0.open(incident).await
-    }
-    async fn add_timeline(
-        &self,
-        i: &IncidentRef,
-        e: &TimelineEntry,
-        t: &str,
-    ) -> Result<(), PortError> {
-        self.0.add_timeline(i, e, t).await
-    }
-    async fn add_related_items(
-        &self,
-        i: &IncidentRef,
-        r: &[RelatedItem],
-        t: &str,
-    ) -> Result<(), PortError> {
-        self.0.add_related_items(i, r, t).await
-    }
-    async fn resolve(&self, i: &IncidentRef, summary: &str) -> Result<(), PortError> {
-        self.0.resolve(i, summary).await
-    }
-    async fn record(&self, i: &IncidentRef) -> Result<crate::ports::IncidentRecord, PortError> {
-        self.0.record(i).await
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_signals_on_one_key_open_exactly_one_incident() {
-    let incidents = Arc::new(MemoryIncidents::new(Backend::IncidentManager));
-    let b = Arc::new(bench_with(
-        incidents.clone(),
-        Arc::new(SlowIncidents(incidents)),
-    ));
+    let b = Arc::new(bench_with(|incidents| Arc::new(SlowOpener(incidents))));
     let down = fixture("cloudwatch-alarm-vpn-tunnel-down");
     let by_ip = fixture("cloudwatch-alarm-vpn-tunnel-ip-down");
     let (a, c) = tokio::join!(b.run(&down), b.run(&by_ip));
@@ -333,12 +296,12 @@ async fn a_retry_after_any_failed_step_opens_exactly_once() {
             b.incidents.fail_next("open", 1, PortErrorKind::Throttled)
         }),
         ("confirm_open", |b| {
-            b.state
+            b.keys
                 .fail_next("confirm_open", 1, PortErrorKind::Unavailable)
         }),
         ("publish", |b| b.bus.fail_next(1, PortErrorKind::Throttled)),
         ("complete", |b| {
-            b.state.fail_next("complete", 1, PortErrorKind::Unavailable)
+            b.runs.fail_next("complete", 1, PortErrorKind::Unavailable)
         }),
     ];
     for (step, inject) in steps {
@@ -399,7 +362,7 @@ async fn low_guardduty_findings_are_suppressed_high_ones_open() {
     let b = bench(Backend::OpsCenter);
     let low = b.ok(&fixture("guardduty-finding-low")).await;
     assert_eq!(low.action, Action::Suppressed, "{low:?}");
-    assert!(b.state.records().is_empty(), "suppression writes no state");
+    assert!(b.keys.records().is_empty(), "suppression writes no state");
 
     let high = b.ok(&fixture("guardduty-finding-high")).await;
     assert_eq!(high.action, Action::Opened, "{high:?}");

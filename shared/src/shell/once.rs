@@ -1,7 +1,8 @@
-//! Each piece of work once, Powertools-style, on the state table's idempotency rows: the one
-//! mechanism behind triage's occurrences, enrich's incidents and runbook's starts and finishes.
+//! Each piece of work once, Powertools-style, on the run-once store: the one mechanism behind
+//! triage's occurrences, enrich's incidents, runbook's starts and finishes, notify's posts and
+//! resolve's recoveries.
 //!
-//! [`run_once`] writes an in-progress row for the key (leased until the invocation's deadline),
+//! [`run_once`] begins the key (an in-progress record leased until the invocation's deadline),
 //! runs the work, and stores its answer. A re-delivery finds the stored answer and replays it
 //! without side effects; an invocation that finds the key held by a live one is told so (the
 //! caller fails it, and Lambda retries later); a failure releases the key, so Lambda's retry
@@ -13,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use tracing::warn;
 
-use crate::ports::{Begin, Clock, PortError, StateStore};
+use crate::ports::{Begin, Clock, PortError, RunOnceStore};
 
 /// How long handled work is remembered, so re-deliveries are recognised. EventBridge retries
 /// for up to 24 hours, and Lambda's asynchronous retries stay well inside that.
@@ -36,7 +37,7 @@ pub enum Once<A> {
 /// Runs `work` once for `key`. `work` gets the lease's end (the time until which this
 /// invocation holds the key).
 pub async fn run_once<A, E, F, Fut>(
-    state: &dyn StateStore,
+    runs: &dyn RunOnceStore,
     clock: &dyn Clock,
     key: &str,
     deadline: DateTime<Utc>,
@@ -50,7 +51,7 @@ where
 {
     let now = clock.now();
     let lease_until = deadline.max(now + MIN_LEASE);
-    match state
+    match runs
         .begin(key, now, lease_until, now + IDEMPOTENCY_WINDOW)
         .await?
     {
@@ -61,15 +62,14 @@ where
     let result = async {
         let answer = work(lease_until).await?;
         let stored = serde_json::to_string(&answer).unwrap_or_default();
-        state
-            .complete(key, &stored, clock.now() + IDEMPOTENCY_WINDOW)
+        runs.complete(key, &stored, clock.now() + IDEMPOTENCY_WINDOW)
             .await?;
         Ok(answer)
     }
     .await;
     if result.is_err() {
         // Let Lambda's retry start at once rather than wait out this invocation's lease.
-        if let Err(release) = state.abandon(key).await {
+        if let Err(release) = runs.abandon(key).await {
             warn!(error = %release, key, "could not release the failed work");
         }
     }

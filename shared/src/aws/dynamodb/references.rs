@@ -1,0 +1,66 @@
+//! References: one row per key, `pk = ref#<key>`, `sk = ref`, holding a small JSON `value`.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+
+use super::{epoch, s, DynamoStateStore, ATTR_EXPIRES_AT, ATTR_PK, ATTR_SK};
+use crate::ports::{PortError, PortErrorKind, ReferenceStore};
+
+/// `pk` prefix of a reference row.
+pub const PK_REF_PREFIX: &str = "ref#";
+/// `sk` of a reference row.
+pub const SK_REF: &str = "ref";
+/// The stored value of a reference row.
+pub const ATTR_VALUE: &str = "value";
+
+/// The primary key of a reference row.
+pub(super) fn ref_key(key: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (ATTR_PK.to_string(), s(format!("{PK_REF_PREFIX}{key}"))),
+        (ATTR_SK.to_string(), s(SK_REF)),
+    ])
+}
+
+#[async_trait]
+impl ReferenceStore for DynamoStateStore {
+    async fn remember(
+        &self,
+        key: &str,
+        value: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        let mut item = ref_key(key);
+        item.extend([
+            (ATTR_VALUE.to_string(), s(value)),
+            (ATTR_EXPIRES_AT.to_string(), epoch(expires_at)),
+        ]);
+        self.put(item).await
+    }
+
+    async fn recall(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, PortError> {
+        const OP: &str = "GetItem";
+        let Some(item) = self.get_row(ref_key(key)).await? else {
+            return Ok(None);
+        };
+        // TTL deletion lags by up to days: an expired row is absent.
+        let expired = item
+            .get(ATTR_EXPIRES_AT)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .is_some_and(|at| at <= now.timestamp());
+        if expired {
+            return Ok(None);
+        }
+        match item.get(ATTR_VALUE).and_then(|v| v.as_s().ok()) {
+            Some(value) => Ok(Some(value.clone())),
+            None => Err(PortError::new(
+                OP,
+                PortErrorKind::Other,
+                format!("reference row for `{key}` has no string `{ATTR_VALUE}`"),
+            )),
+        }
+    }
+}

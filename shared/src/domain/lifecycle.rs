@@ -1,0 +1,113 @@
+//! The responder bus's events: what one stage tells the others.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{IncidentSummary, Signal};
+use crate::diagnosis::{Diagnosis, RunbookRun};
+
+/// The detail-types on the responder bus (**contract**).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LifecycleKind {
+    #[serde(rename = "Incident Opened")]
+    IncidentOpened,
+    #[serde(rename = "Incident Updated")]
+    IncidentUpdated,
+    #[serde(rename = "Signal Recovered")]
+    SignalRecovered,
+    #[serde(rename = "Incident Resolved")]
+    IncidentResolved,
+    #[serde(rename = "Runbook Started")]
+    RunbookStarted,
+    #[serde(rename = "Runbook Finished")]
+    RunbookFinished,
+    #[serde(rename = "Incident Enriched")]
+    IncidentEnriched,
+}
+
+impl LifecycleKind {
+    pub fn detail_type(self) -> &'static str {
+        match self {
+            LifecycleKind::IncidentOpened => "Incident Opened",
+            LifecycleKind::IncidentUpdated => "Incident Updated",
+            LifecycleKind::SignalRecovered => "Signal Recovered",
+            LifecycleKind::IncidentResolved => "Incident Resolved",
+            LifecycleKind::RunbookStarted => "Runbook Started",
+            LifecycleKind::RunbookFinished => "Runbook Finished",
+            LifecycleKind::IncidentEnriched => "Incident Enriched",
+        }
+    }
+}
+
+/// The source of every event on the responder bus (**contract**).
+pub const RESPONDER_SOURCE: &str = "incident.responder";
+
+/// The `detail` of a responder-bus event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleDetail {
+    pub incident: IncidentSummary,
+    pub signal: Signal,
+    /// One human sentence: why this event was published.
+    pub reason: String,
+    /// How many signals the incident has absorbed so far, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_count: Option<u64>,
+    /// What `enrich` found (`Incident Enriched`, and the runbook events after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
+    /// The runbook execution (`Runbook Started`, `Runbook Finished`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automation: Option<RunbookRun>,
+    /// What `resolve` decided after the signal recovered (`Incident Resolved`, and
+    /// `Incident Updated` when the incident waits for a responder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
+}
+
+/// Where an incident stands after its signal recovered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolutionStatus {
+    /// Verified and resolved by the responder.
+    Resolved,
+    /// The signal recovered, but verification failed or the rule leaves resolution to a
+    /// responder: a human resolves it.
+    AwaitingResponder,
+}
+
+/// `resolve`'s verdict on a recovered signal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resolution {
+    pub status: ResolutionStatus,
+    /// Whether every verification check passed.
+    pub verified: bool,
+    /// One sentence per check, e.g. "DescribeVpnConnections: both tunnels of vpn-… are UP".
+    #[serde(default)]
+    pub checks: Vec<String>,
+    /// Why it was not resolved, for `AwaitingResponder`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_reason: Option<String>,
+    /// The post-incident record, once written (`Resolved`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ReportLink>,
+    /// From the first signal to the resolution, in seconds, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_resolve_secs: Option<i64>,
+}
+
+/// A stored post-incident record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportLink {
+    /// `s3://<bucket>/<key>`.
+    pub uri: String,
+    /// The object in the S3 console.
+    pub url: String,
+}
+
+/// One event for the responder bus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleEvent {
+    pub kind: LifecycleKind,
+    pub time: DateTime<Utc>,
+    pub detail: LifecycleDetail,
+}

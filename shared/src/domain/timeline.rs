@@ -1,0 +1,222 @@
+//! An incident's timeline. Each stage writes what it did as an entry with a machine-readable
+//! [`EntryKind`] (the lifecycle step, the runbook execution, the signal) and words for people.
+//! The backends store both ([`to_stored`], read back with [`from_stored`]), so a later stage —
+//! the post-incident record — works from the kinds; the wording can change freely.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::trim_chars;
+
+/// An entry's text, in characters: inside Incident Manager's 12,000 for `eventData` (with the
+/// kind beside it) and OpsCenter's 20 KB per operational-data value.
+pub const TEXT_MAX: usize = 8_000;
+
+/// One entry on an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub time: DateTime<Utc>,
+    /// What happened, as data.
+    pub kind: EntryKind,
+    /// What a person reads: a headline on the first line, details on the lines after it.
+    pub text: String,
+}
+
+impl TimelineEntry {
+    /// An entry; the text is cut to [`TEXT_MAX`] characters.
+    pub fn new(time: DateTime<Utc>, kind: EntryKind, text: &str) -> TimelineEntry {
+        TimelineEntry {
+            time,
+            kind,
+            text: trim_chars(text, TEXT_MAX),
+        }
+    }
+
+    /// The headline: the first line with words on it.
+    pub fn headline(&self) -> &str {
+        self.text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+    }
+
+    /// The lines after the headline, as written.
+    pub fn details(&self) -> Vec<&str> {
+        let headline = self.headline();
+        let mut lines = self.text.lines().skip_while(|l| l.trim() != headline);
+        lines.next();
+        lines.collect()
+    }
+}
+
+/// What a timeline entry records. Stored with the entry (see [`to_stored`]) as `"kind"` and
+/// the variant's fields, kebab-case: `{"kind": "runbook-finished", "document": …, …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum EntryKind {
+    /// Another signal joined the incident (triage); `signal` is its fingerprint.
+    SignalJoined { signal: String },
+    /// The incident's signal recovered (triage).
+    SignalRecovered { signal: String },
+    /// The signal lost its data, neither firing nor recovered (triage).
+    SignalNoData { signal: String },
+    /// What enrich found before anyone was paged.
+    Diagnosis,
+    /// A runbook execution started (runbook): the values it started with, and notes on them.
+    RunbookStarted {
+        document: String,
+        execution: String,
+        #[serde(default)]
+        parameters: Vec<(String, String)>,
+        #[serde(default)]
+        notes: Vec<String>,
+    },
+    /// The rule's runbook could not start (runbook): why, and how to fix it.
+    RunbookNotStarted { document: String, why: String },
+    /// A runbook execution ended (runbook) with Automation's final `status`.
+    RunbookFinished {
+        document: String,
+        execution: String,
+        status: String,
+    },
+    /// The recovery was verified and the incident resolved (resolve).
+    Resolved,
+    /// The signal recovered, but the incident waits for a responder (resolve).
+    AwaitingResponder { signal: String },
+    /// An entry the responder did not write: the backend's own (`event` is its type, such as
+    /// Incident Manager's `Custom Event`), a person's, or one written before entries had kinds.
+    External { event: String },
+}
+
+/// What a backend stores for an entry: one JSON object, the text first and then the kind,
+/// `{"text": …, "kind": …, <the kind's fields>}`. The text is cut so that the whole stays within
+/// `max` as `size` counts it (characters for Incident Manager's `eventData`, bytes for an
+/// OpsItem's operational data).
+pub fn to_stored(entry: &TimelineEntry, max: usize, size: impl Fn(&str) -> usize) -> String {
+    #[derive(Serialize)]
+    struct Stored<'a> {
+        text: &'a str,
+        #[serde(flatten)]
+        kind: &'a EntryKind,
+    }
+    let encode = |text: &str| {
+        // Strings and lists of strings always serialize.
+        serde_json::to_string(&Stored {
+            text,
+            kind: &entry.kind,
+        })
+        .unwrap_or_default()
+    };
+    let mut room = entry.text.chars().count();
+    loop {
+        let encoded = encode(&trim_chars(&entry.text, room));
+        let measured = size(&encoded);
+        if measured <= max || room == 0 {
+            return encoded;
+        }
+        // Shrink in proportion (escapes and multi-byte characters make a character count for
+        // more than one), and by one at least.
+        room = (room.saturating_mul(max) / measured).min(room - 1);
+    }
+}
+
+/// An entry's kind and text from what [`to_stored`] wrote; `None` for anything else (the
+/// backend's own events, a person's words). A kind this version does not know reads as
+/// [`EntryKind::External`] named after it.
+pub fn from_stored(stored: &str) -> Option<(EntryKind, String)> {
+    let value: Value = serde_json::from_str(stored).ok()?;
+    let text = value.get("text")?.as_str()?.to_string();
+    let name = value.get("kind")?.as_str()?.to_string();
+    let kind = serde_json::from_value(value).unwrap_or(EntryKind::External { event: name });
+    Some((kind, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 5, 14, 3, 2, 20).unwrap()
+    }
+
+    fn started() -> EntryKind {
+        EntryKind::RunbookStarted {
+            document: "AWSSupport-TroubleshootVPN".into(),
+            execution: "00000000-0000-4000-8000-000000000001".into(),
+            parameters: vec![("VpnConnectionId".into(), "vpn-0123456789abcdef0".into())],
+            notes: vec!["IKEv2 was assumed".into()],
+        }
+    }
+
+    #[test]
+    fn kinds_are_stored_beside_the_text_and_read_back() {
+        let entry = TimelineEntry::new(at(), started(), "Runbook started.\nWith one parameter.");
+        let stored = to_stored(&entry, 12_000, |s| s.chars().count());
+        assert!(stored.starts_with(r#"{"text":"Runbook started.\nWith one parameter.","kind":"runbook-started","document":"AWSSupport-TroubleshootVPN""#), "{stored}");
+        assert_eq!(from_stored(&stored), Some((started(), entry.text.clone())));
+        for kind in [
+            EntryKind::Diagnosis,
+            EntryKind::Resolved,
+            EntryKind::SignalJoined {
+                signal: "fp".into(),
+            },
+            EntryKind::RunbookFinished {
+                document: "D".into(),
+                execution: "E".into(),
+                status: "Failed".into(),
+            },
+        ] {
+            let entry = TimelineEntry::new(at(), kind.clone(), "words");
+            let stored = to_stored(&entry, 20_000, str::len);
+            assert_eq!(from_stored(&stored), Some((kind, "words".to_string())));
+        }
+    }
+
+    #[test]
+    fn the_text_is_cut_so_the_whole_fits() {
+        let text = "é\"".repeat(5_000);
+        let entry = TimelineEntry::new(at(), started(), &text);
+        for (max, size) in [
+            (12_000, (|s: &str| s.chars().count()) as fn(&str) -> usize),
+            (20_000, str::len as fn(&str) -> usize),
+            (2_000, str::len as fn(&str) -> usize),
+        ] {
+            let stored = to_stored(&entry, max, size);
+            assert!(size(&stored) <= max, "{} > {max}", size(&stored));
+            let (kind, words) = from_stored(&stored).unwrap();
+            assert_eq!(kind, started());
+            assert!(words.ends_with('…') && words.len() > 100, "{}", words.len());
+        }
+    }
+
+    #[test]
+    fn other_words_are_not_ours_and_unknown_kinds_stay_named() {
+        assert_eq!(from_stored("\"a plain JSON string\""), None);
+        assert_eq!(from_stored("plain text"), None);
+        assert_eq!(
+            from_stored(r#"{"summary":"Incident Created","impact":2}"#),
+            None
+        );
+        assert_eq!(
+            from_stored(r#"{"text":"later","kind":"paged","target":"x"}"#),
+            Some((
+                EntryKind::External {
+                    event: "paged".into()
+                },
+                "later".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn the_headline_is_the_first_line_and_details_follow_it() {
+        let entry = TimelineEntry::new(at(), EntryKind::Diagnosis, "\n  Head line \none\n\ntwo");
+        assert_eq!(entry.headline(), "Head line");
+        assert_eq!(entry.details(), vec!["one", "", "two"]);
+        let long = TimelineEntry::new(at(), EntryKind::Diagnosis, &"x".repeat(TEXT_MAX + 5));
+        assert_eq!(long.text.chars().count(), TEXT_MAX);
+    }
+}

@@ -1,0 +1,371 @@
+//! The `notify` stage: posts each step of an incident's life to the incident's Slack thread,
+//! as an AWS Chatbot custom notification ([`crate::chatbot`]) published to the SNS topic Chatbot
+//! relays to the channel.
+//!
+//! Input: every responder-bus event (source `incident.responder`). The step it posts:
+//!
+//! | event | step | posted once per (state-table key) |
+//! |---|---|---|
+//! | `Incident Opened` | opened | `notify#<incident>#opened` |
+//! | `Incident Updated` (signals joined, no-data notes) | joined | see below |
+//! | `Incident Enriched` | diagnosed | `notify#<incident>#diagnosed` |
+//! | `Runbook Started` / `Runbook Finished` | runbook | `notify#<incident>#runbook#<execution>#started` / `#finished` |
+//! | `Signal Recovered` | recovered | `notify#<incident>#recovered#<signal fingerprint>` |
+//! | `Incident Resolved` | resolved | `notify#<incident>#resolved` |
+//! | `Incident Updated` with `resolution` (awaiting a responder) | resolved | `notify#<incident>#awaiting#<signal fingerprint>` |
+//!
+//! (`Incident Updated` whose `resolution.status` is `resolved` is posted as the resolution.)
+//!
+//! - The rules' `notifications` policy says which steps an impact posts; any other is `skipped`.
+//! - The keys come from the content, not the EventBridge id, so a re-delivered event and a
+//!   duplicate publication of the same step (triage publishes `Incident Opened` again when its
+//!   completion write failed) both post once; the second is `ignored`. The keys are run-once
+//!   keys: a key held by a live invocation fails this one (`EventInProgress`, Lambda retries),
+//!   and a failed publish releases the key so the retry posts.
+//! - **Storms** ([`joined`]): joined signals post at most one "N more signals joined" update per
+//!   incident per `joined_interval`. The state table remembers the last update (`notify-joined#<incident>` →
+//!   `{at, count}`; the opened post writes the first one, so joins right after opening are summed
+//!   up too). Inside the interval a joined event is `throttled`. After it, every invocation that
+//!   read the same last update competes for one key, `notify#<incident>#joined#<that update's
+//!   time in ms, or "first">`, so exactly one posts; the others are `throttled`. A stored answer
+//!   carries the update it made, so a lost write of the last update is repaired by the next
+//!   invocation that finds the key already used.
+//!
+//! Every message ([`render`]) is checked with [`chatbot::validate`] before it is published: a message that
+//! fails is a bug (`InvalidMessage`), never silently published for Chatbot to drop. Every field
+//! is trimmed to the schema's caps, so any input renders a valid message.
+//!
+//! The SNS message attributes `impact` (Number), `service`, `step` and `rule` (String) let other
+//! subscribers filter, e.g. an SMS subscription for impact 1–2 only.
+
+mod joined;
+mod mrkdwn;
+mod render;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use crate::chatbot;
+use crate::domain::{LifecycleDetail, LifecycleEvent, LifecycleKind, ResolutionStatus};
+use crate::ports::{Notification, Notifier, PortError, ReferenceStore};
+use crate::rules::{NotificationPolicy, NotifyStep};
+use crate::shell::{BusEvent, Failure, Invocation, Outcome, Stage, StageError};
+
+pub use render::thread_id;
+
+use render::Render;
+
+/// What the notify stage did with an event (**contract**).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyAction {
+    /// A message was published to the incident's thread.
+    Posted,
+    /// The incident's impact does not post this step.
+    Skipped,
+    /// A joined-signals update was posted less than `joined_interval` ago (or is being posted).
+    Throttled,
+    /// Already posted (a re-delivery or a duplicate publication), or nothing new to say.
+    Ignored,
+}
+
+/// The notify stage's answer for one event (**contract**).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyAnswer {
+    pub action: NotifyAction,
+    pub incident: Option<String>,
+    pub step: Option<NotifyStep>,
+    pub message_id: Option<String>,
+    pub reason: String,
+}
+
+impl NotifyAnswer {
+    fn new(
+        action: NotifyAction,
+        detail: &LifecycleDetail,
+        step: NotifyStep,
+        reason: impl Into<String>,
+    ) -> Self {
+        NotifyAnswer {
+            action,
+            incident: Some(detail.incident.id.clone()),
+            step: Some(step),
+            message_id: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Outcome for NotifyAnswer {
+    fn action(&self) -> &'static str {
+        match self.action {
+            NotifyAction::Posted => "posted",
+            NotifyAction::Skipped => "skipped",
+            NotifyAction::Throttled => "throttled",
+            NotifyAction::Ignored => "ignored",
+        }
+    }
+
+    fn incident(&self) -> Option<&str> {
+        self.incident.as_deref()
+    }
+
+    fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// Already posted: what the first delivery posted, as a no-op.
+    fn replayed(first: Option<Self>) -> Self {
+        let (incident, step, message_id) = match first {
+            Some(first) => (first.incident, first.step, first.message_id),
+            None => (None, None, None),
+        };
+        NotifyAnswer {
+            action: NotifyAction::Ignored,
+            incident,
+            step,
+            reason: match &message_id {
+                Some(id) => format!("Already posted (message {id}); nothing done."),
+                None => "Already posted; nothing done.".to_string(),
+            },
+            message_id,
+        }
+    }
+}
+
+/// Why an invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Stage(#[from] StageError),
+    /// The message we rendered fails the Chatbot schema: a bug. It was not published.
+    #[error("the rendered Chatbot message is invalid (a bug; nothing was published): {}", .0.join("; "))]
+    InvalidMessage(Vec<String>),
+}
+
+impl From<PortError> for NotifyError {
+    fn from(e: PortError) -> Self {
+        NotifyError::Stage(e.into())
+    }
+}
+
+impl Failure for NotifyError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            NotifyError::Stage(e) => e.error_type(),
+            NotifyError::InvalidMessage(_) => "InvalidMessage",
+        }
+    }
+}
+
+/// The notify stage with its ports.
+pub struct Notify {
+    notifier: Arc<dyn Notifier>,
+    references: Arc<dyn ReferenceStore>,
+    policy: NotificationPolicy,
+}
+
+impl Notify {
+    pub fn new(
+        notifier: Arc<dyn Notifier>,
+        references: Arc<dyn ReferenceStore>,
+        policy: NotificationPolicy,
+    ) -> Self {
+        Notify {
+            notifier,
+            references,
+            policy,
+        }
+    }
+}
+
+#[async_trait]
+impl Stage for Notify {
+    const NAME: &'static str = "notify";
+    const TAKES: &'static str = "the lifecycle events of incident.responder";
+    type Input = BusEvent;
+    type Answer = NotifyAnswer;
+    type Error = NotifyError;
+
+    async fn handle(
+        &self,
+        input: BusEvent,
+        cx: &Invocation<'_>,
+    ) -> Result<NotifyAnswer, NotifyError> {
+        let BusEvent {
+            event: lifecycle,
+            origin,
+        } = input;
+        let post = Post::of(&lifecycle)?;
+        let detail = &lifecycle.detail;
+        let step = post.step();
+        let impact = detail.incident.impact;
+        if !self.policy.posts(impact, step) {
+            let posted: Vec<&str> = self
+                .policy
+                .steps_for(impact)
+                .iter()
+                .map(|s| s.as_str())
+                .collect();
+            let posted = if posted.is_empty() {
+                "no steps".to_string()
+            } else {
+                format!("only {}", posted.join(", "))
+            };
+            return Ok(NotifyAnswer::new(
+                NotifyAction::Skipped,
+                detail,
+                step,
+                format!(
+                    "Impact {impact} posts {posted}; `{}` ({}) is not posted.",
+                    step.as_str(),
+                    lifecycle.kind.detail_type()
+                ),
+            ));
+        }
+        if post == Post::Joined {
+            return self.joined(&lifecycle, &origin, cx).await;
+        }
+        let key = once_key(post, detail);
+        let render = Render {
+            post,
+            kind: lifecycle.kind,
+            detail,
+            origin: &origin,
+            key: &key,
+            joined: None,
+        };
+        cx.once(&key, |_| async {
+            let message_id = self.publish(&render).await?;
+            if post == Post::Opened {
+                self.mark_opened(detail, cx).await;
+            }
+            Ok::<_, NotifyError>(NotifyAnswer {
+                message_id: Some(message_id),
+                ..NotifyAnswer::new(
+                    NotifyAction::Posted,
+                    detail,
+                    step,
+                    format!(
+                        "Posted the {} message to the incident's thread.",
+                        post.name()
+                    ),
+                )
+            })
+        })
+        .await
+    }
+}
+
+impl Notify {
+    /// Renders, checks and publishes one message; returns SNS's message id.
+    async fn publish(&self, render: &Render<'_>) -> Result<String, NotifyError> {
+        let value = render.message().to_value();
+        if let Err(problems) = chatbot::validate(&value) {
+            return Err(NotifyError::InvalidMessage(problems));
+        }
+        let notification = Notification {
+            message: value.to_string(),
+            attributes: render.attributes(),
+        };
+        match self.notifier.publish(&notification).await {
+            Ok(id) => Ok(id),
+            Err(e) => {
+                warn!(error = %e, post = render.post.name(), "publishing the notification failed");
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// The post an event makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Post {
+    Opened,
+    Joined,
+    Diagnosed,
+    RunbookStarted,
+    RunbookFinished,
+    Recovered,
+    Resolved,
+    /// The signal recovered but the incident waits for a responder.
+    Awaiting,
+}
+
+impl Post {
+    fn of(event: &LifecycleEvent) -> Result<Post, StageError> {
+        let post = match event.kind {
+            LifecycleKind::IncidentOpened => Post::Opened,
+            LifecycleKind::IncidentUpdated => match &event.detail.resolution {
+                Some(r) if r.status == ResolutionStatus::Resolved => Post::Resolved,
+                Some(_) => Post::Awaiting,
+                None => Post::Joined,
+            },
+            LifecycleKind::IncidentEnriched => Post::Diagnosed,
+            LifecycleKind::RunbookStarted => Post::RunbookStarted,
+            LifecycleKind::RunbookFinished => Post::RunbookFinished,
+            LifecycleKind::SignalRecovered => Post::Recovered,
+            LifecycleKind::IncidentResolved => Post::Resolved,
+        };
+        if matches!(post, Post::RunbookStarted | Post::RunbookFinished)
+            && event.detail.automation.is_none()
+        {
+            return Err(StageError::MalformedEvent(format!(
+                "responder bus `{}` event: detail.automation is missing (the runbook execution)",
+                event.kind.detail_type()
+            )));
+        }
+        Ok(post)
+    }
+
+    pub(super) fn step(self) -> NotifyStep {
+        match self {
+            Post::Opened => NotifyStep::Opened,
+            Post::Joined => NotifyStep::Joined,
+            Post::Diagnosed => NotifyStep::Diagnosed,
+            Post::RunbookStarted | Post::RunbookFinished => NotifyStep::Runbook,
+            Post::Recovered => NotifyStep::Recovered,
+            Post::Resolved | Post::Awaiting => NotifyStep::Resolved,
+        }
+    }
+
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Post::Opened => "opened",
+            Post::Joined => "joined",
+            Post::Diagnosed => "diagnosed",
+            Post::RunbookStarted => "runbook-started",
+            Post::RunbookFinished => "runbook-finished",
+            Post::Recovered => "recovered",
+            Post::Resolved => "resolved",
+            Post::Awaiting => "awaiting",
+        }
+    }
+}
+
+/// The state-table key that makes a (non-joined) post happen once.
+fn once_key(post: Post, detail: &LifecycleDetail) -> String {
+    let id = &detail.incident.id;
+    let execution = detail
+        .automation
+        .as_ref()
+        .map(|r| r.execution_id.as_str())
+        .unwrap_or("");
+    let fingerprint = &detail.signal.fingerprint;
+    match post {
+        Post::Opened => format!("notify#{id}#opened"),
+        Post::Joined => format!("notify#{id}#joined"),
+        Post::Diagnosed => format!("notify#{id}#diagnosed"),
+        Post::RunbookStarted => format!("notify#{id}#runbook#{execution}#started"),
+        Post::RunbookFinished => format!("notify#{id}#runbook#{execution}#finished"),
+        Post::Recovered => format!("notify#{id}#recovered#{fingerprint}"),
+        Post::Resolved => format!("notify#{id}#resolved"),
+        Post::Awaiting => format!("notify#{id}#awaiting#{fingerprint}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,239 @@
+//! Verification before anything is resolved: one [`Check`] per thing that must hold, each a
+//! sentence. A VPN must show every tunnel UP (`DescribeVpnConnections`); an alarm must be `OK`
+//! (`DescribeAlarms`; a VPN alarm gets both); a Security Hub or GuardDuty finding and an AWS Health
+//! event recover by their own workflow/record state, which the recovering event reports. A check
+//! that IAM denies, or whose resource is gone, fails with the reason; a throttled or unavailable
+//! service fails the invocation so that Lambda retries it.
+
+use chrono::{DateTime, Utc};
+use tracing::warn;
+
+use super::Resolve;
+use crate::diagnosis::{named_vpn, tunnel_ip, TunnelStatus, VpnConnection};
+use crate::domain::{clock_time, one_line, trim_chars, IncidentSummary, Signal, SignalKind};
+use crate::ports::{PortError, PortErrorKind};
+use crate::shell::StageError;
+
+/// An alarm's state reason quoted in a check.
+const REASON_MAX: usize = 300;
+/// A status message quoted in a check.
+const STATUS_MESSAGE_MAX: usize = 120;
+
+/// One verification check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Check {
+    pub(super) passed: bool,
+    pub(super) sentence: String,
+}
+
+impl Check {
+    fn pass(sentence: impl Into<String>) -> Check {
+        Check {
+            passed: true,
+            sentence: sentence.into(),
+        }
+    }
+
+    fn fail(sentence: impl Into<String>) -> Check {
+        Check {
+            passed: false,
+            sentence: sentence.into(),
+        }
+    }
+}
+
+impl Resolve {
+    pub(super) async fn verify(
+        &self,
+        signal: &Signal,
+        incident: &IncidentSummary,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Check>, StageError> {
+        let mut checks = Vec::new();
+        if matches!(
+            signal.kind,
+            SignalKind::MetricAlarm | SignalKind::CompositeAlarm
+        ) {
+            if let Some(name) = signal.alarm_name.as_deref().filter(|n| !n.is_empty()) {
+                checks.push(self.check_alarm(name).await?);
+            }
+        }
+        if let Some(check) = self.check_vpn(signal, incident, now).await? {
+            checks.push(check);
+        }
+        let finding = signal.finding_id.as_deref().unwrap_or(&signal.resource);
+        match signal.kind {
+            SignalKind::SecurityHubFinding => checks.push(Check::pass(format!(
+                "Security Hub: the recovering event itself reports finding {finding} resolved, \
+                 suppressed, archived or passed (its workflow/record state; no API call)"
+            ))),
+            SignalKind::GuardDutyFinding => checks.push(Check::pass(format!(
+                "GuardDuty: the recovering event itself reports finding {finding} archived \
+                 (its record state; no API call)"
+            ))),
+            SignalKind::HealthEvent => checks.push(Check::pass(format!(
+                "AWS Health: the recovering event itself reports event {finding} closed \
+                 (its status; no API call)"
+            ))),
+            SignalKind::MetricAlarm | SignalKind::CompositeAlarm | SignalKind::RootActivity => {}
+        }
+        if checks.is_empty() {
+            checks.push(Check::pass(format!(
+                "No check applies to a {} signal: the recovering signal itself is the evidence",
+                signal.kind.as_str().replace('_', " ")
+            )));
+        }
+        Ok(checks)
+    }
+
+    /// `DescribeAlarms`: the alarm must be `OK`.
+    async fn check_alarm(&self, name: &str) -> Result<Check, StageError> {
+        match self.alarms.alarm_state(name).await {
+            Ok(Some(state)) if state.value == "OK" => {
+                Ok(Check::pass(format!("DescribeAlarms: alarm {name} is OK")))
+            }
+            Ok(Some(state)) => {
+                let mut sentence = format!("DescribeAlarms: alarm {name} is {}", state.value);
+                if let Some(reason) = state.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+                    sentence.push_str(&format!(" — {}", trim_chars(&one_line(reason), REASON_MAX)));
+                }
+                Ok(Check::fail(sentence))
+            }
+            Ok(None) => Ok(Check::fail(format!(
+                "DescribeAlarms: alarm {name} no longer exists"
+            ))),
+            Err(e) if tolerated(&e) => {
+                warn!(error = %e, alarm = name, "could not read the alarm's state");
+                Ok(Check::fail(format!(
+                    "DescribeAlarms: could not read alarm {name}: {} ({})",
+                    e.kind,
+                    one_line(&e.message)
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `DescribeVpnConnections` for the signal's VPN, if it is about one: every tunnel UP.
+    async fn check_vpn(
+        &self,
+        signal: &Signal,
+        incident: &IncidentSummary,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Check>, StageError> {
+        if let Some(id) = named_vpn(signal, incident) {
+            let read = self
+                .network
+                .vpn_connections(std::slice::from_ref(&id))
+                .await;
+            return match read {
+                Ok(list) => Ok(Some(match list.iter().find(|c| c.id == id) {
+                    Some(connection) => tunnels_check(connection, now),
+                    None => Check::fail(format!("DescribeVpnConnections: {id} no longer exists")),
+                })),
+                Err(e) if e.kind == PortErrorKind::NotFound => Ok(Some(Check::fail(format!(
+                    "DescribeVpnConnections: {id} no longer exists (NotFound)"
+                )))),
+                Err(e) if tolerated(&e) => {
+                    warn!(error = %e, vpn = %id, "could not describe the VPN connection");
+                    Ok(Some(Check::fail(format!(
+                        "DescribeVpnConnections: could not verify {id}: {} ({})",
+                        e.kind,
+                        one_line(&e.message)
+                    ))))
+                }
+                Err(e) => Err(e.into()),
+            };
+        }
+        // A per-tunnel alarm names only the tunnel's outside IP: find its connection.
+        let Some(ip) = tunnel_ip(signal) else {
+            return Ok(None);
+        };
+        match self.network.vpn_connections(&[]).await {
+            Ok(all) => Ok(Some(
+                match all
+                    .iter()
+                    .find(|c| c.tunnels.iter().any(|t| t.outside_ip == ip))
+                {
+                    Some(connection) => tunnels_check(connection, now),
+                    None => Check::fail(format!(
+                        "DescribeVpnConnections: no VPN connection has a tunnel at {ip} any more"
+                    )),
+                },
+            )),
+            Err(e) if tolerated(&e) => {
+                warn!(error = %e, "could not list the VPN connections");
+                Ok(Some(Check::fail(format!(
+                    "DescribeVpnConnections: could not list VPN connections to find tunnel {ip}: {} ({})",
+                    e.kind,
+                    one_line(&e.message)
+                ))))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Every tunnel of the connection UP passes; a tunnel DOWN (or without status) fails, named with
+/// its outside IP and since when.
+pub(super) fn tunnels_check(connection: &VpnConnection, now: DateTime<Utc>) -> Check {
+    let id = &connection.id;
+    if !connection.state.is_empty() && connection.state != "available" {
+        return Check::fail(format!(
+            "DescribeVpnConnections: {id} is {}",
+            connection.state
+        ));
+    }
+    let tunnels = &connection.tunnels;
+    if tunnels.is_empty() {
+        return Check::fail(format!(
+            "DescribeVpnConnections: {id} reports no tunnel status"
+        ));
+    }
+    let mut problems: Vec<String> = Vec::new();
+    for (n, tunnel) in tunnels.iter().enumerate() {
+        let name = format!("tunnel {} ({})", n + 1, tunnel.outside_ip);
+        match tunnel.status {
+            Some(TunnelStatus::Up) => {}
+            Some(TunnelStatus::Down) => {
+                let mut problem = format!("{name} of {id} is DOWN");
+                if let Some(since) = tunnel.last_status_change {
+                    problem.push_str(&format!(" since {}", clock_time(since, now)));
+                }
+                if let Some(message) = tunnel
+                    .status_message
+                    .as_deref()
+                    .filter(|m| !m.trim().is_empty())
+                {
+                    problem.push_str(&format!(
+                        " — '{}'",
+                        trim_chars(&one_line(message), STATUS_MESSAGE_MAX)
+                    ));
+                }
+                problems.push(problem);
+            }
+            None => problems.push(format!("{name} of {id} reports no status")),
+        }
+    }
+    if !problems.is_empty() {
+        return Check::fail(format!("DescribeVpnConnections: {}", problems.join("; ")));
+    }
+    let ips: Vec<&str> = tunnels.iter().map(|t| t.outside_ip.as_str()).collect();
+    let which = match tunnels.len() {
+        1 => format!("the tunnel of {id} is"),
+        2 => format!("both tunnels of {id} are"),
+        n => format!("all {n} tunnels of {id} are"),
+    };
+    Check::pass(format!(
+        "DescribeVpnConnections: {which} UP ({})",
+        ips.join(", ")
+    ))
+}
+
+/// Only a missing resource or a denied call fails a check; anything else fails the invocation.
+fn tolerated(e: &PortError) -> bool {
+    matches!(
+        e.kind,
+        PortErrorKind::AccessDenied | PortErrorKind::NotFound
+    )
+}

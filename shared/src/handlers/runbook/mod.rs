@@ -1,0 +1,610 @@
+//! The `runbook` stage: starts the SSM Automation runbook a rule names once `enrich` has
+//! described the incident, and reports how the execution ended.
+//!
+//! Two inputs:
+//! - `Incident Enriched` from the responder bus: the incident's rule names a runbook
+//!   ([`crate::domain::RunbookRef`]) whose parameter templates are resolved from the diagnosis
+//!   ([`plan`]). Every required parameter with a valid value → `StartAutomationExecution`, an
+//!   AUTOMATION related item and a [`EntryKind::RunbookStarted`] entry on the incident, and
+//!   `Runbook Started` on the bus (`started`). A required parameter without a value, or any
+//!   value the runbook would refuse → not started; one [`EntryKind::RunbookNotStarted`] entry
+//!   says what is missing and how to fix it (`skipped`). No runbook in the rule → `skipped`.
+//! - `EC2 Automation Execution Status-change Notification` from `aws.ssm`
+//!   ([`crate::sources::ssm_automation`]): for an execution this stage started (it remembers
+//!   each one as a reference) that reached a final status, an [`EntryKind::RunbookFinished`]
+//!   entry with the outcome and `Runbook Finished` on the bus (`finished`). Other statuses and
+//!   other executions are `ignored`.
+//!
+//! Both are handled once per occurrence: a re-delivered event replays its stored answer without
+//! side effects, and a retried invocation repeats the same writes with the same client tokens
+//! (the execution's `ClientToken` comes from the incident and the document, so a retry cannot
+//! start a second execution).
+
+mod plan;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::warn;
+
+use crate::diagnosis::{AutomationRequest, RunbookRun};
+use crate::domain::{
+    stable_hash, trim_chars, EntryKind, IncidentRef, LifecycleDetail, LifecycleKind, RelatedItem,
+    RelatedItemKind, RelatedValue, RunbookRef, TimelineEntry, RESPONDER_SOURCE,
+};
+use crate::metrics::{self, Metric};
+use crate::ports::{AutomationRunner, IncidentWriter, PortError, PortErrorKind, ReferenceStore};
+use crate::shell::input::{has_source, unknown};
+use crate::shell::{BusEvent, Input, Invocation, Origin, Outcome, Stage, StageError};
+use crate::sources::ssm_automation::{self, StatusChange};
+
+use plan::{plan, Plan, Problem};
+
+/// How long the state table links an execution to its incident: longer than any runbook runs.
+const EXECUTION_LINK: Duration = Duration::days(7);
+/// One output value or failure message, in characters (timeline and bus event alike).
+const OUTPUT_VALUE_MAX: usize = 3_000;
+/// How many outputs are reported.
+const OUTPUTS_MAX: usize = 20;
+/// SSM tag values.
+const TAG_VALUE_MAX: usize = 256;
+/// A parameter value as the timeline entry's kind keeps it, in characters.
+const PARAMETER_VALUE_MAX: usize = 200;
+
+/// What the runbook stage did with an event (**contract**).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunbookAction {
+    /// An automation execution was started.
+    Started,
+    /// A started execution ended, and the incident says how.
+    Finished,
+    /// The incident's runbook was not started (none named, or a parameter without a valid value).
+    Skipped,
+    /// Nothing to do: another lifecycle event, a status that is not final, an execution the
+    /// responder did not start, or a re-delivery.
+    Ignored,
+}
+
+/// The runbook stage's answer for one event (**contract**).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunbookAnswer {
+    pub action: RunbookAction,
+    pub incident: Option<String>,
+    pub execution: Option<String>,
+    pub reason: String,
+}
+
+impl RunbookAnswer {
+    fn new(
+        action: RunbookAction,
+        incident: Option<&str>,
+        execution: Option<&str>,
+        reason: impl Into<String>,
+    ) -> Self {
+        RunbookAnswer {
+            action,
+            incident: incident.map(str::to_string),
+            execution: execution.map(str::to_string),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Outcome for RunbookAnswer {
+    fn action(&self) -> &'static str {
+        match self.action {
+            RunbookAction::Started => "started",
+            RunbookAction::Finished => "finished",
+            RunbookAction::Skipped => "skipped",
+            RunbookAction::Ignored => "ignored",
+        }
+    }
+
+    fn incident(&self) -> Option<&str> {
+        self.incident.as_deref()
+    }
+
+    fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// What it did the first time, as a no-op.
+    fn replayed(first: Option<Self>) -> Self {
+        match first {
+            Some(first) => RunbookAnswer {
+                action: RunbookAction::Ignored,
+                reason: format!(
+                    "Re-delivery of an event already handled; nothing done. First time: {}",
+                    first.reason
+                ),
+                ..first
+            },
+            None => RunbookAnswer::new(
+                RunbookAction::Ignored,
+                None,
+                None,
+                "Re-delivery of an event already handled; nothing done.",
+            ),
+        }
+    }
+}
+
+/// What the runbook stage reads: a responder-bus event, or Automation's status change.
+pub enum RunbookInput {
+    Bus(Box<BusEvent>),
+    Automation(StatusChange),
+}
+
+impl Input for RunbookInput {
+    fn parse(event: &Value, stage: &str, takes: &str) -> Result<Self, StageError> {
+        if has_source(event, RESPONDER_SOURCE) {
+            return BusEvent::parse(event, stage, takes)
+                .map(|bus| RunbookInput::Bus(Box::new(bus)));
+        }
+        if ssm_automation::is_status_change(event) {
+            return Ok(RunbookInput::Automation(ssm_automation::parse(event)?));
+        }
+        Err(unknown(event, stage, takes))
+    }
+}
+
+/// The runbook stage with its ports.
+pub struct Runbook {
+    incidents: Arc<dyn IncidentWriter>,
+    automation: Arc<dyn AutomationRunner>,
+    references: Arc<dyn ReferenceStore>,
+    automation_role_arn: String,
+}
+
+impl Runbook {
+    pub fn new(
+        incidents: Arc<dyn IncidentWriter>,
+        automation: Arc<dyn AutomationRunner>,
+        references: Arc<dyn ReferenceStore>,
+        automation_role_arn: String,
+    ) -> Self {
+        Runbook {
+            incidents,
+            automation,
+            references,
+            automation_role_arn,
+        }
+    }
+}
+
+#[async_trait]
+impl Stage for Runbook {
+    const NAME: &'static str = "runbook";
+    const TAKES: &'static str = "`Incident Enriched` from incident.responder and \
+        `EC2 Automation Execution Status-change Notification` from aws.ssm";
+    type Input = RunbookInput;
+    type Answer = RunbookAnswer;
+    type Error = StageError;
+
+    async fn handle(
+        &self,
+        input: RunbookInput,
+        cx: &Invocation<'_>,
+    ) -> Result<RunbookAnswer, StageError> {
+        match input {
+            RunbookInput::Bus(bus) if bus.event.kind == LifecycleKind::IncidentEnriched => {
+                self.enriched(bus.event.detail, &bus.origin, cx).await
+            }
+            RunbookInput::Bus(bus) => Ok(RunbookAnswer::new(
+                RunbookAction::Ignored,
+                Some(&bus.event.detail.incident.id),
+                None,
+                format!(
+                    "`{}` is not for the runbook stage (it acts on `Incident Enriched`).",
+                    bus.event.kind.detail_type()
+                ),
+            )),
+            RunbookInput::Automation(change) => self.status_changed(&change, cx).await,
+        }
+    }
+}
+
+impl Runbook {
+    // -----------------------------------------------------------------------------------------
+    // Incident Enriched: start the rule's runbook.
+
+    async fn enriched(
+        &self,
+        detail: LifecycleDetail,
+        origin: &Origin,
+        cx: &Invocation<'_>,
+    ) -> Result<RunbookAnswer, StageError> {
+        let incident_id = detail.incident.id.clone();
+        let Some(runbook) = detail.incident.runbook.clone() else {
+            return Ok(RunbookAnswer::new(
+                RunbookAction::Skipped,
+                Some(&incident_id),
+                None,
+                format!(
+                    "Rule {} names no runbook; nothing to start.",
+                    detail.incident.rule
+                ),
+            ));
+        };
+        let key = format!("runbook#{incident_id}#{}", runbook.document);
+        cx.once(&key, |_| async {
+            let plan = plan(&detail, &runbook, &self.automation_role_arn);
+            if plan.problems.is_empty() {
+                self.start(detail.clone(), &runbook, plan, origin, cx).await
+            } else {
+                self.not_started(&detail, &runbook.document, &plan, cx)
+                    .await
+            }
+        })
+        .await
+    }
+
+    async fn not_started(
+        &self,
+        detail: &LifecycleDetail,
+        document: &str,
+        plan: &Plan,
+        cx: &Invocation<'_>,
+    ) -> Result<RunbookAnswer, StageError> {
+        let incident = incident_ref(detail);
+        let problems: Vec<String> = plan.problems.iter().map(Problem::sentence).collect();
+        let why = problems.join(" ");
+        let text = format!("Runbook {document} not started: {why}");
+        let kind = EntryKind::RunbookNotStarted {
+            document: document.to_string(),
+            why: trim_chars(&why, 2_000),
+        };
+        let token = stable_hash(&["runbook", "not-started", &incident.id, document], 64);
+        self.note(&incident, kind, &text, &token, cx).await?;
+        let names: Vec<&str> = plan.problems.iter().flat_map(Problem::parameters).collect();
+        Ok(RunbookAnswer::new(
+            RunbookAction::Skipped,
+            Some(&incident.id),
+            None,
+            format!(
+                "Runbook {document} not started: no valid value for {}; the incident's timeline says how to fix it.",
+                names.join(", ")
+            ),
+        ))
+    }
+
+    async fn start(
+        &self,
+        mut detail: LifecycleDetail,
+        runbook: &RunbookRef,
+        plan: Plan,
+        origin: &Origin,
+        cx: &Invocation<'_>,
+    ) -> Result<RunbookAnswer, StageError> {
+        let incident = incident_ref(&detail);
+        let document = runbook.document.as_str();
+        let parameters: BTreeMap<String, Vec<String>> = plan
+            .values
+            .iter()
+            .map(|(name, value)| (name.clone(), vec![value.clone()]))
+            .collect();
+        let request = AutomationRequest {
+            document: document.to_string(),
+            version: runbook.version.clone(),
+            parameters: parameters.clone(),
+            client_token: client_token(&incident.id, document),
+            tags: BTreeMap::from([
+                ("incident".to_string(), tag_value(&incident.id)),
+                (
+                    "responder:rule".to_string(),
+                    tag_value(&detail.incident.rule),
+                ),
+            ]),
+        };
+        let execution = self.automation.start(&request).await?;
+        detail.reason = format!("Runbook {document} started (execution {execution}).");
+        detail.automation = Some(RunbookRun {
+            document: document.to_string(),
+            execution_id: execution.clone(),
+            status: "InProgress".to_string(),
+            parameters,
+            outputs: BTreeMap::new(),
+            failure_message: None,
+        });
+
+        // First of all, so that the status change can find its incident however soon it comes.
+        let link = serde_json::to_string(&detail).map_err(|e| StageError::Inconsistent {
+            what: format!("automation execution {execution}"),
+            problem: e.to_string(),
+        })?;
+        self.references
+            .remember(&execution_key(&execution), &link, cx.now() + EXECUTION_LINK)
+            .await?;
+
+        let arn = crate::arn::format(
+            &origin.region,
+            &origin.account,
+            "ssm",
+            &format!("automation-execution/{execution}"),
+        );
+        let item = RelatedItem {
+            kind: RelatedItemKind::Automation,
+            title: format!("Runbook {document}"),
+            value: RelatedValue::Arn(arn),
+        };
+        let token = stable_hash(&["runbook", "related", &incident.id, &execution], 64);
+        self.incidents
+            .add_related_items(&incident, &[item], &token)
+            .await?;
+        let kind = EntryKind::RunbookStarted {
+            document: document.to_string(),
+            execution: execution.clone(),
+            parameters: plan
+                .order
+                .iter()
+                .filter_map(|name| {
+                    let value = plan.values.get(name)?;
+                    Some((name.clone(), trim_chars(value, PARAMETER_VALUE_MAX)))
+                })
+                .collect(),
+            notes: plan.notes.clone(),
+        };
+        let token = stable_hash(&["runbook", "started", &incident.id, &execution], 64);
+        self.note(
+            &incident,
+            kind,
+            &plan.started_text(document, &execution),
+            &token,
+            cx,
+        )
+        .await?;
+        let reason = detail.reason.clone();
+        cx.publish(LifecycleKind::RunbookStarted, detail).await?;
+        Ok(RunbookAnswer::new(
+            RunbookAction::Started,
+            Some(&incident.id),
+            Some(&execution),
+            reason,
+        ))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Automation status change: report how an execution we started ended.
+
+    async fn status_changed(
+        &self,
+        change: &StatusChange,
+        cx: &Invocation<'_>,
+    ) -> Result<RunbookAnswer, StageError> {
+        let execution = change.execution_id.as_str();
+        if !change.is_final() {
+            return Ok(RunbookAnswer::new(
+                RunbookAction::Ignored,
+                None,
+                Some(execution),
+                format!(
+                    "Execution {execution} is {}; only a final status is reported.",
+                    change.status
+                ),
+            ));
+        }
+        let Some(link) = self
+            .references
+            .recall(&execution_key(execution), cx.now())
+            .await?
+        else {
+            return Ok(RunbookAnswer::new(
+                RunbookAction::Ignored,
+                None,
+                Some(execution),
+                format!(
+                    "Execution {execution} ({}) was not started by the responder, or too long ago.",
+                    change.definition.as_deref().unwrap_or("unknown runbook")
+                ),
+            ));
+        };
+        let detail: LifecycleDetail =
+            serde_json::from_str(&link).map_err(|e| StageError::Inconsistent {
+                what: format!("automation execution {execution}"),
+                problem: e.to_string(),
+            })?;
+        let key = format!("runbook-finished#{execution}");
+        cx.once(&key, |_| self.finish(detail.clone(), change, cx))
+            .await
+    }
+
+    async fn finish(
+        &self,
+        mut detail: LifecycleDetail,
+        change: &StatusChange,
+        cx: &Invocation<'_>,
+    ) -> Result<RunbookAnswer, StageError> {
+        let incident = incident_ref(&detail);
+        let execution = change.execution_id.as_str();
+        let started = detail.automation.take();
+        let document = started
+            .as_ref()
+            .map(|r| r.document.clone())
+            .or_else(|| change.definition.clone())
+            .unwrap_or_else(|| "(unknown)".to_string());
+        let (outputs, failure_message, unread) = match self.automation.execution(execution).await {
+            Ok(found) => (trim_outputs(found.outputs), found.failure_message, None),
+            Err(e)
+                if matches!(
+                    e.kind,
+                    PortErrorKind::NotFound | PortErrorKind::AccessDenied
+                ) =>
+            {
+                warn!(error = %e, "could not read the execution; reporting the event's status");
+                (BTreeMap::new(), None, Some(e))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let failure_message = failure_message.map(|m| trim_chars(m.trim(), OUTPUT_VALUE_MAX));
+        let text = finished_text(
+            &document,
+            execution,
+            &change.status,
+            &outputs,
+            failure_message.as_deref(),
+            unread.as_ref(),
+        );
+        let kind = EntryKind::RunbookFinished {
+            document: document.clone(),
+            execution: execution.to_string(),
+            status: change.status.clone(),
+        };
+        let token = stable_hash(&["runbook", "finished", &incident.id, execution], 64);
+        self.note(&incident, kind, &text, &token, cx).await?;
+        detail.reason = format!(
+            "Runbook {document} finished: {} (execution {execution}).",
+            change.status
+        );
+        detail.automation = Some(RunbookRun {
+            document: document.clone(),
+            execution_id: execution.to_string(),
+            status: change.status.clone(),
+            parameters: started.map(|r| r.parameters).unwrap_or_default(),
+            outputs,
+            failure_message,
+        });
+        let reason = detail.reason.clone();
+        cx.publish(LifecycleKind::RunbookFinished, detail).await?;
+        let (metric, dimensions) = finished_metric(&document, &change.status);
+        let dimensions: Vec<(&str, &str)> =
+            dimensions.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        metrics::emit(cx.now(), &dimensions, &[metric]);
+        Ok(RunbookAnswer::new(
+            RunbookAction::Finished,
+            Some(&incident.id),
+            Some(execution),
+            reason,
+        ))
+    }
+
+    /// One timeline entry, timed now.
+    async fn note(
+        &self,
+        incident: &IncidentRef,
+        kind: EntryKind,
+        text: &str,
+        token: &str,
+        cx: &Invocation<'_>,
+    ) -> Result<(), PortError> {
+        let entry = TimelineEntry::new(cx.now(), kind, text);
+        self.incidents.add_timeline(incident, &entry, token).await
+    }
+}
+
+fn incident_ref(detail: &LifecycleDetail) -> IncidentRef {
+    IncidentRef {
+        backend: detail.incident.backend,
+        id: detail.incident.id.clone(),
+    }
+}
+
+/// An SSM tag value: at most 256 characters of letters, digits, spaces and `_ . : / = + - @`
+/// (anything else becomes `_`).
+fn tag_value(text: &str) -> String {
+    text.chars()
+        .take(TAG_VALUE_MAX)
+        .map(|c| {
+            if c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn execution_key(execution: &str) -> String {
+    format!("automation#{execution}")
+}
+
+/// SSM's `ClientToken`: UUID-shaped (8-4-4-4-12 lowercase hex), stable for one incident and
+/// document, so a retried start returns the execution the first attempt started.
+pub fn client_token(incident: &str, document: &str) -> String {
+    let hex = stable_hash(&[incident, document], 32);
+    let mut token = String::with_capacity(36);
+    for (i, c) in hex.chars().enumerate() {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            token.push('-');
+        }
+        token.push(c);
+    }
+    token
+}
+
+/// The metric of a finished execution: `RunbookExecutions` by `Document` and by `Status`.
+fn finished_metric(document: &str, status: &str) -> (Metric, [(&'static str, String); 2]) {
+    (
+        Metric::count("RunbookExecutions"),
+        [
+            ("Document", document.to_string()),
+            ("Status", status.to_string()),
+        ],
+    )
+}
+
+fn trim_outputs(outputs: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
+    outputs
+        .into_iter()
+        .take(OUTPUTS_MAX)
+        .map(|(name, values)| {
+            let values = values
+                .iter()
+                .map(|v| trim_chars(v.trim(), OUTPUT_VALUE_MAX))
+                .collect();
+            (name, values)
+        })
+        .collect()
+}
+
+fn finished_text(
+    document: &str,
+    execution: &str,
+    status: &str,
+    outputs: &BTreeMap<String, Vec<String>>,
+    failure_message: Option<&str>,
+    unread: Option<&PortError>,
+) -> String {
+    let mut text = format!("Runbook {document} finished: {status} (execution {execution}).");
+    if let Some(message) = failure_message.filter(|m| !m.is_empty()) {
+        text.push_str(&format!("\nFailure: {message}"));
+    }
+    if let Some(e) = unread {
+        text.push_str(&format!(
+            "\nIts outputs could not be read ({}: {}); the status is the one Automation's event reported.",
+            e.kind, e.message
+        ));
+    } else if outputs.is_empty() {
+        text.push_str("\nNo outputs.");
+    } else {
+        for (name, values) in outputs {
+            text.push_str(&format!("\n{name}: {}", values.join(", ")));
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod metric_tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_execution_counts_by_document_and_status() {
+        let (metric, dimensions) = finished_metric("AWSSupport-TroubleshootVPN", "Failed");
+        assert_eq!(metric, Metric::count("RunbookExecutions"));
+        assert_eq!(
+            dimensions,
+            [
+                ("Document", "AWSSupport-TroubleshootVPN".to_string()),
+                ("Status", "Failed".to_string()),
+            ]
+        );
+    }
+}

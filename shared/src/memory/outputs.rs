@@ -1,0 +1,227 @@
+//! Where the responder's work goes, in memory: the bus, the topic, the report bucket and SSM
+//! Automation, each keeping what it was given.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{lock, Faults};
+use crate::diagnosis::{AutomationExecution, AutomationRequest};
+use crate::domain::LifecycleEvent;
+use crate::ports::{
+    AutomationRunner, EventBus, Notification, Notifier, PortError, PortErrorKind, ReportStore,
+    StoredReport,
+};
+
+/// The responder bus in memory: keeps what was published, in order.
+#[derive(Debug, Default)]
+pub struct MemoryBus {
+    events: Mutex<Vec<LifecycleEvent>>,
+    faults: Faults,
+}
+
+impl MemoryBus {
+    pub fn new() -> Self {
+        MemoryBus::default()
+    }
+
+    pub fn fail_next(&self, n: usize, kind: PortErrorKind) {
+        self.faults.set("publish", n, kind);
+    }
+
+    pub fn events(&self) -> Vec<LifecycleEvent> {
+        lock(&self.events).clone()
+    }
+}
+
+#[async_trait]
+impl EventBus for MemoryBus {
+    async fn publish(&self, event: &LifecycleEvent) -> Result<(), PortError> {
+        self.faults.check("publish")?;
+        lock(&self.events).push(event.clone());
+        Ok(())
+    }
+}
+
+/// SSM Automation in memory: `start` is idempotent on the client token; executions stay
+/// `InProgress` until [`MemoryAutomation::finish`].
+#[derive(Debug, Default)]
+pub struct MemoryAutomation {
+    executions: Mutex<Vec<(AutomationRequest, AutomationExecution)>>,
+    faults: Faults,
+}
+
+impl MemoryAutomation {
+    pub fn new() -> Self {
+        MemoryAutomation::default()
+    }
+
+    /// The next `n` calls of `operation` (`start`, `execution`) fail.
+    pub fn fail_next(&self, operation: &'static str, n: usize, kind: PortErrorKind) {
+        self.faults.set(operation, n, kind);
+    }
+
+    /// Every execution started, with the request that started it.
+    pub fn started(&self) -> Vec<(AutomationRequest, AutomationExecution)> {
+        lock(&self.executions).clone()
+    }
+
+    /// Ends an execution with `status`, `outputs` and an optional failure message.
+    pub fn finish(
+        &self,
+        id: &str,
+        status: &str,
+        outputs: &[(&str, &str)],
+        failure_message: Option<&str>,
+        at: DateTime<Utc>,
+    ) {
+        for (_, execution) in lock(&self.executions).iter_mut() {
+            if execution.id == id {
+                execution.status = status.to_string();
+                execution.outputs = outputs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+                    .collect();
+                execution.failure_message = failure_message.map(str::to_string);
+                execution.ended = Some(at);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl AutomationRunner for MemoryAutomation {
+    async fn start(&self, request: &AutomationRequest) -> Result<String, PortError> {
+        self.faults.check("start")?;
+        let mut executions = lock(&self.executions);
+        if let Some((_, existing)) = executions
+            .iter()
+            .find(|(r, _)| r.client_token.eq_ignore_ascii_case(&request.client_token))
+        {
+            return Ok(existing.id.clone());
+        }
+        let n = executions.len() + 1;
+        let id = format!("00000000-0000-4000-8000-{n:012x}");
+        executions.push((
+            request.clone(),
+            AutomationExecution {
+                id: id.clone(),
+                document: Some(request.document.clone()),
+                status: "InProgress".into(),
+                outputs: BTreeMap::new(),
+                failure_message: None,
+                started: None,
+                ended: None,
+            },
+        ));
+        Ok(id)
+    }
+
+    async fn execution(&self, id: &str) -> Result<AutomationExecution, PortError> {
+        self.faults.check("execution")?;
+        lock(&self.executions)
+            .iter()
+            .find(|(_, e)| e.id == id)
+            .map(|(_, e)| e.clone())
+            .ok_or_else(|| {
+                PortError::new(
+                    "GetAutomationExecution",
+                    PortErrorKind::NotFound,
+                    format!("Automation execution {id} does not exist"),
+                )
+            })
+    }
+}
+
+/// The notification topic in memory: keeps every published message, in order.
+#[derive(Debug, Default)]
+pub struct MemoryNotifier {
+    published: Mutex<Vec<Notification>>,
+    faults: Faults,
+}
+
+impl MemoryNotifier {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next `n` publishes fail with `kind`.
+    pub fn fail_next(&self, n: usize, kind: PortErrorKind) {
+        self.faults.set("publish", n, kind);
+    }
+
+    pub fn published(&self) -> Vec<Notification> {
+        lock(&self.published).clone()
+    }
+}
+
+#[async_trait]
+impl Notifier for MemoryNotifier {
+    async fn publish(&self, notification: &Notification) -> Result<String, PortError> {
+        self.faults.check("publish")?;
+        let mut published = lock(&self.published);
+        published.push(notification.clone());
+        Ok(format!("00000000-0000-4000-8000-{:012}", published.len()))
+    }
+}
+
+/// The report bucket in memory: key → (body, content type).
+#[derive(Debug)]
+pub struct MemoryReports {
+    bucket: String,
+    objects: Mutex<BTreeMap<String, (String, String)>>,
+    puts: Mutex<usize>,
+    faults: Faults,
+}
+
+impl MemoryReports {
+    pub fn new(bucket: impl Into<String>) -> Self {
+        MemoryReports {
+            bucket: bucket.into(),
+            objects: Mutex::new(BTreeMap::new()),
+            puts: Mutex::new(0),
+            faults: Faults::default(),
+        }
+    }
+
+    /// The next `n` puts fail with `kind`.
+    pub fn fail_next(&self, n: usize, kind: PortErrorKind) {
+        self.faults.set("put", n, kind);
+    }
+
+    /// Every object: key → (body, content type).
+    pub fn objects(&self) -> BTreeMap<String, (String, String)> {
+        lock(&self.objects).clone()
+    }
+
+    /// How many puts succeeded (a retry overwrites the same key).
+    pub fn puts(&self) -> usize {
+        *lock(&self.puts)
+    }
+}
+
+#[async_trait]
+impl ReportStore for MemoryReports {
+    async fn put(
+        &self,
+        key: &str,
+        body: &str,
+        content_type: &str,
+    ) -> Result<StoredReport, PortError> {
+        self.faults.check("put")?;
+        lock(&self.objects).insert(
+            key.to_string(),
+            (body.to_string(), content_type.to_string()),
+        );
+        *lock(&self.puts) += 1;
+        Ok(StoredReport {
+            uri: format!("s3://{}/{key}", self.bucket),
+            console_url: format!(
+                "https://s3.console.aws.amazon.com/s3/object/{}?prefix={key}",
+                self.bucket
+            ),
+        })
+    }
+}

@@ -1,0 +1,261 @@
+//! The state table in memory: dedupe keys, run-once records and references, each with the
+//! conditional semantics of the DynamoDB adapter (held to them by the contract suites).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{lock, Faults};
+use crate::domain::IncidentRef;
+use crate::ports::{
+    Begin, Claim, ClaimOutcome, DedupeRecord, DedupeStore, KeyStatus, PortError, PortErrorKind,
+    ReferenceStore, RunOnceStore, Settle,
+};
+
+/// Dedupe keys in memory.
+#[derive(Debug, Default)]
+pub struct MemoryDedupe {
+    keys: Mutex<BTreeMap<String, DedupeRecord>>,
+    faults: Faults,
+}
+
+impl MemoryDedupe {
+    pub fn new() -> Self {
+        MemoryDedupe::default()
+    }
+
+    /// The next `n` calls of `operation` (`claim`, `confirm_open`, `get`, `touch`, `settle`)
+    /// fail.
+    pub fn fail_next(&self, operation: &'static str, n: usize, kind: PortErrorKind) {
+        self.faults.set(operation, n, kind);
+    }
+
+    pub fn records(&self) -> Vec<DedupeRecord> {
+        lock(&self.keys).values().cloned().collect()
+    }
+}
+
+#[async_trait]
+impl DedupeStore for MemoryDedupe {
+    async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, PortError> {
+        self.faults.check("claim")?;
+        let mut keys = lock(&self.keys);
+        if let Some(existing) = keys.get(&claim.key) {
+            if existing.binds(claim.now) {
+                return Ok(ClaimOutcome::Held(existing.clone()));
+            }
+        }
+        keys.insert(claim.key.clone(), claim.record());
+        Ok(ClaimOutcome::Claimed)
+    }
+
+    async fn confirm_open(
+        &self,
+        key: &str,
+        owner: &str,
+        incident: &IncidentRef,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        self.faults.check("confirm_open")?;
+        let mut keys = lock(&self.keys);
+        match keys.get_mut(key) {
+            Some(row) if row.owner == owner => {
+                row.status = KeyStatus::Open;
+                row.incident = Some(incident.clone());
+                row.expires_at = expires_at;
+                Ok(())
+            }
+            _ => Err(PortError::new(
+                "confirm_open",
+                PortErrorKind::Conflict,
+                format!("key {key} is not claimed by {owner}"),
+            )),
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<DedupeRecord>, PortError> {
+        self.faults.check("get")?;
+        Ok(lock(&self.keys).get(key).cloned())
+    }
+
+    async fn touch(
+        &self,
+        key: &str,
+        status: KeyStatus,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<DedupeRecord, PortError> {
+        self.faults.check("touch")?;
+        let mut keys = lock(&self.keys);
+        let row = keys.get_mut(key).ok_or_else(|| {
+            PortError::new(
+                "touch",
+                PortErrorKind::NotFound,
+                format!("no row for key {key}"),
+            )
+        })?;
+        row.status = status;
+        row.last_signal_at = at;
+        row.expires_at = expires_at;
+        row.signal_count += 1;
+        Ok(row.clone())
+    }
+
+    async fn settle(
+        &self,
+        key: &str,
+        incident_id: &str,
+        _at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Settle, PortError> {
+        self.faults.check("settle")?;
+        let mut keys = lock(&self.keys);
+        let Some(row) = keys.get_mut(key) else {
+            return Ok(Settle::NotBound(None));
+        };
+        let ours = row.incident.as_ref().is_some_and(|i| i.id == incident_id);
+        match row.status {
+            KeyStatus::Recovered | KeyStatus::Resolved if ours => {
+                row.status = KeyStatus::Resolved;
+                row.expires_at = expires_at;
+                Ok(Settle::Settled(row.clone()))
+            }
+            KeyStatus::Open if ours => Ok(Settle::FiredAgain(row.clone())),
+            _ => Ok(Settle::NotBound(Some(row.clone()))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RunRecord {
+    completed: Option<String>,
+    lease_until: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+/// Run-once records in memory.
+#[derive(Debug, Default)]
+pub struct MemoryRunOnce {
+    runs: Mutex<HashMap<String, RunRecord>>,
+    faults: Faults,
+}
+
+impl MemoryRunOnce {
+    pub fn new() -> Self {
+        MemoryRunOnce::default()
+    }
+
+    /// The next `n` calls of `operation` (`begin`, `complete`, `abandon`) fail.
+    pub fn fail_next(&self, operation: &'static str, n: usize, kind: PortErrorKind) {
+        self.faults.set(operation, n, kind);
+    }
+
+    /// The keys of the work done or in progress.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = lock(&self.runs).keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+}
+
+#[async_trait]
+impl RunOnceStore for MemoryRunOnce {
+    async fn begin(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Begin, PortError> {
+        self.faults.check("begin")?;
+        let mut runs = lock(&self.runs);
+        if let Some(run) = runs.get(key).filter(|run| run.expires_at > now) {
+            if let Some(answer) = &run.completed {
+                return Ok(Begin::Completed(answer.clone()));
+            }
+            if run.lease_until > now {
+                return Ok(Begin::InProgress);
+            }
+        }
+        runs.insert(
+            key.to_string(),
+            RunRecord {
+                completed: None,
+                lease_until,
+                expires_at,
+            },
+        );
+        Ok(Begin::Started)
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        answer: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        self.faults.check("complete")?;
+        let mut runs = lock(&self.runs);
+        let lease_until = runs.get(key).map(|r| r.lease_until).unwrap_or(expires_at);
+        runs.insert(
+            key.to_string(),
+            RunRecord {
+                completed: Some(answer.to_string()),
+                lease_until,
+                expires_at,
+            },
+        );
+        Ok(())
+    }
+
+    async fn abandon(&self, key: &str) -> Result<(), PortError> {
+        self.faults.check("abandon")?;
+        let mut runs = lock(&self.runs);
+        if runs.get(key).is_some_and(|run| run.completed.is_none()) {
+            runs.remove(key);
+        }
+        Ok(())
+    }
+}
+
+/// References in memory.
+#[derive(Debug, Default)]
+pub struct MemoryReferences {
+    values: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
+    faults: Faults,
+}
+
+impl MemoryReferences {
+    pub fn new() -> Self {
+        MemoryReferences::default()
+    }
+
+    /// The next `n` calls of `operation` (`remember`, `recall`) fail.
+    pub fn fail_next(&self, operation: &'static str, n: usize, kind: PortErrorKind) {
+        self.faults.set(operation, n, kind);
+    }
+}
+
+#[async_trait]
+impl ReferenceStore for MemoryReferences {
+    async fn remember(
+        &self,
+        key: &str,
+        value: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        self.faults.check("remember")?;
+        lock(&self.values).insert(key.to_string(), (value.to_string(), expires_at));
+        Ok(())
+    }
+
+    async fn recall(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, PortError> {
+        self.faults.check("recall")?;
+        Ok(lock(&self.values)
+            .get(key)
+            .filter(|(_, expires_at)| *expires_at > now)
+            .map(|(value, _)| value.clone()))
+    }
+}

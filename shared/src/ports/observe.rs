@@ -1,0 +1,56 @@
+//! What the diagnosis and the verification read about the account: the network's inventory
+//! (EC2 `Describe*`), CloudWatch metrics and alarm states.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::PortError;
+use crate::diagnosis::{CustomerGateway, Gateway, MetricQuery, MetricSeries, VpnConnection};
+
+/// The network's inventory (EC2 `Describe*`): what a VPN incident's diagnosis reads.
+#[async_trait]
+pub trait NetworkInventory: Send + Sync {
+    /// `DescribeVpnConnections` for `ids`; every connection in the region when `ids` is empty.
+    /// An id that does not exist is a [`super::PortErrorKind::NotFound`] error.
+    async fn vpn_connections(&self, ids: &[String]) -> Result<Vec<VpnConnection>, PortError>;
+
+    /// `DescribeVpnGateways` for one gateway; NotFound when it does not exist.
+    async fn vpn_gateway(&self, id: &str) -> Result<Gateway, PortError>;
+
+    /// `DescribeTransitGateways` for one gateway; NotFound when it does not exist.
+    async fn transit_gateway(&self, id: &str) -> Result<Gateway, PortError>;
+
+    /// `DescribeCustomerGateways` for one gateway; NotFound when it does not exist.
+    async fn customer_gateway(&self, id: &str) -> Result<CustomerGateway, PortError>;
+}
+
+/// CloudWatch metrics (`GetMetricData`).
+#[async_trait]
+pub trait MetricSource: Send + Sync {
+    /// One series per query (same ids, datapoints oldest first) between `start` and `end`;
+    /// a query with no data gives an empty series.
+    async fn metric_data(
+        &self,
+        queries: &[MetricQuery],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<MetricSeries>, PortError>;
+}
+
+/// A CloudWatch alarm's current state, as `DescribeAlarms` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmState {
+    pub name: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub value: String,
+    pub reason: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// CloudWatch alarms (`DescribeAlarms`).
+#[async_trait]
+pub trait AlarmStates: Send + Sync {
+    /// The alarm's state (metric and composite alarms alike); `None` when no alarm has that name.
+    async fn alarm_state(&self, name: &str) -> Result<Option<AlarmState>, PortError>;
+}

@@ -1,0 +1,75 @@
+//! Where the responder's work goes: the responder bus, the Slack topic, the report bucket, and
+//! SSM Automation.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::PortError;
+use crate::diagnosis::{AutomationExecution, AutomationRequest};
+use crate::domain::LifecycleEvent;
+
+/// The responder bus.
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Publishes one lifecycle event; an entry the bus refuses is an error.
+    async fn publish(&self, event: &LifecycleEvent) -> Result<(), PortError>;
+}
+
+/// One message attribute on a notification (SNS `MessageAttributes`): subscribers filter on them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttributeValue {
+    /// SNS `String`.
+    String(String),
+    /// SNS `Number` (the decimal text).
+    Number(String),
+}
+
+/// A message for the notification topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The message body: an AWS Chatbot custom notification (JSON).
+    pub message: String,
+    /// Message attributes (`impact`, `service`, `step`, …).
+    pub attributes: BTreeMap<String, AttributeValue>,
+}
+
+/// The notification topic (SNS `Publish`).
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Publishes one message; returns the topic's message id.
+    async fn publish(&self, notification: &Notification) -> Result<String, PortError>;
+}
+
+/// Where a stored post-incident record can be found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredReport {
+    /// `s3://<bucket>/<key>`.
+    pub uri: String,
+    /// The object in the S3 console.
+    pub console_url: String,
+}
+
+/// The post-incident record store (S3 `PutObject` on `REPORT_BUCKET`).
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// Writes (or overwrites) one object; a retry with the same key and body is harmless.
+    async fn put(
+        &self,
+        key: &str,
+        body: &str,
+        content_type: &str,
+    ) -> Result<StoredReport, PortError>;
+}
+
+/// SSM Automation.
+#[async_trait]
+pub trait AutomationRunner: Send + Sync {
+    /// `StartAutomationExecution`; returns the execution id. Idempotent on
+    /// `request.client_token`: a retry with the same token returns the same execution.
+    async fn start(&self, request: &AutomationRequest) -> Result<String, PortError>;
+
+    /// `GetAutomationExecution`; NotFound when the execution does not exist.
+    async fn execution(&self, id: &str) -> Result<AutomationExecution, PortError>;
+}

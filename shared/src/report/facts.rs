@@ -1,0 +1,103 @@
+//! What the incident's timeline says, read from the kinds its entries were written with
+//! ([`EntryKind`]): the diagnosis, and each runbook run pieced together from its entries.
+
+use chrono::{DateTime, Utc};
+
+use super::{detected_at, ReportInput};
+use crate::domain::{EntryKind, TimelineEntry};
+
+/// One runbook run, pieced together from its entries.
+#[derive(Debug, Default)]
+pub(super) struct Run<'a> {
+    pub(super) document: &'a str,
+    pub(super) execution: Option<&'a str>,
+    pub(super) started: Option<&'a TimelineEntry>,
+    /// The values it started with, in the document's order.
+    pub(super) parameters: &'a [(String, String)],
+    /// Notes on those values (an assumed IKE version, a parameter left out).
+    pub(super) notes: &'a [String],
+    /// The entry and Automation's final status.
+    pub(super) finished: Option<(&'a TimelineEntry, &'a str)>,
+    /// The entry and why it did not start.
+    pub(super) not_started: Option<(&'a TimelineEntry, &'a str)>,
+}
+
+/// What the record needs, found once.
+pub(super) struct Facts<'a> {
+    pub(super) detected: DateTime<Utc>,
+    pub(super) opened: DateTime<Utc>,
+    pub(super) diagnosis: Option<&'a TimelineEntry>,
+    pub(super) runs: Vec<Run<'a>>,
+    pub(super) recovered: DateTime<Utc>,
+    pub(super) resolved: DateTime<Utc>,
+}
+
+impl<'a> Facts<'a> {
+    pub(super) fn gather(input: &ReportInput<'a>) -> Facts<'a> {
+        let timeline = &input.record.timeline;
+        let mut runs: Vec<Run<'a>> = Vec::new();
+        for entry in timeline {
+            match &entry.kind {
+                EntryKind::RunbookStarted {
+                    document,
+                    execution,
+                    parameters,
+                    notes,
+                } => runs.push(Run {
+                    document,
+                    execution: Some(execution),
+                    started: Some(entry),
+                    parameters,
+                    notes,
+                    ..Run::default()
+                }),
+                EntryKind::RunbookFinished {
+                    document,
+                    execution,
+                    status,
+                } => {
+                    let open = runs
+                        .iter_mut()
+                        .find(|r| r.finished.is_none() && r.execution == Some(execution.as_str()));
+                    match open {
+                        Some(run) => run.finished = Some((entry, status)),
+                        None => runs.push(Run {
+                            document,
+                            execution: Some(execution),
+                            finished: Some((entry, status)),
+                            ..Run::default()
+                        }),
+                    }
+                }
+                EntryKind::RunbookNotStarted { document, why } => runs.push(Run {
+                    document,
+                    not_started: Some((entry, why)),
+                    ..Run::default()
+                }),
+                _ => {}
+            }
+        }
+        Facts {
+            detected: detected_at(input.row),
+            opened: input.record.created_at.unwrap_or(input.row.opened_at),
+            diagnosis: timeline.iter().find(|e| e.kind == EntryKind::Diagnosis),
+            runs,
+            recovered: input.signal.time,
+            resolved: input.resolved_at,
+        }
+    }
+
+    pub(super) fn runbook_started(&self) -> Option<DateTime<Utc>> {
+        self.runs
+            .iter()
+            .filter_map(|r| r.started.map(|e| e.time))
+            .min()
+    }
+
+    pub(super) fn runbook_finished(&self) -> Option<DateTime<Utc>> {
+        self.runs
+            .iter()
+            .filter_map(|r| r.finished.map(|(e, _)| e.time))
+            .max()
+    }
+}
