@@ -751,7 +751,7 @@ mod tests {
             "content": {"description": " ", "textType": "plain", "extra": 1},
             "metadata": {"additionalContext": {"impact": 2}}
         });
-        let problems = validate(&message).err().unwrap_or_default();
+        let problems = validate(&message).err().unwrap();
         let expected = [
             "version: must be \"1.0\", got \"1.1\"",
             "content.extra: unknown key",
@@ -778,7 +778,7 @@ mod tests {
         // Control characters are escaped as 6 bytes each: within every field cap, but not the
         // whole-message cap.
         let escaped = at_caps("\u{1}");
-        let problems = validate(&escaped).err().unwrap_or_default();
+        let problems = validate(&escaped).err().unwrap();
         assert_eq!(problems.len(), 1, "{problems:#?}");
         assert!(problems[0].starts_with("(message): "), "{problems:#?}");
     }

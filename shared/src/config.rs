@@ -367,7 +367,7 @@ mod tests {
             ])
             .err()
             .map(|e| e.to_string())
-            .unwrap_or_default();
+            .unwrap();
             assert!(
                 e.contains("RESPONSE_PLAN_ARN_BY_IMPACT") && e.contains(says),
                 "{bad}: {e}"

@@ -35,3 +35,6 @@ pub mod sources;
 
 #[cfg(feature = "aws")]
 pub mod aws;
+
+#[cfg(test)]
+mod contract;

@@ -109,10 +109,7 @@ mod tests {
 
     #[test]
     fn documents_follow_the_embedded_metric_format() {
-        let time = Utc
-            .with_ymd_and_hms(2026, 11, 21, 3, 55, 0)
-            .single()
-            .unwrap_or_default();
+        let time = Utc.with_ymd_and_hms(2026, 11, 21, 3, 55, 0).unwrap();
         let doc = document(
             time,
             &[("Impact", "2"), ("Service", "site-to-site-vpn")],

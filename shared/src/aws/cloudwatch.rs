@@ -616,7 +616,10 @@ mod tests {
 
     #[tokio::test]
     async fn throttling_is_retried_then_succeeds() {
+        let seen = Captured::<GetMetricDataInput>::new();
+        let s = seen.clone();
         let rule = mock!(Client::get_metric_data)
+            .match_requests(move |req| s.push(req.clone()))
             .sequence()
             .error(|| GetMetricDataError::generic(meta("Throttling", "Rate exceeded")))
             .times(2)
@@ -633,6 +636,9 @@ mod tests {
         );
         assert_eq!(got[0].points, vec![(minute(50), 1.0)]);
         assert_eq!(rule.num_calls(), 3);
+        let req = seen.only();
+        assert_eq!(req.metric_data_queries().len(), 1);
+        assert_eq!(req.metric_data_queries()[0].id(), Some("t1"));
     }
 
     #[tokio::test]

@@ -249,8 +249,7 @@ mod tests {
         assert_eq!(entry.detail_type(), Some("Incident Opened"));
         assert_eq!(entry.time().map(|t| t.secs()), Some(ev.time.timestamp()));
         assert_eq!(entry.resources(), &[INCIDENT_ARN.to_string()]);
-        let detail: LifecycleDetail =
-            must(serde_json::from_str(entry.detail().unwrap_or_default()));
+        let detail: LifecycleDetail = must(serde_json::from_str(entry.detail().unwrap()));
         assert_eq!(detail, ev.detail);
     }
 
@@ -315,7 +314,10 @@ mod tests {
 
     #[tokio::test]
     async fn throttling_is_retried_then_succeeds() {
+        let seen = Captured::<PutEventsInput>::new();
+        let s = seen.clone();
         let rule = mock!(Client::put_events)
+            .match_requests(move |req| s.push(req.clone()))
             .sequence()
             .error(|| PutEventsError::generic(meta("ThrottlingException", "Rate exceeded")))
             .times(2)
@@ -327,6 +329,9 @@ mod tests {
                 .await,
         );
         assert_eq!(rule.num_calls(), 3);
+        let req = seen.only();
+        assert_eq!(req.entries().len(), 1);
+        assert_eq!(req.entries()[0].source(), Some("incident.responder"));
     }
 
     #[tokio::test]

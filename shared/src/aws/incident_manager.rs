@@ -681,16 +681,13 @@ mod tests {
         must(opener(&[&rule], 1).open(&incident).await);
 
         let req = seen.only();
-        let title = req.title().unwrap_or_default();
+        let title = req.title().unwrap();
         assert_eq!(title.chars().count(), TITLE_MAX);
         assert!(title.ends_with('…'));
-        let raw = req
-            .trigger_details()
-            .and_then(|t| t.raw_data())
-            .unwrap_or_default();
+        let raw = req.trigger_details().and_then(|t| t.raw_data()).unwrap();
         assert_eq!(raw.chars().count(), RAW_DATA_MAX);
         assert_eq!(req.trigger_details().and_then(|t| t.trigger_arn()), None);
-        let token = req.client_token().unwrap_or_default();
+        let token = req.client_token().unwrap();
         assert_eq!(token.chars().count(), CLIENT_TOKEN_MAX);
         assert_eq!(Some(token.to_string()), normalise_token(&"k".repeat(300)));
         assert_ne!(
@@ -708,7 +705,7 @@ mod tests {
         assert_eq!(values.len(), RELATED_ITEMS_MAX, "items are distinct");
         assert!(items
             .iter()
-            .all(|i| i.title().unwrap_or_default().chars().count() == RELATED_ITEM_TITLE_MAX));
+            .all(|i| i.title().unwrap().chars().count() == RELATED_ITEM_TITLE_MAX));
     }
 
     #[test]
@@ -722,7 +719,10 @@ mod tests {
 
     #[tokio::test]
     async fn throttling_is_retried_then_succeeds() {
+        let seen = Captured::<StartIncidentInput>::new();
+        let s = seen.clone();
         let rule = mock!(Client::start_incident)
+            .match_requests(move |req| s.push(req.clone()))
             .sequence()
             .error(|| StartIncidentError::generic(meta("ThrottlingException", "Rate exceeded")))
             .times(2)
@@ -730,7 +730,14 @@ mod tests {
             .build();
         let opened = must(opener(&[&rule], 3).open(&new_incident()).await);
         assert_eq!(opened.id, INCIDENT_ARN);
+        // The request retried carries the client token: a late first attempt cannot open twice.
         assert_eq!(rule.num_calls(), 3);
+        let req = seen.only();
+        assert_eq!(
+            req.client_token(),
+            Some(new_incident().client_token.as_str())
+        );
+        assert_eq!(req.response_plan_arn(), Some(PLAN));
     }
 
     #[tokio::test]
@@ -1034,13 +1041,13 @@ mod tests {
             let token = stable_hash(&[INCIDENT_ARN, "resolve", text], 64);
             assert_eq!(reqs[0].client_token(), Some(token.as_str()));
             assert_eq!(reqs[1].client_token(), reqs[0].client_token());
-            let trimmed = reqs[2].summary().unwrap_or_default();
+            let trimmed = reqs[2].summary().unwrap();
             assert_eq!(trimmed.chars().count(), SUMMARY_MAX);
             assert!(trimmed.ends_with('…'));
             assert_ne!(reqs[2].client_token(), reqs[0].client_token());
             assert!(reqs
                 .iter()
-                .all(|r| r.client_token().unwrap_or_default().len() <= CLIENT_TOKEN_MAX));
+                .all(|r| r.client_token().unwrap().len() <= CLIENT_TOKEN_MAX));
         }
 
         #[tokio::test]

@@ -295,7 +295,10 @@ mod tests {
 
     #[tokio::test]
     async fn slow_down_is_retried_then_succeeds() {
+        let seen = Captured::<Sent>::new();
+        let s = seen.clone();
         let rule = mock!(Client::put_object)
+            .match_requests(move |req| s.push(sent(req)))
             .sequence()
             .error(|| PutObjectError::generic(meta("SlowDown", "Please reduce your request rate.")))
             .times(2)
@@ -307,5 +310,10 @@ mod tests {
                 .await,
         );
         assert_eq!(rule.num_calls(), 3);
+        let req = seen.only();
+        assert_eq!(
+            (req.bucket.as_deref(), req.key.as_deref()),
+            (Some(BUCKET), Some(KEY))
+        );
     }
 }

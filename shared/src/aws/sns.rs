@@ -272,12 +272,7 @@ mod tests {
             .unwrap_or_else(|| panic!("no attributes"));
         let got: BTreeMap<_, _> = attrs
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str(),
-                    (v.data_type(), v.string_value().unwrap_or_default()),
-                )
-            })
+            .map(|(k, v)| (k.as_str(), (v.data_type(), v.string_value().unwrap())))
             .collect();
         assert_eq!(
             got,
@@ -405,7 +400,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_5xx_is_retried_then_succeeds() {
+        let seen = Captured::<PublishInput>::new();
+        let s = seen.clone();
         let rule = mock!(Client::publish)
+            .match_requests(move |req| s.push(req.clone()))
             .sequence()
             .http_status(503, None)
             .times(2)
@@ -414,6 +412,9 @@ mod tests {
         let id = must(notifier(&[&rule], 3).publish(&notification()).await);
         assert_eq!(id, MESSAGE_ID);
         assert_eq!(rule.num_calls(), 3);
+        let req = seen.only();
+        assert_eq!(req.topic_arn(), Some(TOPIC));
+        assert_eq!(req.message(), Some(notification().message.as_str()));
     }
 
     #[tokio::test]

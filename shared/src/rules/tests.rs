@@ -16,10 +16,7 @@ fn vpn_alarm(dimension: (&str, &str), tags: &[(&str, &str)]) -> Signal {
         severity_score: None,
         account: "111122223333".into(),
         region: "us-east-1".into(),
-        time: Utc
-            .with_ymd_and_hms(2026, 11, 21, 3, 55, 0)
-            .single()
-            .unwrap_or_default(),
+        time: Utc.with_ymd_and_hms(2026, 11, 21, 3, 55, 0).unwrap(),
         event_id: Some("e1".into()),
         fingerprint: "fp".into(),
         resource: "arn:aws:cloudwatch:us-east-1:111122223333:alarm:vpn".into(),
@@ -610,7 +607,7 @@ fn notification_policy_defaults_and_overrides() {
     assert_eq!(without.notifications(), &NotificationPolicy::default());
 
     let bad = Rules::from_yaml(&doc("notifications:\n  steps:\n    2: [opened, paged]\n"));
-    let e = bad.err().map(|e| e.to_string()).unwrap_or_default();
+    let e = bad.err().map(|e| e.to_string()).unwrap();
     assert!(
         e.contains("notifications.steps.2") && e.contains("`paged`"),
         "{e}"

@@ -95,7 +95,7 @@ fn ccf_update() -> UpdateItemError {
 fn names_of(map: Option<&HashMap<String, String>>) -> Vec<(String, String)> {
     let mut v: Vec<_> = map
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
+        .unwrap();
     v.sort();
     v
 }
@@ -170,7 +170,7 @@ async fn claim_writes_an_opening_row_conditionally() {
 
     let req = seen.only();
     assert_eq!(req.table_name(), Some(TABLE));
-    let item = req.item().cloned().unwrap_or_default();
+    let item = req.item().cloned().unwrap();
     let back = must(record_from_item("PutItem", &item));
     assert_eq!(back.status, KeyStatus::Opening);
     assert_eq!(back.owner, "fp-new");
@@ -199,10 +199,7 @@ async fn claim_writes_an_opening_row_conditionally() {
             ("#status".into(), "status".into()),
         ]
     );
-    let values = req
-        .expression_attribute_values()
-        .cloned()
-        .unwrap_or_default();
+    let values = req.expression_attribute_values().cloned().unwrap();
     assert_eq!(values.get(":now"), Some(&n(c.now.timestamp())));
     assert_eq!(values.get(":resolved"), Some(&s("resolved")));
     assert_eq!(values.get(":opening"), Some(&s("opening")));
@@ -312,10 +309,7 @@ async fn confirm_open_sets_the_incident_for_its_owner_only() {
         )
     );
     assert_eq!(req.condition_expression(), Some("#owner = :owner"));
-    let values = req
-        .expression_attribute_values()
-        .cloned()
-        .unwrap_or_default();
+    let values = req.expression_attribute_values().cloned().unwrap();
     assert_eq!(values.get(":open"), Some(&s("open")));
     assert_eq!(values.get(":backend"), Some(&s("opscenter")));
     assert_eq!(values.get(":incident"), Some(&s("oi-0123456789ab")));
@@ -384,7 +378,7 @@ async fn begin_writes_an_in_progress_row_conditionally() {
     let req = seen.only();
     assert_eq!(req.table_name(), Some(TABLE));
     assert_eq!(
-        req.item().cloned().unwrap_or_default(),
+        req.item().cloned().unwrap(),
         HashMap::from([
             ("pk".to_string(), s("idem#occ-1")),
             ("sk".to_string(), s("idem")),
@@ -400,10 +394,7 @@ async fn begin_writes_an_in_progress_row_conditionally() {
              OR (#status = :in_progress AND #lease_until <= :now)"
         )
     );
-    let values = req
-        .expression_attribute_values()
-        .cloned()
-        .unwrap_or_default();
+    let values = req.expression_attribute_values().cloned().unwrap();
     assert_eq!(values.get(":now"), Some(&n(now.timestamp())));
     assert_eq!(values.get(":in_progress"), Some(&s("in_progress")));
     assert_eq!(
@@ -463,7 +454,7 @@ async fn complete_stores_the_answer() {
     );
     let req = seen.only();
     assert_eq!(
-        req.item().cloned().unwrap_or_default(),
+        req.item().cloned().unwrap(),
         HashMap::from([
             ("pk".to_string(), s("idem#occ-1")),
             ("sk".to_string(), s("idem")),
@@ -486,7 +477,7 @@ async fn abandon_deletes_only_an_in_progress_row() {
     must(store(&[&deleted], 1).abandon("occ-1").await);
     let req = seen.only();
     assert_eq!(
-        req.key().cloned().unwrap_or_default(),
+        req.key().cloned().unwrap(),
         HashMap::from([
             ("pk".to_string(), s("idem#occ-1")),
             ("sk".to_string(), s("idem")),
@@ -537,10 +528,7 @@ async fn touch_counts_the_signal_and_returns_the_row() {
     );
     assert_eq!(req.condition_expression(), Some("attribute_exists(#pk)"));
     assert_eq!(req.return_values(), Some(&ReturnValue::AllNew));
-    let values = req
-        .expression_attribute_values()
-        .cloned()
-        .unwrap_or_default();
+    let values = req.expression_attribute_values().cloned().unwrap();
     assert_eq!(values.get(":status"), Some(&s("recovered")));
     assert_eq!(values.get(":at"), Some(&s("2026-11-21T06:00:00Z")));
     assert_eq!(values.get(":one"), Some(&n(1)));
@@ -576,7 +564,7 @@ async fn remember_writes_a_reference_row_and_recall_ignores_expired_ones() {
             .await,
     );
     let req = seen.only();
-    let item = req.item().cloned().unwrap_or_default();
+    let item = req.item().cloned().unwrap();
     assert_eq!(item.get(ATTR_PK), Some(&s("ref#automation#exec-1")));
     assert_eq!(item.get(ATTR_SK), Some(&s("ref")));
     assert_eq!(item.get(ATTR_EXPIRES_AT), Some(&epoch(exp)));
@@ -675,10 +663,7 @@ mod settle {
                 ("#status".into(), "status".into()),
             ]
         );
-        let values = req
-            .expression_attribute_values()
-            .cloned()
-            .unwrap_or_default();
+        let values = req.expression_attribute_values().cloned().unwrap();
         assert_eq!(
             values,
             HashMap::from([

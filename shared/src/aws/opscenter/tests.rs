@@ -54,7 +54,7 @@ fn value_of<'a>(
         .and_then(|d| d.get(key))
         .unwrap_or_else(|| panic!("no {key}"));
     (
-        v.value().unwrap_or_default(),
+        v.value().unwrap(),
         v.r#type()
             .cloned()
             .unwrap_or_else(|| panic!("{key} untyped")),
@@ -127,7 +127,7 @@ async fn open_sends_the_documented_fields() {
                 .filter(|k| k.starts_with("responder:related:"))
                 .count()
         })
-        .unwrap_or_default();
+        .unwrap();
     assert_eq!(related, 2);
     let key = format!("responder:related:{}", stable_hash(&[METRIC_JSON], 16));
     assert_eq!(
@@ -225,7 +225,10 @@ async fn an_existing_ops_item_is_the_answer_to_a_retried_create() {
 
 #[tokio::test]
 async fn throttling_is_retried_then_succeeds() {
+    let seen = Captured::<CreateOpsItemInput>::new();
+    let s = seen.clone();
     let rule = mock!(Client::create_ops_item)
+        .match_requests(move |req| s.push(req.clone()))
         .sequence()
         .error(|| CreateOpsItemError::generic(meta("ThrottlingException", "Rate exceeded")))
         .times(2)
@@ -233,7 +236,14 @@ async fn throttling_is_retried_then_succeeds() {
         .build();
     let opened = must(store(&[&rule], 3, None).open(&new_incident()).await);
     assert_eq!(opened.id, OPS_ID);
+    // The request retried carries the dedup string: a late first attempt cannot open twice.
     assert_eq!(rule.num_calls(), 3);
+    let req = seen.only();
+    let dedup = value_of(req.operational_data(), "/aws/dedup").0;
+    assert_eq!(
+        json_of(dedup),
+        json!({"dedupString": new_incident().client_token})
+    );
 }
 
 #[tokio::test]

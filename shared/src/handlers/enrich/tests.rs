@@ -365,7 +365,7 @@ async fn vpn_with_one_tunnel_down_is_diagnosed_on_the_incident() {
         assert_eq!(detail.incident.rule, "vpn-tunnel-down");
         assert_eq!(detail.signal.dimension("VpnId"), Some(VPN));
         assert!(detail.reason.contains(ONE_DOWN), "{}", detail.reason);
-        let diagnosis = detail.diagnosis.clone().unwrap_or_default();
+        let diagnosis = detail.diagnosis.clone().unwrap();
         assert_eq!(diagnosis.summary, ONE_DOWN);
         let vpn = diagnosis.vpn.unwrap_or_else(|| panic!("no VPN facts"));
         assert_eq!(vpn.connection.id, VPN);
@@ -384,7 +384,7 @@ async fn vpn_with_one_tunnel_down_is_diagnosed_on_the_incident() {
         assert_eq!((t2.last_value, t2.down_since), (Some(1.0), None));
 
         // The answer is the function's output, as the contract spells it.
-        let output = serde_json::to_value(&answer).unwrap_or_default();
+        let output = serde_json::to_value(&answer).unwrap();
         assert_eq!(output["action"], "enriched");
         assert_eq!(output["summary"], ONE_DOWN);
     }
@@ -427,7 +427,7 @@ async fn both_tunnels_down_says_so_first() {
         .clone()
         .and_then(|d| d.vpn)
         .map(|v| v.tunnel_history)
-        .unwrap_or_default();
+        .unwrap();
     assert_eq!(
         history.iter().map(|h| h.down_since).collect::<Vec<_>>(),
         vec![Some(at(2, 55)), Some(at(3, 1))]
@@ -572,7 +572,7 @@ async fn a_deleted_connection_is_a_note_and_the_incident_is_still_enriched() {
     let items = b.incident().related_items;
     assert!(arns(&items).contains(&format!("{ARN_PREFIX}vpn-connection/{VPN}")));
     assert_eq!(metric_definitions(&items).len(), 1);
-    let diagnosis = b.enriched()[0].detail.diagnosis.clone().unwrap_or_default();
+    let diagnosis = b.enriched()[0].detail.diagnosis.clone().unwrap();
     assert!(diagnosis.vpn.is_none());
     assert_eq!(diagnosis.notes, answer.notes);
 }
@@ -600,7 +600,7 @@ async fn a_customer_gateway_denied_by_iam_is_a_note() {
     assert!(
         arns(&b.incident().related_items).contains(&format!("{ARN_PREFIX}customer-gateway/{CGW}"))
     );
-    let diagnosis = b.enriched()[0].detail.diagnosis.clone().unwrap_or_default();
+    let diagnosis = b.enriched()[0].detail.diagnosis.clone().unwrap();
     assert!(diagnosis.vpn.is_some_and(|v| v.customer_gateway.is_none()));
     assert_eq!(diagnosis.notes, answer.notes);
 }
@@ -784,7 +784,7 @@ async fn another_metric_alarm_attaches_its_metrics_and_reason() {
     ));
     assert!(b.network.calls().is_empty(), "no VPN, no EC2 calls");
     assert!(b.metrics.queries().is_empty());
-    let diagnosis = b.enriched()[0].detail.diagnosis.clone().unwrap_or_default();
+    let diagnosis = b.enriched()[0].detail.diagnosis.clone().unwrap();
     assert_eq!(diagnosis.summary, reason);
     assert!(diagnosis.vpn.is_none());
 }

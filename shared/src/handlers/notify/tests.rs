@@ -694,7 +694,7 @@ async fn a_storm_of_joined_signals_is_summed_up_once_per_interval() {
     let answer = b.ok(&joined_event(&opened, 52, at(16))).await;
     assert_eq!(answer.action, NotifyAction::Posted, "{answer:?}");
     let texts = b.texts();
-    let update = texts.last().cloned().unwrap_or_default();
+    let update = texts.last().cloned().unwrap();
     assert!(
         update.starts_with(
             ":heavy_plus_sign: [Impact 2 · High] site-to-site-vpn — 51 more signals joined: "
@@ -718,7 +718,7 @@ async fn a_storm_of_joined_signals_is_summed_up_once_per_interval() {
     b.clock.set(at(32));
     let answer = b.ok(&joined_event(&opened, 60, at(32))).await;
     assert_eq!(answer.action, NotifyAction::Posted);
-    let update = b.texts().last().cloned().unwrap_or_default();
+    let update = b.texts().last().cloned().unwrap();
     assert!(
         update.contains("*8 more signals joined* since the last update (2024-05-14 03:18:10 UTC) — 60 in total."),
         "{update}"
@@ -844,7 +844,7 @@ async fn a_no_data_note_posts_as_an_update() {
         .ok(&envelope(LifecycleKind::IncidentUpdated, at(20), &note))
         .await;
     assert_eq!(answer.action, NotifyAction::Posted, "{answer:?}");
-    let text = b.texts().last().cloned().unwrap_or_default();
+    let text = b.texts().last().cloned().unwrap();
     assert!(text.contains("— Update: Site-to-Site VPN"), "{text}");
     assert!(text.contains("*Update:* Noted on the incident"), "{text}");
     assert!(
@@ -913,7 +913,7 @@ async fn unknown_and_malformed_events_are_errors_naming_what_was_wrong() {
             Some(error_type),
             "{event}: {e:?}"
         );
-        let message = e.map(|e| e.to_string()).unwrap_or_default();
+        let message = e.map(|e| e.to_string()).unwrap();
         assert!(message.contains(says), "{message:?} should say {says:?}");
     }
     assert!(b.published().is_empty());
@@ -1061,7 +1061,7 @@ async fn the_vpn_story_renders_as_the_snapshots_say() {
         b.clock.set(step.time);
         b.ok(&step_event(&step)).await;
         let message = b.messages().last().cloned().unwrap_or(Value::Null);
-        let rendered = serde_json::to_string_pretty(&message).unwrap_or_default() + "\n";
+        let rendered = serde_json::to_string_pretty(&message).unwrap() + "\n";
         let path = format!("{dir}/{}.json", step.name);
         if update {
             std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{dir}: {e}"));

@@ -327,7 +327,7 @@ async fn a_verified_recovery_resolves_the_incident_and_writes_the_record() {
 
         // Resolved in the backend, with a closing summary.
         assert_eq!(stored.resolved_at, Some(now()));
-        let closing = stored.resolution.clone().unwrap_or_default();
+        let closing = stored.resolution.clone().unwrap();
         assert_eq!(
             closing,
             format!(
@@ -627,7 +627,7 @@ async fn access_denied_on_describe_vpn_connections_fails_the_check_not_the_invoc
         .resolution
         .clone()
         .and_then(|r| r.waiting_reason)
-        .unwrap_or_default();
+        .unwrap();
     assert_eq!(
         reason,
         format!(
@@ -694,7 +694,7 @@ async fn a_per_tunnel_alarm_finds_its_vpn_by_the_tunnel_ip() {
         .resolution
         .clone()
         .map(|r| r.checks)
-        .unwrap_or_default();
+        .unwrap();
     assert_eq!(
         checks,
         vec![
@@ -915,7 +915,7 @@ async fn a_recovery_held_by_a_live_invocation_is_an_error_to_retry() {
     let event = b.recovered().await;
     let fingerprint = event["detail"]["signal"]["fingerprint"]
         .as_str()
-        .unwrap_or_default()
+        .unwrap()
         .to_string();
     let id = b.incident().reference.id;
     let key = format!("resolve#{id}#{fingerprint}");

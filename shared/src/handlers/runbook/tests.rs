@@ -158,7 +158,7 @@ impl Bench {
             .incidents()
             .first()
             .map(|i| i.timeline.clone())
-            .unwrap_or_default()
+            .unwrap()
     }
 
     fn kinds(&self) -> Vec<LifecycleKind> {
@@ -169,7 +169,7 @@ impl Bench {
     async fn started(&self) -> String {
         let answer = self.ok(&self.enriched(one_down())).await;
         assert_eq!(answer.action, RunbookAction::Started, "{answer:?}");
-        answer.execution.unwrap_or_default()
+        answer.execution.unwrap()
     }
 }
 
@@ -214,7 +214,7 @@ async fn one_tunnel_down_starts_the_runbook_with_the_down_tunnel_as_tunnel_a() {
     let incident = b.incident_id();
     assert_eq!(answer.action, RunbookAction::Started, "{answer:?}");
     assert_eq!(answer.incident.as_deref(), Some(incident.as_str()));
-    let execution = answer.execution.clone().unwrap_or_default();
+    let execution = answer.execution.clone().unwrap();
 
     let started = b.automation.started();
     assert_eq!(started.len(), 1);
