@@ -64,9 +64,10 @@ test: $(BENCH_READY) functions ## Run every test: unit, handler, adapter, then e
 	$(CARGO) test --workspace --all-features --locked
 	$(VENV)/bin/pytest -q tests/bench
 
-lint: ## Format check, clippy with warnings as errors, then the template checks (make infra-lint)
+lint: $(BENCH_READY) ## Format check, clippy with warnings as errors, the code's shape (tests/code), then the template checks (make infra-lint)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
+	$(VENV)/bin/pytest -q tests/code
 	@$(MAKE) --no-print-directory infra-lint
 
 infra-lint: $(INFRA_READY) $(BENCH_READY) $(TEMPLATES) ## Check the templates offline: cfn-lint, sam validate (also --lint), checkov, tests/infra

@@ -178,6 +178,22 @@ def test_vpn_story_ends_resolved_with_its_slack_thread_and_report(
     for question in REVIEW_QUESTIONS:
         assert question in lower, (question, text)
 
+    # --- the timeline: each stage's entry stored with its kind, which the record reads ---------
+    ours = [e for e in incidents.entries(incidents.one()) if e["kind"] != "external"]
+    by_kind = {e["kind"]: e for e in ours}
+    assert sorted(by_kind) == sorted(
+        ["diagnosis", "runbook-started", "runbook-finished", "signal-recovered", "resolved"]
+    ), ours
+    started = by_kind["runbook-started"]
+    assert (started["document"], started["execution"]) == (DOCUMENT, story.execution_id), started
+    assert ["VpnConnectionId", vpn] in started["parameters"], started
+    assert by_kind["runbook-finished"]["status"] == "Success", by_kind["runbook-finished"]
+    assert story.diagnosis in by_kind["diagnosis"]["text"], by_kind["diagnosis"]
+    # Every milestone has its time, and the runbook's parameters are listed: read from the kinds.
+    assert "not on the timeline" not in text, text
+    assert f"### {DOCUMENT}: Success" in text, text
+    assert f"`VpnConnectionId={vpn}`" in text, text
+
     # --- the incident: resolved, the record linked --------------------------------------------
     assert record_status(incidents) == RESOLVED_STATUS[backend]
     values = [i["value"] for i in incidents.related_items(incidents.one())]

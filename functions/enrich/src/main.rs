@@ -4,10 +4,7 @@
 
 use std::sync::Arc;
 
-use responder::aws::{
-    self, cloudwatch::CloudWatchMetrics, dynamodb::DynamoStateStore, ec2::Ec2Inventory,
-    eventbridge::EventBridgeBus,
-};
+use responder::aws;
 use responder::config::StageConfig;
 use responder::handlers::enrich::Enrich;
 use responder::lambda::{serve, Error};
@@ -19,20 +16,9 @@ async fn main() -> Result<(), Error> {
     responder::logging::init();
     let config = StageConfig::from_env()?;
     let sdk = aws::config::load().await;
-    let state = Arc::new(DynamoStateStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        &config.state_table,
-    ));
-    let bus = Arc::new(EventBridgeBus::new(
-        aws_sdk_eventbridge::Client::new(&sdk),
-        &config.responder_bus,
-    ));
-    let enrich = Enrich::new(
-        aws::incidents(&sdk, config.backend).writer,
-        Arc::new(Ec2Inventory::new(aws_sdk_ec2::Client::new(&sdk))),
-        Arc::new(CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::new(
-            &sdk,
-        ))),
-    );
+    let state = aws::state_table(&sdk, &config.state_table);
+    let bus = aws::responder_bus(&sdk, &config.responder_bus);
+    let incidents = aws::incidents(&sdk, config.backend).writer;
+    let enrich = Enrich::new(incidents, aws::network(&sdk), aws::cloudwatch(&sdk));
     serve(Shell::new(enrich, state, Arc::new(SystemClock)).with_bus(bus)).await
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use responder::aws::{self, dynamodb::DynamoStateStore, sns::SnsNotifier};
+use responder::aws::{self, sns::SnsNotifier};
 use responder::config::NotifyConfig;
 use responder::handlers::notify::Notify;
 use responder::lambda::{serve, Error};
@@ -18,17 +18,8 @@ async fn main() -> Result<(), Error> {
     let config = NotifyConfig::from_env()?;
     let policy = config.rules()?.notifications().clone();
     let sdk = aws::config::load().await;
-    let state = Arc::new(DynamoStateStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        &config.state_table,
-    ));
-    let notify = Notify::new(
-        Arc::new(SnsNotifier::new(
-            aws_sdk_sns::Client::new(&sdk),
-            config.topic_arn,
-        )),
-        state.clone(),
-        policy,
-    );
+    let state = aws::state_table(&sdk, &config.state_table);
+    let topic = SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn);
+    let notify = Notify::new(Arc::new(topic), state.clone(), policy);
     serve(Shell::new(notify, state, Arc::new(SystemClock))).await
 }

@@ -5,10 +5,7 @@
 
 use std::sync::Arc;
 
-use responder::aws::{
-    self, cloudwatch::CloudWatchMetrics, dynamodb::DynamoStateStore, ec2::Ec2Inventory,
-    eventbridge::EventBridgeBus, s3::S3Reports,
-};
+use responder::aws::{self, s3::S3Reports};
 use responder::config::ResolveConfig;
 use responder::handlers::resolve::Resolve;
 use responder::lambda::{serve, Error};
@@ -21,28 +18,21 @@ async fn main() -> Result<(), Error> {
     let config = ResolveConfig::from_env()?;
     let sdk = aws::config::load().await;
     let region = sdk.region().map(|r| r.as_ref().to_string());
-    let region = region.unwrap_or_default();
-    let state = Arc::new(DynamoStateStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        &config.stage.state_table,
-    ));
-    let bus = Arc::new(EventBridgeBus::new(
-        aws_sdk_eventbridge::Client::new(&sdk),
-        &config.stage.responder_bus,
-    ));
+    let reports = S3Reports::new(
+        aws_sdk_s3::Client::new(&sdk),
+        config.report_bucket,
+        region.unwrap_or_default(),
+    );
+    let state = aws::state_table(&sdk, &config.stage.state_table);
+    let bus = aws::responder_bus(&sdk, &config.stage.responder_bus);
     let incidents = aws::incidents(&sdk, config.stage.backend);
+    let (writer, records) = (incidents.writer, incidents.resolver);
     let resolve = Resolve::new(
-        incidents.writer,
-        incidents.resolver,
-        Arc::new(Ec2Inventory::new(aws_sdk_ec2::Client::new(&sdk))),
-        Arc::new(CloudWatchMetrics::new(aws_sdk_cloudwatch::Client::new(
-            &sdk,
-        ))),
-        Arc::new(S3Reports::new(
-            aws_sdk_s3::Client::new(&sdk),
-            config.report_bucket,
-            region,
-        )),
+        writer,
+        records,
+        aws::network(&sdk),
+        aws::cloudwatch(&sdk),
+        Arc::new(reports),
         state.clone(),
     );
     serve(Shell::new(resolve, state, Arc::new(SystemClock)).with_bus(bus)).await

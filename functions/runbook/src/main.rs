@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use responder::aws::{
-    self, automation::SsmAutomation, dynamodb::DynamoStateStore, eventbridge::EventBridgeBus,
-};
+use responder::aws::{self, automation::SsmAutomation};
 use responder::config::RunbookConfig;
 use responder::handlers::runbook::Runbook;
 use responder::lambda::{serve, Error};
@@ -18,17 +16,13 @@ async fn main() -> Result<(), Error> {
     responder::logging::init();
     let config = RunbookConfig::from_env()?;
     let sdk = aws::config::load().await;
-    let state = Arc::new(DynamoStateStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        &config.stage.state_table,
-    ));
-    let bus = Arc::new(EventBridgeBus::new(
-        aws_sdk_eventbridge::Client::new(&sdk),
-        &config.stage.responder_bus,
-    ));
+    let state = aws::state_table(&sdk, &config.stage.state_table);
+    let bus = aws::responder_bus(&sdk, &config.stage.responder_bus);
+    let automation = Arc::new(SsmAutomation::new(aws_sdk_ssm::Client::new(&sdk)));
+    let incidents = aws::incidents(&sdk, config.stage.backend).writer;
     let runbook = Runbook::new(
-        aws::incidents(&sdk, config.stage.backend).writer,
-        Arc::new(SsmAutomation::new(aws_sdk_ssm::Client::new(&sdk))),
+        incidents,
+        automation,
         state.clone(),
         config.automation_role_arn,
     );

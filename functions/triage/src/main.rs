@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use responder::aws::{self, dynamodb::DynamoStateStore, eventbridge::EventBridgeBus};
+use responder::aws;
 use responder::config::TriageConfig;
 use responder::handlers::triage::Triage;
 use responder::lambda::{serve, Error};
@@ -16,14 +16,8 @@ async fn main() -> Result<(), Error> {
     let config = TriageConfig::from_env()?;
     let rules = config.rules()?;
     let sdk = aws::config::load().await;
-    let state = Arc::new(DynamoStateStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        &config.stage.state_table,
-    ));
-    let bus = Arc::new(EventBridgeBus::new(
-        aws_sdk_eventbridge::Client::new(&sdk),
-        &config.stage.responder_bus,
-    ));
+    let state = aws::state_table(&sdk, &config.stage.state_table);
+    let bus = aws::responder_bus(&sdk, &config.stage.responder_bus);
     let (opener, incidents) = aws::incidents_to_open(&sdk, &config.opening);
     let triage = Triage::new(rules, opener, incidents, state.clone());
     serve(Shell::new(triage, state, Arc::new(SystemClock)).with_bus(bus)).await

@@ -47,6 +47,44 @@ pub mod sns;
 #[cfg(feature = "s3")]
 pub mod s3;
 
+/// The state table `STATE_TABLE` (the dedupe, run-once and reference stores).
+#[cfg(feature = "dynamodb")]
+pub fn state_table(
+    sdk: &aws_types::SdkConfig,
+    table: &str,
+) -> std::sync::Arc<dynamodb::DynamoStateStore> {
+    std::sync::Arc::new(dynamodb::DynamoStateStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        table,
+    ))
+}
+
+/// The responder bus `RESPONDER_BUS`.
+#[cfg(feature = "eventbridge")]
+pub fn responder_bus(
+    sdk: &aws_types::SdkConfig,
+    bus: &str,
+) -> std::sync::Arc<eventbridge::EventBridgeBus> {
+    std::sync::Arc::new(eventbridge::EventBridgeBus::new(
+        aws_sdk_eventbridge::Client::new(sdk),
+        bus,
+    ))
+}
+
+/// EC2's inventory (VPN connections and their gateways).
+#[cfg(feature = "ec2")]
+pub fn network(sdk: &aws_types::SdkConfig) -> std::sync::Arc<ec2::Ec2Inventory> {
+    std::sync::Arc::new(ec2::Ec2Inventory::new(aws_sdk_ec2::Client::new(sdk)))
+}
+
+/// CloudWatch: metric data and alarm states.
+#[cfg(feature = "cloudwatch")]
+pub fn cloudwatch(sdk: &aws_types::SdkConfig) -> std::sync::Arc<cloudwatch::CloudWatchMetrics> {
+    std::sync::Arc::new(cloudwatch::CloudWatchMetrics::new(
+        aws_sdk_cloudwatch::Client::new(sdk),
+    ))
+}
+
 /// The incident ports of the backend `INCIDENT_BACKEND` names, for the stages that write onto
 /// incidents that exist (`writer`) and resolve them (`resolver`): one adapter behind both.
 #[cfg(all(feature = "incident-manager", feature = "opscenter"))]

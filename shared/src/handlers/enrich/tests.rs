@@ -10,9 +10,9 @@ use crate::console;
 use crate::diagnosis::{
     CustomerGateway, Gateway, GatewayKind, Tunnel, TunnelLog, TunnelStatus, VpnConnection,
 };
-use crate::domain::{Backend, IncidentSummary, RelatedItemKind, RelatedValue, Signal};
+use crate::domain::{Backend, RelatedItemKind, RelatedValue, Signal};
 use crate::handlers::testkit::{fixture, Fakes};
-use crate::handlers::triage::new_incident;
+use crate::handlers::triage::{lifecycle_detail, new_incident};
 use crate::memory::{MemoryMetrics, MemoryNetwork, StoredIncident};
 use crate::ports::{Begin, IncidentOpener, RunOnceStore};
 use crate::rules::Rules;
@@ -173,29 +173,15 @@ impl Bench {
         let event = LifecycleEvent {
             kind,
             time: now() - Duration::seconds(2),
-            detail: LifecycleDetail {
-                incident: IncidentSummary {
-                    backend: reference.backend,
-                    id: reference.id.clone(),
-                    title: c.title.clone(),
-                    impact: c.impact,
-                    severity: c.severity,
-                    rule: c.rule_id.clone(),
-                    service: c.service.clone(),
-                    tier: c.tier.clone(),
-                    dedupe_key: c.dedupe_key.clone(),
-                    resources: signal.resources.clone(),
-                    runbook: c.runbook.clone(),
-                    auto_resolve: c.auto_resolve,
-                    next_steps: c.next_steps.clone(),
-                },
-                signal: signal.clone(),
-                reason: "Opened an incident.".into(),
-                signal_count: Some(1),
-                diagnosis: None,
-                automation: None,
-                resolution: None,
-            },
+            detail: lifecycle_detail(
+                &signal,
+                &c,
+                &reference,
+                &c.title,
+                c.impact,
+                "Opened an incident.",
+                Some(1),
+            ),
         };
         to_envelope(&event, &signal.account, &signal.region)
     }

@@ -70,7 +70,7 @@ pub(super) fn related_items(signal: &Signal) -> Vec<RelatedItem> {
 }
 
 /// The detail of a lifecycle event about `incident` and the signal that caused it.
-pub(super) fn lifecycle_detail(
+pub(crate) fn lifecycle_detail(
     signal: &Signal,
     c: &Classification,
     incident: &IncidentRef,

@@ -40,7 +40,8 @@ pub use answer::{Action, TriageAnswer};
 pub use incident::{incident_summary, new_incident};
 
 use answer::{combine, emit_decision};
-use incident::{lifecycle_detail, related_items};
+pub(crate) use incident::lifecycle_detail;
+use incident::related_items;
 
 /// How long an open incident keeps its dedupe key when nothing recovers it (a safety net: the
 /// `resolve` stage frees keys when it resolves incidents).
