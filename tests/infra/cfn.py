@@ -517,10 +517,13 @@ def sdk_actions() -> dict[str, set[str]]:
     """The IAM action of every SDK call each adapter module makes (`.client.<op>(`), by module."""
     actions: dict[str, set[str]] = {}
     for module, prefix in ADAPTER_PREFIXES.items():
-        path = SHARED_SRC / "aws" / f"{module}.rs"
-        if not path.is_file():
-            raise AssertionError(f"adapter {module} is mapped to {prefix}: but {path} is gone")
-        calls = _SDK_CALL.findall(rust_code(path))
+        # An adapter is a file, or a directory of files (`aws/dynamodb/`).
+        file, directory = SHARED_SRC / "aws" / f"{module}.rs", SHARED_SRC / "aws" / module
+        paths = [file] if file.is_file() else sorted(directory.glob("*.rs"))
+        paths = [p for p in paths if p.name != "tests.rs"]
+        if not paths:
+            raise AssertionError(f"adapter {module} is mapped to {prefix}: but {file} is gone")
+        calls = [op for path in paths for op in _SDK_CALL.findall(rust_code(path))]
         actions[module] = {f"{prefix}:{camel(op)}" for op in calls}
     return actions
 
@@ -595,8 +598,9 @@ def _function_body(text: str, pattern: str) -> str | None:
 
 
 def backends() -> dict[str, str]:
-    """`Backend` variant → its `INCIDENT_BACKEND` value (from `Backend::parse` in domain.rs)."""
-    return {v: k for k, v in _BACKEND_ARM.findall((SHARED_SRC / "domain.rs").read_text())}
+    """`Backend` variant → its `INCIDENT_BACKEND` value (from `Backend::parse`)."""
+    text = (SHARED_SRC / "domain" / "incident.rs").read_text()
+    return {v: k for k, v in _BACKEND_ARM.findall(text)}
 
 
 def config_type(name: str) -> str:
@@ -656,8 +660,8 @@ def _from_lookup(config: str, kind: str) -> str:
 
 
 def _backends_at(body: str, index: int, variants: dict[str, str]) -> set[str]:
-    """The backends an `if backend == Backend::<X> {` around `index` restricts it to (empty: no
-    such condition)."""
+    """The backends an `if backend == Backend::<X> {` or a match arm `Backend::<X> => {` around
+    `index` restricts it to (empty: no such condition)."""
     depth = 0
     for i in range(index - 1, -1, -1):
         if body[i] == "}":
@@ -665,9 +669,12 @@ def _backends_at(body: str, index: int, variants: dict[str, str]) -> set[str]:
         elif body[i] == "{":
             if depth == 0:
                 header = body[max(0, body.rfind(";", 0, i), body.rfind("}", 0, i)) : i]
-                match = re.search(r"\bif\s+\w+\s*==\s*Backend::(\w+)\s*$", header)
-                if match and match.group(1) in variants:
-                    return {variants[match.group(1)]}
+                match = re.search(
+                    r"(?:\bif\s+\w+\s*==\s*Backend::(\w+)|\bBackend::(\w+)\s*=>)\s*$", header
+                )
+                variant = match and (match.group(1) or match.group(2))
+                if variant in variants:
+                    return {variants[variant]}
             else:
                 depth -= 1
     return set()
