@@ -7,7 +7,8 @@
 //! - [`dynamodb`]: the state table's ports (dedupe keys, run-once records, references);
 //! - [`eventbridge`]: [`EventBus`](crate::ports::EventBus) on the responder bus;
 //! - [`ec2`]: [`NetworkInventory`](crate::ports::NetworkInventory) on EC2 `Describe*`;
-//! - [`cloudwatch`]: [`MetricSource`](crate::ports::MetricSource) on `GetMetricData`;
+//! - [`mod@cloudwatch`]: [`MetricSource`](crate::ports::MetricSource) on `GetMetricData`, and
+//!   [`AlarmStates`](crate::ports::AlarmStates) on `DescribeAlarms`;
 //! - [`automation`]: [`AutomationRunner`](crate::ports::AutomationRunner) on SSM Automation;
 //! - [`sns`]: [`Notifier`](crate::ports::Notifier) on the notification topic;
 //! - [`s3`]: [`ReportStore`](crate::ports::ReportStore) on the report bucket.

@@ -167,7 +167,7 @@ impl Notifier for MemoryNotifier {
     }
 }
 
-/// The report bucket in memory: key → (body, content type).
+/// The report bucket in memory (in `eu-west-1`): key → (body, content type).
 #[derive(Debug)]
 pub struct MemoryReports {
     bucket: String,
@@ -218,10 +218,7 @@ impl ReportStore for MemoryReports {
         *lock(&self.puts) += 1;
         Ok(StoredReport {
             uri: format!("s3://{}/{key}", self.bucket),
-            console_url: format!(
-                "https://s3.console.aws.amazon.com/s3/object/{}?prefix={key}",
-                self.bucket
-            ),
+            console_url: crate::console::s3_object("eu-west-1", &self.bucket, key),
         })
     }
 }

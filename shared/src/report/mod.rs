@@ -6,11 +6,11 @@
 //! The milestones come from the backend's timeline, where each stage wrote its entries with a
 //! machine-readable kind ([`crate::domain::EntryKind`]): the diagnosis (`enrich`), and each
 //! runbook execution started, finished or not started (`runbook`) with its document, execution,
-//! parameters and status ([`facts`]). The wording of an entry is shown, never read.
+//! parameters and status (`facts`). The wording of an entry is shown, never read.
 //!
-//! - [`facts`]: what the timeline's kinds say (milestones, runbook runs);
-//! - [`sections`]: the document, section by section;
-//! - [`markdown`]: table cells, code fences, times.
+//! - `facts`: what the timeline's kinds say (milestones, runbook runs);
+//! - `sections`: the document, section by section;
+//! - `markdown`: table cells, code fences, times.
 
 use chrono::{DateTime, Duration, Utc};
 

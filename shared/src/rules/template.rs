@@ -1,5 +1,5 @@
 //! Templates: literal text and `{a|b}` placeholders, the first alternative with a value winning
-//! (`{rule}:{dimension.VpnId|tag.VpnId|resource}`). [`Field`] is the vocabulary of a rule's own
+//! (`{rule}:{dimension.VpnId|tag.VpnId|resource}`). `Field` is the vocabulary of a rule's own
 //! templates (dedupe key, title); runbook parameters have their own ([`super::RunbookField`]).
 
 use super::Rule;

@@ -1,6 +1,6 @@
 //! The incident ports on AWS Systems Manager OpsCenter (`ssm` OpsItems): [`OpsCenterStore`]
 //! opens OpsItems, writes onto them, reads them back and resolves them. Where each piece goes
-//! in an OpsItem's operational data is [`data`]'s.
+//! in an OpsItem's operational data is `data`'s.
 //!
 //! - `open` → `CreateOpsItem` with `/aws/dedup` = `{"dedupString": <client token>}`, so a retried
 //!   create of the same occurrence makes no second OpsItem (if OpsCenter answers

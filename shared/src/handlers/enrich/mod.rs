@@ -2,16 +2,16 @@
 //!
 //! It reads the responder bus's `Incident Opened` events (every other lifecycle event is
 //! `ignored`) and, for the incident's signal, gathers one diagnosis kind's facts:
-//! - a **VPN** ([`vpn`]: the alarm's `VpnId` dimension or tag, a `vpn-…` resource, or the tunnel
+//! - a **VPN** (`vpn`: the alarm's `VpnId` dimension or tag, a `vpn-…` resource, or the tunnel
 //!   whose outside IP is the alarm's `TunnelIpAddress`): the connection, its gateways, each
 //!   tunnel's `TunnelState` over the last three hours, and one line saying which tunnel is down
 //!   since when and why;
-//! - any **other alarm** ([`alarm`]): the metrics it watches and its state reason;
-//! - a **GuardDuty or Security Hub finding** ([`finding`]): its resources and a console link;
+//! - any **other alarm** (`alarm`): the metrics it watches and its state reason;
+//! - a **GuardDuty or Security Hub finding** (`finding`): its resources and a console link;
 //!
 //! then writes the related items and one [`EntryKind::Diagnosis`] timeline entry onto the
 //! incident, and publishes `Incident Enriched` with the [`Diagnosis`]. A new diagnosis kind is
-//! one more module beside these, called from [`Enrich::diagnose`].
+//! one more module beside these, called from `Enrich::diagnose`.
 //!
 //! What cannot be read because it no longer exists or IAM denies it becomes a note and the
 //! diagnosis is partial; a throttled or unavailable service fails the invocation so that Lambda

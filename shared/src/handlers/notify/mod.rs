@@ -22,7 +22,7 @@
 //!   completion write failed) both post once; the second is `ignored`. The keys are run-once
 //!   keys: a key held by a live invocation fails this one (`EventInProgress`, Lambda retries),
 //!   and a failed publish releases the key so the retry posts.
-//! - **Storms** ([`joined`]): joined signals post at most one "N more signals joined" update per
+//! - **Storms** (`joined`): joined signals post at most one "N more signals joined" update per
 //!   incident per `joined_interval`. The state table remembers the last update (`notify-joined#<incident>` →
 //!   `{at, count}`; the opened post writes the first one, so joins right after opening are summed
 //!   up too). Inside the interval a joined event is `throttled`. After it, every invocation that
@@ -31,7 +31,7 @@
 //!   carries the update it made, so a lost write of the last update is repaired by the next
 //!   invocation that finds the key already used.
 //!
-//! Every message ([`render`]) is checked with [`chatbot::validate`] before it is published: a message that
+//! Every message (`render`) is checked with [`chatbot::validate`] before it is published: a message that
 //! fails is a bug (`InvalidMessage`), never silently published for Chatbot to drop. Every field
 //! is trimmed to the schema's caps, so any input renders a valid message.
 //!

@@ -5,7 +5,7 @@
 //! `ignored`). For the recovered signal, once (a re-delivery replays the stored answer):
 //! 1. the dedupe key's row must still be this incident's and `recovered` (or `resolved` by an
 //!    earlier attempt that failed later); a key that fired again, moved on or is gone → `ignored`;
-//! 2. verification, one sentence per check ([`verify`]): the VPN's tunnels, the alarm's state,
+//! 2. verification, one sentence per check (`verify`): the VPN's tunnels, the alarm's state,
 //!    the finding's or Health event's own state;
 //! 3. every check passed and the rule allows auto-resolve → the key is settled (`resolved`), the
 //!    post-incident record ([`crate::report`]) is written to S3 and attached to the incident,

@@ -302,7 +302,7 @@ async fn a_verified_recovery_resolves_the_incident_and_writes_the_record() {
         }
 
         // Linked from the incident.
-        let console = format!("https://s3.console.aws.amazon.com/s3/object/{BUCKET}?prefix={key}");
+        let console = crate::console::s3_object("eu-west-1", BUCKET, &key);
         let report_items: Vec<&RelatedItem> = stored
             .related_items
             .iter()

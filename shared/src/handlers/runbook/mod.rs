@@ -4,7 +4,7 @@
 //! Two inputs:
 //! - `Incident Enriched` from the responder bus: the incident's rule names a runbook
 //!   ([`crate::domain::RunbookRef`]) whose parameter templates are resolved from the diagnosis
-//!   ([`plan`]). Every required parameter with a valid value → `StartAutomationExecution`, an
+//!   (`plan`). Every required parameter with a valid value → `StartAutomationExecution`, an
 //!   AUTOMATION related item and a [`EntryKind::RunbookStarted`] entry on the incident, and
 //!   `Runbook Started` on the bus (`started`). A required parameter without a value, or any
 //!   value the runbook would refuse → not started; one [`EntryKind::RunbookNotStarted`] entry
