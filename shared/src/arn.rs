@@ -22,6 +22,12 @@ pub fn format(region: &str, account: &str, service: &str, resource: &str) -> Str
     )
 }
 
+/// The ARN of a global `service`'s `resource` (IAM, S3: no region in the ARN), in the partition
+/// of `region`. `account` is empty for S3 buckets.
+pub fn global(region: &str, account: &str, service: &str, resource: &str) -> String {
+    format!("arn:{}:{service}::{account}:{resource}", partition(region))
+}
+
 /// The parts of an ARN (`arn:partition:service:region:account:resource`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Arn<'a> {
@@ -65,6 +71,13 @@ pub fn is_arn(text: &str) -> bool {
     Arn::parse(text).is_some() && !text.chars().any(char::is_whitespace)
 }
 
+/// Whether `text` is an ARN ([`is_arn`]) of `service` whose resource starts with `prefix`
+/// (`role/`, `response-plan/`).
+pub fn is_arn_of(text: &str, service: &str, prefix: &str) -> bool {
+    is_arn(text)
+        && Arn::parse(text).is_some_and(|a| a.service == service && a.resource.starts_with(prefix))
+}
+
 /// A short title for a resource ARN: its resource part with its type
 /// (`vpn-connection vpn-0123…`), at most 200 characters (Incident Manager's related-item title).
 pub fn resource_title(arn: &str) -> String {
@@ -99,6 +112,9 @@ mod tests {
         assert!(!is_arn("arn:other:ec2:eu-west-1:1:instance/i-1"));
         assert!(!is_arn("https://example.com/arn:aws:x:y:z:w"));
         assert!(!is_arn("arn:aws:ec2:eu-west-1:1:vpn 1"));
+        assert!(is_arn_of("arn:aws:iam::1:role/r", "iam", "role/"));
+        assert!(!is_arn_of("arn:aws:iam::1:user/r", "iam", "role/"));
+        assert!(!is_arn_of("arn:aws:sts::1:role/r", "iam", "role/"));
     }
 
     #[test]
@@ -108,6 +124,11 @@ mod tests {
             "arn:aws-cn:ec2:cn-north-1:1:vpn-connection/vpn-1"
         );
         assert_eq!(partition("us-gov-east-1"), "aws-us-gov");
+        assert_eq!(
+            global("cn-north-1", "1", "iam", "root"),
+            "arn:aws-cn:iam::1:root"
+        );
+        assert_eq!(global("eu-west-1", "", "s3", "b"), "arn:aws:s3:::b");
         assert_eq!(partition("eu-west-1"), "aws");
     }
 

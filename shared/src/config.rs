@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::arn::is_arn_of;
 use crate::domain::{Backend, Impact, ResponsePlans};
 use crate::rules::{Rules, RulesError};
 
@@ -93,7 +94,7 @@ impl TriageConfig {
 }
 
 fn is_response_plan_arn(arn: &str) -> bool {
-    arn.starts_with("arn:") && arn.contains(":response-plan/")
+    is_arn_of(arn, "ssm-incidents", "response-plan/")
 }
 
 /// Parses `RESPONSE_PLAN_ARN_BY_IMPACT`: `1=<arn>,2=<arn>,…`, each impact at most once.
@@ -184,13 +185,7 @@ impl RunbookConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let role = trimmed(&lookup, "AUTOMATION_ROLE_ARN")
             .ok_or(ConfigError::Missing("AUTOMATION_ROLE_ARN"))?;
-        let is_role_arn = role.starts_with("arn:")
-            && role.split(':').nth(2) == Some("iam")
-            && role
-                .split(':')
-                .nth(5)
-                .is_some_and(|r| r.starts_with("role/"));
-        if !is_role_arn {
+        if !is_arn_of(&role, "iam", "role/") {
             return Err(ConfigError::Invalid {
                 name: "AUTOMATION_ROLE_ARN",
                 problem: format!("`{role}` is not an IAM role ARN"),
@@ -223,8 +218,8 @@ impl NotifyConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let topic =
             trimmed(&lookup, "NOTIFY_TOPIC_ARN").ok_or(ConfigError::Missing("NOTIFY_TOPIC_ARN"))?;
-        let parts: Vec<&str> = topic.split(':').collect();
-        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
+        // A topic's ARN ends in its name, which holds no `:`.
+        if !is_arn_of(&topic, "sns", "") || topic.splitn(7, ':').nth(6).is_some() {
             return Err(ConfigError::Invalid {
                 name: "NOTIFY_TOPIC_ARN",
                 problem: format!("`{topic}` is not an SNS topic ARN"),

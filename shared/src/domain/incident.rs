@@ -217,7 +217,7 @@ pub struct Trigger {
 /// The Incident Manager response plans `triage` opens incidents with: the plan configured for the
 /// incident's impact (`RESPONSE_PLAN_ARN_BY_IMPACT`), else the default (`RESPONSE_PLAN_ARN`). Per-impact
 /// plans let impact 1 and 2 engage on-call contacts while lower impacts only post to chat.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponsePlans {
     default: String,
     by_impact: [Option<String>; 5],

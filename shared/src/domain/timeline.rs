@@ -52,7 +52,9 @@ impl TimelineEntry {
 }
 
 /// What a timeline entry records. Stored with the entry (see [`to_stored`]) as `"kind"` and
-/// the variant's fields, kebab-case: `{"kind": "runbook-finished", "document": …, …}`.
+/// the variant's fields, kebab-case: `{"kind": "runbook-finished", "document": …, …}`. Its
+/// fields are bounded (see [`EntryKind::runbook_started`]), so that every entry fits its backend
+/// with room for words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum EntryKind {
@@ -88,6 +90,67 @@ pub enum EntryKind {
     /// An entry the responder did not write: the backend's own (`event` is its type, such as
     /// Incident Manager's `Custom Event`), a person's, or one written before entries had kinds.
     External { event: String },
+}
+
+/// The most parameters a `runbook-started` entry lists, and the longest name and value it keeps
+/// (SSM's parameter names have at most 50 characters).
+pub const PARAMETERS_MAX: usize = 12;
+pub const PARAMETER_NAME_MAX: usize = 64;
+pub const PARAMETER_VALUE_MAX: usize = 200;
+/// The most notes a `runbook-started` entry keeps, and the longest.
+pub const NOTES_MAX: usize = 5;
+pub const NOTE_MAX: usize = 200;
+/// The longest reason a `runbook-not-started` entry keeps.
+pub const WHY_MAX: usize = 2_000;
+/// The longest name a kind keeps (a document, an execution, a status, a fingerprint).
+const NAME_MAX: usize = 128;
+
+impl EntryKind {
+    /// A runbook execution started with these values (in the document's order) and notes on
+    /// them, cut to [`PARAMETERS_MAX`] × [`PARAMETER_VALUE_MAX`] and [`NOTES_MAX`] × [`NOTE_MAX`].
+    pub fn runbook_started(
+        document: &str,
+        execution: &str,
+        parameters: impl IntoIterator<Item = (String, String)>,
+        notes: &[String],
+    ) -> EntryKind {
+        EntryKind::RunbookStarted {
+            document: trim_chars(document, NAME_MAX),
+            execution: trim_chars(execution, NAME_MAX),
+            parameters: parameters
+                .into_iter()
+                .take(PARAMETERS_MAX)
+                .map(|(name, value)| {
+                    (
+                        trim_chars(&name, PARAMETER_NAME_MAX),
+                        trim_chars(&value, PARAMETER_VALUE_MAX),
+                    )
+                })
+                .collect(),
+            notes: notes
+                .iter()
+                .take(NOTES_MAX)
+                .map(|n| trim_chars(n, NOTE_MAX))
+                .collect(),
+        }
+    }
+
+    /// The rule's runbook could not start, and why (cut to [`WHY_MAX`]).
+    pub fn runbook_not_started(document: &str, why: &str) -> EntryKind {
+        EntryKind::RunbookNotStarted {
+            document: trim_chars(document, NAME_MAX),
+            why: trim_chars(why, WHY_MAX),
+        }
+    }
+
+    /// A runbook execution ended with Automation's final `status`.
+    pub fn runbook_finished(document: &str, execution: &str, status: &str) -> EntryKind {
+        EntryKind::RunbookFinished {
+            document: trim_chars(document, NAME_MAX),
+            execution: trim_chars(execution, NAME_MAX),
+            status: trim_chars(status, NAME_MAX),
+        }
+    }
 }
 
 /// What a backend stores for an entry: one JSON object, the text first and then the kind,
@@ -190,6 +253,35 @@ mod tests {
             assert_eq!(kind, started());
             assert!(words.ends_with('…') && words.len() > 100, "{}", words.len());
         }
+    }
+
+    #[test]
+    fn the_largest_kind_leaves_room_for_words_in_every_backend() {
+        let long = |n: usize| "\"é".repeat(n);
+        let kind = EntryKind::runbook_started(
+            &long(500),
+            &long(500),
+            (0..300).map(|n| (format!("{n}{}", long(100)), long(1_000))),
+            &vec![long(1_000); 50],
+        );
+        let entry = TimelineEntry::new(at(), kind.clone(), &long(10_000));
+        for (max, size) in [
+            (12_000, (|s: &str| s.chars().count()) as fn(&str) -> usize),
+            (20_000, str::len as fn(&str) -> usize),
+        ] {
+            let stored = to_stored(&entry, max, size);
+            assert!(size(&stored) <= max, "{} > {max}", size(&stored));
+            let (back, words) = from_stored(&stored).unwrap();
+            assert_eq!(back, kind);
+            assert!(words.chars().count() > 500, "{}", words.chars().count());
+        }
+        let EntryKind::RunbookStarted {
+            parameters, notes, ..
+        } = kind
+        else {
+            panic!()
+        };
+        assert_eq!((parameters.len(), notes.len()), (PARAMETERS_MAX, NOTES_MAX));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::arn::Arn;
 use crate::domain::{IncidentSummary, Signal};
 use crate::ports::{DedupeRecord, IncidentRecord};
 
@@ -61,8 +62,7 @@ pub fn safe_incident_id(id: &str) -> String {
     let id = id.trim();
     let path = match id.split_once(":incident-record/") {
         Some((_, path)) => path,
-        None if id.starts_with("arn:") => id.splitn(6, ':').nth(5).unwrap_or(id),
-        None => id,
+        None => Arn::parse(id).map_or(id, |arn| arn.resource),
     };
     let safe: String = path
         .chars()

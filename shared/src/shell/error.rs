@@ -37,8 +37,8 @@ pub enum StageError {
         found: Backend,
         configured: Backend,
     },
-    /// Something the state table holds cannot be read back.
-    #[error("the state table's record of {what} is unreadable: {problem}")]
+    /// Something the state table holds contradicts itself or cannot be read back.
+    #[error("the state table's record of {what} cannot be used: {problem}")]
     Inconsistent { what: String, problem: String },
 }
 

@@ -3,7 +3,8 @@
 //! A function is a [`Stage`] — its handler: the ports it needs, its input, its answer — inside a
 //! [`Shell`], which gives every invocation the same frame:
 //! - one log span with the function's name as `service` and the EventBridge `id` as `event_id`,
-//!   closed by one line: `handled` with the answer's action, incident and reason, or
+//!   closed by one line: `handled` with the answer's action, incident and reason (and the whole
+//!   answer as JSON: the rule, the dedupe key, the step, the execution, …), or
 //!   `event not handled` with the failure's `errorType`;
 //! - the payload read into the stage's [`Input`] (a payload it cannot read fails with
 //!   `UnknownEvent` or `MalformedEvent` naming what was wrong: [`input`]);
@@ -124,6 +125,7 @@ impl<S: Stage> Shell<S> {
                 action = answer.action(),
                 incident = answer.incident().unwrap_or(""),
                 reason = answer.reason(),
+                answer = %serde_json::to_string(answer).unwrap_or_default(),
                 "handled"
             ),
             Err(e) => error!(error_type = e.error_type(), error = %e, "event not handled"),

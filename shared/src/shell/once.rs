@@ -12,7 +12,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::ports::{Begin, Clock, PortError, RunOnceStore};
 
@@ -56,8 +56,17 @@ where
         .await?
     {
         Begin::Started => {}
-        Begin::Completed(stored) => return Ok(Once::Replayed(stored)),
-        Begin::InProgress => return Ok(Once::Busy),
+        Begin::Completed(stored) => {
+            info!(
+                key,
+                "re-delivery of work already done; its answer is replayed"
+            );
+            return Ok(Once::Replayed(stored));
+        }
+        Begin::InProgress => {
+            info!(key, "another invocation holds this work's key");
+            return Ok(Once::Busy);
+        }
     }
     let result = async {
         let answer = work(lease_until).await?;

@@ -14,9 +14,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{
-    decode, fingerprint, partition, summary_line, unique, Envelope, Parsed, SourceError, Timestamp,
-};
+use super::{decode, fingerprint, summary_line, unique, Envelope, Parsed, SourceError, Timestamp};
+use crate::arn;
 use crate::domain::{trim_chars, Severity, Signal, SignalKind, SignalState};
 
 pub(super) const SIGN_IN_DETAIL_TYPE: &str = "AWS Console Sign In via CloudTrail";
@@ -104,7 +103,7 @@ pub(super) fn parse(event: &Value, kind: &'static str) -> Result<Parsed, SourceE
     let root_arn = detail
         .user_identity
         .arn
-        .unwrap_or_else(|| format!("arn:{}:iam::{account}:root", partition(&envelope.region)));
+        .unwrap_or_else(|| arn::global(&envelope.region, &account, "iam", "root"));
 
     let console_login = detail
         .response_elements

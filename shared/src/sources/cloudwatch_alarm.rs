@@ -17,9 +17,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    decode, fingerprint, partition, push_unique, summary_line, Envelope, Parsed, SourceError,
-    Timestamp,
+    decode, fingerprint, push_unique, summary_line, Envelope, Parsed, SourceError, Timestamp,
 };
+use crate::arn;
 use crate::domain::{trim_chars, MetricRef, Signal, SignalKind, SignalState};
 
 pub(super) const DETAIL_TYPE: &str = "CloudWatch Alarm State Change";
@@ -158,12 +158,11 @@ pub(super) fn parse_eventbridge(event: &Value) -> Result<Parsed, SourceError> {
     let envelope: Envelope<AlarmData> = decode(DETAIL_TYPE, event)?;
     let alarm_arn = match envelope.resources.first() {
         Some(arn) => arn.clone(),
-        None => format!(
-            "arn:{}:cloudwatch:{}:{}:alarm:{}",
-            partition(&envelope.region),
-            envelope.region,
-            envelope.account,
-            envelope.detail.alarm_name
+        None => arn::format(
+            &envelope.region,
+            &envelope.account,
+            "cloudwatch",
+            &format!("alarm:{}", envelope.detail.alarm_name),
         ),
     };
     let origin = Origin {
@@ -297,21 +296,18 @@ fn dimension_resource(name: &str, value: &str, region: &str, account: &str) -> O
     if value.is_empty() {
         return None;
     }
-    let p = partition(region);
-    let resource = match name {
-        "VpnId" => format!("arn:{p}:ec2:{region}:{account}:vpn-connection/{value}"),
-        "InstanceId" => format!("arn:{p}:ec2:{region}:{account}:instance/{value}"),
-        "FunctionName" => format!("arn:{p}:lambda:{region}:{account}:function:{value}"),
-        "DBInstanceIdentifier" => format!("arn:{p}:rds:{region}:{account}:db:{value}"),
-        "TableName" => format!("arn:{p}:dynamodb:{region}:{account}:table/{value}"),
-        "QueueName" => format!("arn:{p}:sqs:{region}:{account}:{value}"),
-        "LoadBalancer" => {
-            format!("arn:{p}:elasticloadbalancing:{region}:{account}:loadbalancer/{value}")
-        }
-        "TunnelIpAddress" => value.to_string(),
+    let (service, resource) = match name {
+        "VpnId" => ("ec2", format!("vpn-connection/{value}")),
+        "InstanceId" => ("ec2", format!("instance/{value}")),
+        "FunctionName" => ("lambda", format!("function:{value}")),
+        "DBInstanceIdentifier" => ("rds", format!("db:{value}")),
+        "TableName" => ("dynamodb", format!("table/{value}")),
+        "QueueName" => ("sqs", value.to_string()),
+        "LoadBalancer" => ("elasticloadbalancing", format!("loadbalancer/{value}")),
+        "TunnelIpAddress" => return Some(value.to_string()),
         _ => return None,
     };
-    Some(resource)
+    Some(arn::format(region, account, service, &resource))
 }
 
 #[cfg(test)]

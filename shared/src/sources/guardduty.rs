@@ -10,9 +10,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{
-    decode, fingerprint, partition, summary_line, unique, Envelope, Parsed, SourceError, Timestamp,
-};
+use super::{decode, fingerprint, summary_line, unique, Envelope, Parsed, SourceError, Timestamp};
+use crate::arn;
 use crate::domain::{Severity, Signal, SignalKind, SignalState};
 
 pub(super) const DETAIL_TYPE: &str = "GuardDuty Finding";
@@ -127,18 +126,22 @@ fn severity(score: f64) -> Severity {
 
 /// The ARN of the affected resource, where the finding says enough to form one.
 fn resource_arn(resource: &Resource, account: &str, region: &str) -> Option<String> {
-    let p = partition(region);
     match resource.resource_type.as_deref()? {
         "Instance" => {
             let id = resource.instance_details.as_ref()?.instance_id.as_deref()?;
-            Some(format!("arn:{p}:ec2:{region}:{account}:instance/{id}"))
+            Some(arn::format(
+                region,
+                account,
+                "ec2",
+                &format!("instance/{id}"),
+            ))
         }
         "AccessKey" => {
             let key = resource.access_key_details.as_ref()?;
             match (key.user_type.as_deref(), key.user_name.as_deref()) {
-                (Some("Root"), _) => Some(format!("arn:{p}:iam::{account}:root")),
+                (Some("Root"), _) => Some(arn::global(region, account, "iam", "root")),
                 (Some("IAMUser") | None, Some(name)) if !name.is_empty() => {
-                    Some(format!("arn:{p}:iam::{account}:user/{name}"))
+                    Some(arn::global(region, account, "iam", &format!("user/{name}")))
                 }
                 _ => None,
             }
@@ -146,7 +149,7 @@ fn resource_arn(resource: &Resource, account: &str, region: &str) -> Option<Stri
         "S3Bucket" => {
             let buckets = resource.s3_bucket_details.as_ref()?;
             let name = buckets.iter().find_map(|b| b.name.as_deref())?;
-            Some(format!("arn:{p}:s3:::{name}"))
+            Some(arn::global(region, "", "s3", name))
         }
         _ => None,
     }

@@ -14,9 +14,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{
-    decode, fingerprint, partition, summary_line, unique, Envelope, Parsed, SourceError, Timestamp,
-};
+use super::{decode, fingerprint, summary_line, unique, Envelope, Parsed, SourceError, Timestamp};
+use crate::arn;
 use crate::domain::{trim_chars, Severity, Signal, SignalKind, SignalState};
 
 pub(super) const DETAIL_TYPE: &str = "AWS Health Event";
@@ -119,10 +118,7 @@ pub(super) fn parse(event: &Value) -> Result<Parsed, SourceError> {
 /// A VPN connection id as its ARN; anything else as given.
 fn entity_resource(id: String, region: &str, account: &str) -> String {
     if id.starts_with("vpn-") {
-        format!(
-            "arn:{}:ec2:{region}:{account}:vpn-connection/{id}",
-            partition(region)
-        )
+        arn::format(region, account, "ec2", &format!("vpn-connection/{id}"))
     } else {
         id
     }

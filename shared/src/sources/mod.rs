@@ -23,7 +23,6 @@ use serde_json::Value;
 
 use crate::domain::{stable_hash, trim_chars, Signal};
 
-pub(crate) use crate::arn::partition;
 pub(crate) use crate::domain::unique;
 
 mod cloudtrail_root;

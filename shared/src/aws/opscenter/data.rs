@@ -8,9 +8,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
 use super::{
-    DATA_KEY_MAX, DATA_VALUE_MAX_BYTES, KEY_DEDUP, KEY_DEDUPE_KEY, KEY_IMPACT, KEY_RELATED_PREFIX,
-    KEY_RESOURCES, KEY_RULE, KEY_SERVICE, KEY_TIMELINE_PREFIX, KEY_TRIGGER, RESOURCE_TYPE_DOCUMENT,
-    RESOURCE_TYPE_INCIDENT, TIMELINE_EVENT,
+    DATA_KEY_MAX, DATA_VALUE_MAX_BYTES, EXTERNAL_EVENT, KEY_DEDUP, KEY_DEDUPE_KEY, KEY_IMPACT,
+    KEY_RELATED_PREFIX, KEY_RESOURCES, KEY_RULE, KEY_SERVICE, KEY_TIMELINE_PREFIX, KEY_TRIGGER,
+    RESOURCE_TYPE_DOCUMENT, RESOURCE_TYPE_INCIDENT,
 };
 use crate::arn::{is_arn, Arn};
 use crate::domain::timeline::{from_stored, to_stored};
@@ -267,7 +267,7 @@ pub(super) fn timeline_from_data(
         .into_iter()
         .map(|(time, _, value)| {
             let (kind, text) = from_stored(value).unwrap_or_else(|| {
-                let event = TIMELINE_EVENT.to_string();
+                let event = EXTERNAL_EVENT.to_string();
                 (EntryKind::External { event }, value.to_string())
             });
             TimelineEntry { time, kind, text }

@@ -75,7 +75,7 @@ pub const KEY_RELATED_PREFIX: &str = "responder:related:";
 /// The closing summary, written by `resolve`.
 pub const KEY_RESOLUTION: &str = "responder:resolution";
 /// The event an OpsItem timeline entry without a kind reads back as (`EntryKind::External`).
-pub const TIMELINE_EVENT: &str = "note";
+pub const EXTERNAL_EVENT: &str = "note";
 
 /// `AssociateOpsItemRelatedItem` resource type for an Incident Manager incident record.
 pub const RESOURCE_TYPE_INCIDENT: &str = "AWS::SSMIncidents::IncidentRecord";

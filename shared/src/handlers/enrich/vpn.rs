@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use tracing::warn;
 
-use super::{tolerate, Draft, Enrich, Place};
+use super::{tolerate, Draft, Enrich, Place, TITLE_MAX};
 use crate::console;
 use crate::diagnosis::{
     named_vpn, tunnel_ip, CustomerGateway, MetricQuery, TunnelHistory, TunnelStatus, VpnConnection,
@@ -23,7 +23,6 @@ pub(super) const LOOK_BACK: Duration = Duration::hours(3);
 const TUNNEL_PERIOD: u32 = 60;
 /// A tunnel's status message quoted in the line, in characters.
 const STATUS_MESSAGE_MAX: usize = 120;
-const TITLE_MAX: usize = 200;
 
 enum Target {
     /// Known by id; still to be described.

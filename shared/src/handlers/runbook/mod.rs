@@ -52,8 +52,6 @@ const OUTPUT_VALUE_MAX: usize = 3_000;
 const OUTPUTS_MAX: usize = 20;
 /// SSM tag values.
 const TAG_VALUE_MAX: usize = 256;
-/// A parameter value as the timeline entry's kind keeps it, in characters.
-const PARAMETER_VALUE_MAX: usize = 200;
 
 /// What the runbook stage did with an event (**contract**).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,10 +253,7 @@ impl Runbook {
         let problems: Vec<String> = plan.problems.iter().map(Problem::sentence).collect();
         let why = problems.join(" ");
         let text = format!("Runbook {document} not started: {why}");
-        let kind = EntryKind::RunbookNotStarted {
-            document: document.to_string(),
-            why: trim_chars(&why, 2_000),
-        };
+        let kind = EntryKind::runbook_not_started(document, &why);
         let token = stable_hash(&["runbook", "not-started", &incident.id, document], 64);
         self.note(&incident, kind, &text, &token, cx).await?;
         let names: Vec<&str> = plan.problems.iter().flat_map(Problem::parameters).collect();
@@ -336,19 +331,11 @@ impl Runbook {
         self.incidents
             .add_related_items(&incident, &[item], &token)
             .await?;
-        let kind = EntryKind::RunbookStarted {
-            document: document.to_string(),
-            execution: execution.clone(),
-            parameters: plan
-                .order
-                .iter()
-                .filter_map(|name| {
-                    let value = plan.values.get(name)?;
-                    Some((name.clone(), trim_chars(value, PARAMETER_VALUE_MAX)))
-                })
-                .collect(),
-            notes: plan.notes.clone(),
-        };
+        let values = plan
+            .order
+            .iter()
+            .filter_map(|name| Some((name.clone(), plan.values.get(name)?.clone())));
+        let kind = EntryKind::runbook_started(document, &execution, values, &plan.notes);
         let token = stable_hash(&["runbook", "started", &incident.id, &execution], 64);
         self.note(
             &incident,
@@ -449,11 +436,7 @@ impl Runbook {
             failure_message.as_deref(),
             unread.as_ref(),
         );
-        let kind = EntryKind::RunbookFinished {
-            document: document.clone(),
-            execution: execution.to_string(),
-            status: change.status.clone(),
-        };
+        let kind = EntryKind::runbook_finished(&document, execution, &change.status);
         let token = stable_hash(&["runbook", "finished", &incident.id, execution], 64);
         self.note(&incident, kind, &text, &token, cx).await?;
         detail.reason = format!(

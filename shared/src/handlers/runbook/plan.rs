@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::diagnosis::{Tunnel, TunnelStatus, VpnFacts};
-use crate::domain::{trim_chars, LifecycleDetail, RunbookRef};
+use crate::domain::{trim_chars, unique, LifecycleDetail, RunbookRef};
 use crate::rules::{
     known_runbook, KnownRunbook, ParamPart, ParamTemplate, RunbookField, TunnelSide,
 };
@@ -384,7 +384,7 @@ pub(super) fn plan(detail: &LifecycleDetail, runbook: &RunbookRef, role: &str) -
                 plan.order.push(name);
             }
             Err(missing) if required => {
-                let why = dedup(missing.iter().map(|(_, why)| why.as_str())).join("; ");
+                let why = unique(missing.iter().map(|(_, why)| why.as_str())).join("; ");
                 let mut fixes: Vec<Fix> = Vec::new();
                 for (field, _) in &missing {
                     let fix = fix_for(field, &facts);
@@ -411,7 +411,7 @@ pub(super) fn plan(detail: &LifecycleDetail, runbook: &RunbookRef, role: &str) -
                 }
             }
             Err(missing) => {
-                let whys: Vec<&str> = dedup(missing.iter().map(|(_, why)| why.as_str()));
+                let whys = unique(missing.iter().map(|(_, why)| why.as_str()));
                 plan.notes
                     .push(format!("{name} was left out ({})", whys.join("; ")));
             }
@@ -473,14 +473,4 @@ fn render<'t>(
         }
     }
     Ok((out, notes))
-}
-
-fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
-    for item in items {
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out
 }

@@ -1,7 +1,7 @@
 //! What triage writes about an incident: the record that opens it, its related items, and the
 //! lifecycle detail it announces on the bus.
 
-use crate::arn::{is_arn, resource_title};
+use crate::arn::{is_arn, resource_title, Arn};
 use crate::domain::{
     stable_hash, Classification, Impact, IncidentRef, IncidentSummary, LifecycleDetail,
     NewIncident, RelatedItem, RelatedValue, Signal, Trigger, RESPONDER_SOURCE,
@@ -58,7 +58,8 @@ pub fn incident_summary(signal: &Signal, c: &Classification) -> String {
 pub(super) fn related_items(signal: &Signal) -> Vec<RelatedItem> {
     let mut items: Vec<RelatedItem> = Vec::new();
     for arn in std::iter::once(&signal.resource).chain(&signal.resources) {
-        if is_arn(arn)
+        // An alarm's ARN may hold spaces (its name can): each backend decides how to keep it.
+        if Arn::parse(arn).is_some()
             && !items
                 .iter()
                 .any(|i| i.value == RelatedValue::Arn(arn.clone()))

@@ -194,9 +194,15 @@ impl Triage {
                 emit_decision(&answer, &c, cx.now());
                 Ok(answer)
             }
-            Once::Replayed(stored) => {
-                Ok(TriageAnswer::replayed(serde_json::from_str(&stored).ok()))
-            }
+            Once::Replayed(stored) => Ok(match serde_json::from_str(&stored) {
+                Ok(first) => TriageAnswer::replayed(Some(first)),
+                Err(_) => TriageAnswer::decided(
+                    Action::Joined,
+                    &c,
+                    None,
+                    "Re-delivery of a signal already handled; nothing done.",
+                ),
+            }),
             Once::Busy => Err(StageError::InProgress { key: occurrence }.into()),
         }
     }
