@@ -78,6 +78,28 @@ pub fn is_arn_of(text: &str, service: &str, prefix: &str) -> bool {
         && Arn::parse(text).is_some_and(|a| a.service == service && a.resource.starts_with(prefix))
 }
 
+/// Whether `value` is an IAM role ARN as IAM forms it: `arn:<partition>:iam::<12 digits>:role/`
+/// and a role path and name of IAM's characters.
+pub fn is_role_arn(value: &str) -> bool {
+    let Some((partition, rest)) = value.split_once(":iam::") else {
+        return false;
+    };
+    let partition_ok = partition.strip_prefix("arn:aws").is_some_and(|p| {
+        p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    });
+    let Some((account, role)) = rest.split_once(":role/") else {
+        return false;
+    };
+    partition_ok
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && !role.is_empty()
+        && role
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=/,.@-".contains(&b))
+}
+
 /// A short title for a resource ARN: its resource part with its type
 /// (`vpn-connection vpn-0123…`), at most 200 characters (Incident Manager's related-item title).
 pub fn resource_title(arn: &str) -> String {
@@ -115,6 +137,14 @@ mod tests {
         assert!(is_arn_of("arn:aws:iam::1:role/r", "iam", "role/"));
         assert!(!is_arn_of("arn:aws:iam::1:user/r", "iam", "role/"));
         assert!(!is_arn_of("arn:aws:sts::1:role/r", "iam", "role/"));
+        assert!(is_role_arn(
+            "arn:aws:iam::111122223333:role/ops/vpn-runbook"
+        ));
+        assert!(is_role_arn("arn:aws-cn:iam::111122223333:role/r"));
+        assert!(!is_role_arn("arn:aws:iam::1:role/r"), "a 12-digit account");
+        assert!(!is_role_arn("arn:aws:iam::111122223333:role/"));
+        assert!(!is_role_arn("arn:aws:iam::111122223333:role/a b"));
+        assert!(!is_role_arn("arn:aws:iam::111122223333:user/r"));
     }
 
     #[test]

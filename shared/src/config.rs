@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::arn::is_arn_of;
+use crate::arn::{is_arn_of, is_role_arn};
 use crate::domain::{Backend, Impact, ResponsePlans};
 use crate::rules::{Rules, RulesError};
 
@@ -55,12 +55,9 @@ impl TriageConfig {
     /// Reads the settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &'static str| trimmed(&lookup, name);
-        let backend = backend_from(&get)?;
-        let by_impact = match get("RESPONSE_PLAN_ARN_BY_IMPACT") {
-            Some(list) => plans_by_impact(&list)?,
-            None => Vec::new(),
-        };
-        let opening = match backend {
+        let stage = StageConfig::from_lookup(&lookup)?;
+        // The response plans are Incident Manager's: OpsCenter reads neither variable.
+        let opening = match stage.backend {
             Backend::OpsCenter => Opening::OpsCenter,
             Backend::IncidentManager => {
                 let arn =
@@ -71,6 +68,10 @@ impl TriageConfig {
                         problem: format!("`{arn}` is not a response plan ARN"),
                     });
                 }
+                let by_impact = match get("RESPONSE_PLAN_ARN_BY_IMPACT") {
+                    Some(list) => plans_by_impact(&list)?,
+                    None => Vec::new(),
+                };
                 Opening::IncidentManager(
                     by_impact
                         .into_iter()
@@ -81,7 +82,7 @@ impl TriageConfig {
             }
         };
         Ok(TriageConfig {
-            stage: StageConfig::from_lookup(&lookup)?,
+            stage,
             opening,
             rules_path: get("RULES").map(PathBuf::from),
         })
@@ -142,8 +143,8 @@ fn trimmed(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<Strin
         .filter(|v| !v.is_empty())
 }
 
-/// Configuration of the `enrich` function (and the part `runbook` shares): it writes onto
-/// incidents that exist, so it needs no response plan.
+/// What every stage but `notify` reads: the incident backend, the responder bus and the state
+/// table. It is the whole of `enrich`'s configuration; triage, runbook and resolve add theirs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageConfig {
     /// `INCIDENT_BACKEND`: `incident-manager` or `opscenter`.
@@ -185,7 +186,7 @@ impl RunbookConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let role = trimmed(&lookup, "AUTOMATION_ROLE_ARN")
             .ok_or(ConfigError::Missing("AUTOMATION_ROLE_ARN"))?;
-        if !is_arn_of(&role, "iam", "role/") {
+        if !is_role_arn(&role) {
             return Err(ConfigError::Invalid {
                 name: "AUTOMATION_ROLE_ARN",
                 problem: format!("`{role}` is not an IAM role ARN"),
@@ -367,6 +368,14 @@ mod tests {
                 e.contains("RESPONSE_PLAN_ARN_BY_IMPACT") && e.contains(says),
                 "{bad}: {e}"
             );
+            // OpsCenter has no response plans: it reads neither variable.
+            let c = config(&[
+                ("INCIDENT_BACKEND", "opscenter"),
+                ("RESPONSE_PLAN_ARN_BY_IMPACT", bad),
+                ("RESPONDER_BUS", "responder"),
+                ("STATE_TABLE", "state"),
+            ]);
+            assert_eq!(c.map(|c| c.opening).ok(), Some(Opening::OpsCenter), "{bad}");
         }
     }
 
@@ -453,8 +462,18 @@ mod tests {
         let e = ResolveConfig::from_lookup(|n| with_bucket.get(n).map(|v| v.to_string())).err();
         assert!(e.is_some_and(|e| e.to_string().contains("not an S3 bucket name")));
 
-        with_role.insert("AUTOMATION_ROLE_ARN", "vpn-runbook");
-        let e = RunbookConfig::from_lookup(|n| with_role.get(n).map(|v| v.to_string())).err();
-        assert!(e.is_some_and(|e| e.to_string().contains("not an IAM role ARN")));
+        // Refused at start-up, as the runbook would refuse it for every incident.
+        for role in [
+            "vpn-runbook",
+            "arn:aws:iam::1:role/r",
+            "arn:aws:iam::111122223333:role/a b",
+        ] {
+            with_role.insert("AUTOMATION_ROLE_ARN", role);
+            let e = RunbookConfig::from_lookup(|n| with_role.get(n).map(|v| v.to_string())).err();
+            assert!(
+                e.is_some_and(|e| e.to_string().contains("not an IAM role ARN")),
+                "{role}"
+            );
+        }
     }
 }

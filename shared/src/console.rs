@@ -4,6 +4,7 @@
 //! from an event is percent-encoded, so it can never change the host or the page.
 
 use crate::arn::{partition, Arn};
+use crate::diagnosis::is_vpn_id;
 
 /// The console's host for a region. A region that is not a region name (a forged event's) never
 /// reaches the host: the global console's host stands in.
@@ -178,7 +179,7 @@ fn insights_string(text: &str) -> String {
 pub fn resource_page(resource: &str, fallback_region: &str) -> Option<(String, String)> {
     let resource = resource.trim();
     let vpn = |region: &str, id: &str| (format!("VPN connection {id}"), vpn_connection(region, id));
-    if resource.starts_with("vpn-") && !resource.contains(['/', ':']) {
+    if is_vpn_id(resource) {
         return Some(vpn(fallback_region, resource));
     }
     let arn = Arn::parse(resource)?;
@@ -194,7 +195,7 @@ pub fn resource_page(resource: &str, fallback_region: &str) -> Option<(String, S
         }
         "ec2" => {
             if let Some(id) = arn.resource.strip_prefix("vpn-connection/") {
-                return Some(vpn(region, id));
+                return is_vpn_id(id).then(|| vpn(region, id));
             }
             let id = arn.resource.strip_prefix("instance/")?;
             Some((format!("Instance {id}"), instance(region, id)))
@@ -300,5 +301,12 @@ mod tests {
             resource_page("arn:aws:ec2:eu-west-1:1:instance/i-0abc", "eu-west-1").unwrap();
         assert_eq!(label, "Instance i-0abc");
         assert!(resource_page("arn:aws:s3:::bucket", "eu-west-1").is_none());
+        // Only a VPN connection id as EC2 forms it names a VPN page.
+        assert!(resource_page("vpn-evil?x=1", "eu-west-1").is_none());
+        assert!(resource_page(
+            "arn:aws:ec2:eu-west-1:1:vpn-connection/vpn-XYZ",
+            "eu-west-1"
+        )
+        .is_none());
     }
 }

@@ -14,6 +14,7 @@ pub type Error = lambda_runtime::Error;
 /// Serves invocations one at a time until the runtime stops: each event's payload and deadline
 /// go to the stage; its answer is the invocation's response, its failure the invocation's error.
 pub async fn serve<S: Stage>(shell: Shell<S>) -> Result<(), Error> {
+    shell.ready()?;
     let shell = &shell;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = DateTime::<Utc>::from(event.context.deadline());

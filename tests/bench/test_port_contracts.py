@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import REPO, STATE_TABLE, Bench
+from bench import INCIDENT_MANAGER, REPO, STATE_TABLE, Bench, Incidents, im_record, ops_data
 
 # The flags of `make test`'s build, so that no rebuild is needed.
 CARGO_TEST = ["test", "--workspace", "--all-features", "--locked", "--no-run"]
@@ -65,32 +65,68 @@ def run_suite(binary: Path, test: str, env: dict[str, str]) -> str:
     return output
 
 
-@pytest.mark.parametrize(
-    "suite",
-    [
-        "dynamodb_keeps_the_dedupe_contract",
-        "dynamodb_keeps_the_run_once_contract",
-        "dynamodb_keeps_the_reference_contract",
-    ],
-)
+# Each state-table suite, with the rows it leaves in the table (its keys are `contract-<what>-…`).
+STATE_SUITES = {
+    "dynamodb_keeps_the_dedupe_contract": "dedupe#contract-dedupe-",
+    "dynamodb_keeps_the_run_once_contract": "idem#contract-run-",
+    "dynamodb_keeps_the_reference_contract": "ref#contract-ref-",
+}
+INCIDENT_SUITE = "the_incident_backend_keeps_the_contract"
+
+
+def test_every_suite_on_the_adapters_runs_here(contract_binary: Path) -> None:
+    """A suite added to `contract::bench` without a test here would never run."""
+    listed = subprocess.run(
+        [str(contract_binary), "--list", "--ignored", "--format", "terse"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    suites = {
+        line.split(": ")[0].removeprefix("contract::bench::")
+        for line in listed.stdout.splitlines()
+        if line.startswith("contract::bench::")
+    }
+    assert suites == {*STATE_SUITES, INCIDENT_SUITE}, suites
+
+
+@pytest.mark.parametrize("suite", sorted(STATE_SUITES))
 def test_the_state_table_keeps_the_contract_on_dynamodb(
     bench: Bench, contract_binary: Path, suite: str
 ) -> None:
     env = {**bench.endpoint_env(access_key="contract"), "CONTRACT_STATE_TABLE": STATE_TABLE}
     run_suite(contract_binary, suite, env)
-    # It ran against moto's table: the rows are there.
-    assert any(row["pk"].startswith(("dedupe#", "idem#", "ref#")) for row in bench.state_items())
+    # It ran against moto's table: this suite's rows are there.
+    rows = [row["pk"] for row in bench.state_items()]
+    assert any(pk.startswith(STATE_SUITES[suite]) for pk in rows), rows
 
 
 def test_the_incident_backend_keeps_the_contract(
     bench: Bench, backend: str, contract_binary: Path
 ) -> None:
-    env = {
-        **bench.endpoint_env(access_key="contract"),
-        "CONTRACT_INCIDENT_BACKEND": backend,
-        "CONTRACT_RESPONSE_PLAN_ARN": bench.response_plan_arn or "",
-    }
-    run_suite(contract_binary, "the_incident_backend_keeps_the_contract", env)
-    # It ran against the emulator: two incidents, one of them resolved, with the entries' kinds.
-    stored = bench.emu.incidents() if backend == "incident-manager" else bench.emu.ops_items()
+    env = {**bench.endpoint_env(access_key="contract"), "CONTRACT_INCIDENT_BACKEND": backend}
+    if backend == INCIDENT_MANAGER:
+        assert bench.response_plan_arn, "the bench created no response plan"
+        env["CONTRACT_RESPONSE_PLAN_ARN"] = bench.response_plan_arn
+    run_suite(contract_binary, INCIDENT_SUITE, env)
+    # It ran against the emulator: two incidents; the first resolved with its summary, its
+    # entries stored with their kinds, the customer gateway attached once.
+    incidents = Incidents(bench, backend)
+    stored = incidents.all()
     assert len(stored) == 2, stored
+    first = stored[0]
+    if backend == INCIDENT_MANAGER:
+        statuses = [im_record(r)["status"] for r in stored]
+        assert statuses == ["RESOLVED", "OPEN"], statuses
+        assert im_record(first).get("summary") == "Resolved: both tunnels UP.", im_record(first)
+    else:
+        statuses = [r["Status"] for r in stored]
+        assert statuses == ["Resolved", "Open"], statuses
+        assert ops_data(first, "responder:resolution") == "Resolved: both tunnels UP.", first
+    kinds = [e["kind"] for e in incidents.entries(first) if e["kind"] != "external"]
+    assert kinds == ["diagnosis", "runbook-started", "signal-joined", "runbook-finished"], kinds
+    gateways = [
+        i for i in incidents.related_items(first) if "cgw-0123456789abcdef0" in i["value"]
+    ]
+    assert len(gateways) == 1, incidents.related_items(first)

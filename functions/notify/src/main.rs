@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use responder::aws::{self, sns::SnsNotifier};
+use responder::aws;
 use responder::config::NotifyConfig;
 use responder::handlers::notify::Notify;
 use responder::lambda::{serve, Error};
@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     let policy = config.rules()?.notifications().clone();
     let sdk = aws::config::load().await;
     let state = aws::state_table(&sdk, &config.state_table);
-    let topic = SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn);
-    let notify = Notify::new(Arc::new(topic), state.clone(), policy);
+    let topic = aws::notifier(&sdk, &config.topic_arn);
+    let notify = Notify::new(topic, state.clone(), policy);
     serve(Shell::new(notify, state, Arc::new(SystemClock))).await
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use responder::aws::{self, s3::S3Reports};
+use responder::aws;
 use responder::config::ResolveConfig;
 use responder::handlers::resolve::Resolve;
 use responder::lambda::{serve, Error};
@@ -17,22 +17,15 @@ async fn main() -> Result<(), Error> {
     responder::logging::init();
     let config = ResolveConfig::from_env()?;
     let sdk = aws::config::load().await;
-    let region = sdk.region().map(|r| r.as_ref().to_string());
-    let reports = S3Reports::new(
-        aws_sdk_s3::Client::new(&sdk),
-        config.report_bucket,
-        region.unwrap_or_default(),
-    );
     let state = aws::state_table(&sdk, &config.stage.state_table);
     let bus = aws::responder_bus(&sdk, &config.stage.responder_bus);
     let incidents = aws::incidents(&sdk, config.stage.backend);
-    let (writer, records) = (incidents.writer, incidents.resolver);
     let resolve = Resolve::new(
-        writer,
-        records,
+        incidents.writer,
+        incidents.resolver,
         aws::network(&sdk),
         aws::cloudwatch(&sdk),
-        Arc::new(reports),
+        aws::reports(&sdk, &config.report_bucket),
         state.clone(),
     );
     serve(Shell::new(resolve, state, Arc::new(SystemClock)).with_bus(bus)).await

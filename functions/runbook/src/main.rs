@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use responder::aws::{self, automation::SsmAutomation};
+use responder::aws;
 use responder::config::RunbookConfig;
 use responder::handlers::runbook::Runbook;
 use responder::lambda::{serve, Error};
@@ -18,11 +18,10 @@ async fn main() -> Result<(), Error> {
     let sdk = aws::config::load().await;
     let state = aws::state_table(&sdk, &config.stage.state_table);
     let bus = aws::responder_bus(&sdk, &config.stage.responder_bus);
-    let automation = Arc::new(SsmAutomation::new(aws_sdk_ssm::Client::new(&sdk)));
     let incidents = aws::incidents(&sdk, config.stage.backend).writer;
     let runbook = Runbook::new(
         incidents,
-        automation,
+        aws::automation(&sdk),
         state.clone(),
         config.automation_role_arn,
     );

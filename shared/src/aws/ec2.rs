@@ -36,6 +36,7 @@ use super::error::from_sdk_error;
 use crate::diagnosis::{
     CustomerGateway, Gateway, GatewayKind, Tunnel, TunnelLog, TunnelStatus, VpnConnection,
 };
+use crate::domain::unique;
 use crate::ports::{NetworkInventory, PortError, PortErrorKind};
 
 /// The state reported for a connection whose answer carries none.
@@ -200,22 +201,11 @@ fn to_customer_gateway(id: &str, gateway: &SdkCustomerGateway) -> CustomerGatewa
     }
 }
 
-/// `ids` trimmed, empty ones dropped, each once, in order.
-fn distinct_ids(ids: &[String]) -> Vec<&str> {
-    let mut out: Vec<&str> = Vec::with_capacity(ids.len());
-    for id in ids.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
-        if !out.contains(&id) {
-            out.push(id);
-        }
-    }
-    out
-}
-
 #[async_trait]
 impl NetworkInventory for Ec2Inventory {
     async fn vpn_connections(&self, ids: &[String]) -> Result<Vec<VpnConnection>, PortError> {
         const OP: &str = "DescribeVpnConnections";
-        let wanted = distinct_ids(ids);
+        let wanted = unique(ids.iter().map(|i| i.trim()));
         if wanted.is_empty() && !ids.is_empty() {
             return Err(PortError::new(
                 OP,
@@ -226,9 +216,7 @@ impl NetworkInventory for Ec2Inventory {
         let output = self
             .client
             .describe_vpn_connections()
-            .set_vpn_connection_ids(
-                (!wanted.is_empty()).then(|| wanted.iter().map(|i| i.to_string()).collect()),
-            )
+            .set_vpn_connection_ids((!wanted.is_empty()).then(|| wanted.clone()))
             .send()
             .await
             .map_err(|e| from_sdk_error(OP, &e))?;
@@ -251,7 +239,7 @@ impl NetworkInventory for Ec2Inventory {
             .map(|id| {
                 answered
                     .iter()
-                    .find(|c| c.vpn_connection_id() == Some(id))
+                    .find(|c| c.vpn_connection_id() == Some(id.as_str()))
                     .map(|c| to_connection(id, c))
                     .ok_or_else(|| not_found(OP, "VPN connection", id))
             })

@@ -16,6 +16,10 @@
 pub mod config;
 pub mod error;
 
+// Unused only in a build with no adapter feature: the wiring helpers below each need one.
+#[allow(unused_imports)]
+use std::sync::Arc;
+
 mod convert;
 
 #[cfg(test)]
@@ -48,13 +52,12 @@ pub mod sns;
 #[cfg(feature = "s3")]
 pub mod s3;
 
+// What each function's `main.rs` wires: one adapter per port, from the shared `SdkConfig`.
+
 /// The state table `STATE_TABLE` (the dedupe, run-once and reference stores).
 #[cfg(feature = "dynamodb")]
-pub fn state_table(
-    sdk: &aws_types::SdkConfig,
-    table: &str,
-) -> std::sync::Arc<dynamodb::DynamoStateStore> {
-    std::sync::Arc::new(dynamodb::DynamoStateStore::new(
+pub fn state_table(sdk: &aws_types::SdkConfig, table: &str) -> Arc<dynamodb::DynamoStateStore> {
+    Arc::new(dynamodb::DynamoStateStore::new(
         aws_sdk_dynamodb::Client::new(sdk),
         table,
     ))
@@ -62,11 +65,8 @@ pub fn state_table(
 
 /// The responder bus `RESPONDER_BUS`.
 #[cfg(feature = "eventbridge")]
-pub fn responder_bus(
-    sdk: &aws_types::SdkConfig,
-    bus: &str,
-) -> std::sync::Arc<eventbridge::EventBridgeBus> {
-    std::sync::Arc::new(eventbridge::EventBridgeBus::new(
+pub fn responder_bus(sdk: &aws_types::SdkConfig, bus: &str) -> Arc<eventbridge::EventBridgeBus> {
+    Arc::new(eventbridge::EventBridgeBus::new(
         aws_sdk_eventbridge::Client::new(sdk),
         bus,
     ))
@@ -74,15 +74,43 @@ pub fn responder_bus(
 
 /// EC2's inventory (VPN connections and their gateways).
 #[cfg(feature = "ec2")]
-pub fn network(sdk: &aws_types::SdkConfig) -> std::sync::Arc<ec2::Ec2Inventory> {
-    std::sync::Arc::new(ec2::Ec2Inventory::new(aws_sdk_ec2::Client::new(sdk)))
+pub fn network(sdk: &aws_types::SdkConfig) -> Arc<ec2::Ec2Inventory> {
+    Arc::new(ec2::Ec2Inventory::new(aws_sdk_ec2::Client::new(sdk)))
 }
 
 /// CloudWatch: metric data and alarm states.
 #[cfg(feature = "cloudwatch")]
-pub fn cloudwatch(sdk: &aws_types::SdkConfig) -> std::sync::Arc<cloudwatch::CloudWatchMetrics> {
-    std::sync::Arc::new(cloudwatch::CloudWatchMetrics::new(
+pub fn cloudwatch(sdk: &aws_types::SdkConfig) -> Arc<cloudwatch::CloudWatchMetrics> {
+    Arc::new(cloudwatch::CloudWatchMetrics::new(
         aws_sdk_cloudwatch::Client::new(sdk),
+    ))
+}
+
+/// SSM Automation, which runs the runbooks.
+#[cfg(feature = "automation")]
+pub fn automation(sdk: &aws_types::SdkConfig) -> Arc<automation::SsmAutomation> {
+    Arc::new(automation::SsmAutomation::new(aws_sdk_ssm::Client::new(
+        sdk,
+    )))
+}
+
+/// The Chatbot topic `NOTIFY_TOPIC_ARN`.
+#[cfg(feature = "sns")]
+pub fn notifier(sdk: &aws_types::SdkConfig, topic_arn: &str) -> Arc<sns::SnsNotifier> {
+    Arc::new(sns::SnsNotifier::new(
+        aws_sdk_sns::Client::new(sdk),
+        topic_arn.to_string(),
+    ))
+}
+
+/// The report bucket `REPORT_BUCKET`, in the function's region (its console links name it).
+#[cfg(feature = "s3")]
+pub fn reports(sdk: &aws_types::SdkConfig, bucket: &str) -> Arc<s3::S3Reports> {
+    let region = sdk.region().map(|r| r.as_ref().to_string());
+    Arc::new(s3::S3Reports::new(
+        aws_sdk_s3::Client::new(sdk),
+        bucket.to_string(),
+        region.unwrap_or_default(),
     ))
 }
 
@@ -90,33 +118,26 @@ pub fn cloudwatch(sdk: &aws_types::SdkConfig) -> std::sync::Arc<cloudwatch::Clou
 /// incidents that exist (`writer`) and resolve them (`resolver`): one adapter behind both.
 #[cfg(all(feature = "incident-manager", feature = "opscenter"))]
 pub struct Incidents {
-    pub writer: std::sync::Arc<dyn crate::ports::IncidentWriter>,
-    pub resolver: std::sync::Arc<dyn crate::ports::IncidentResolver>,
+    pub writer: Arc<dyn crate::ports::IncidentWriter>,
+    pub resolver: Arc<dyn crate::ports::IncidentResolver>,
 }
 
 #[cfg(all(feature = "incident-manager", feature = "opscenter"))]
 pub fn incidents(sdk: &aws_types::SdkConfig, backend: crate::domain::Backend) -> Incidents {
-    use std::sync::Arc;
+    fn both<T>(store: Arc<T>) -> Incidents
+    where
+        T: crate::ports::IncidentWriter + crate::ports::IncidentResolver + 'static,
+    {
+        Incidents {
+            writer: store.clone(),
+            resolver: store,
+        }
+    }
     match backend {
-        crate::domain::Backend::IncidentManager => {
-            let store = Arc::new(incident_manager::IncidentManagerStore::new(
-                aws_sdk_ssmincidents::Client::new(sdk),
-            ));
-            Incidents {
-                writer: store.clone(),
-                resolver: store,
-            }
-        }
-        crate::domain::Backend::OpsCenter => {
-            let store = Arc::new(opscenter::OpsCenterStore::new(
-                aws_sdk_ssm::Client::new(sdk),
-                None,
-            ));
-            Incidents {
-                writer: store.clone(),
-                resolver: store,
-            }
-        }
+        crate::domain::Backend::IncidentManager => both(incident_manager_store(
+            aws_sdk_ssmincidents::Client::new(sdk),
+        )),
+        crate::domain::Backend::OpsCenter => both(opscenter_store(sdk)),
     }
 }
 
@@ -127,28 +148,35 @@ pub fn incidents_to_open(
     sdk: &aws_types::SdkConfig,
     opening: &crate::config::Opening,
 ) -> (
-    std::sync::Arc<dyn crate::ports::IncidentOpener>,
-    std::sync::Arc<dyn crate::ports::IncidentWriter>,
+    Arc<dyn crate::ports::IncidentOpener>,
+    Arc<dyn crate::ports::IncidentWriter>,
 ) {
     use crate::config::Opening;
-    use std::sync::Arc;
     match opening {
         Opening::IncidentManager(plans) => {
             let client = aws_sdk_ssmincidents::Client::new(sdk);
-            (
-                Arc::new(incident_manager::IncidentManagerOpener::new(
-                    client.clone(),
-                    plans.clone(),
-                )),
-                Arc::new(incident_manager::IncidentManagerStore::new(client)),
-            )
+            let opener =
+                incident_manager::IncidentManagerOpener::new(client.clone(), plans.clone());
+            (Arc::new(opener), incident_manager_store(client))
         }
         Opening::OpsCenter => {
-            let store = Arc::new(opscenter::OpsCenterStore::new(
-                aws_sdk_ssm::Client::new(sdk),
-                None,
-            ));
+            let store = opscenter_store(sdk);
             (store.clone(), store)
         }
     }
+}
+
+#[cfg(feature = "incident-manager")]
+fn incident_manager_store(
+    client: aws_sdk_ssmincidents::Client,
+) -> Arc<incident_manager::IncidentManagerStore> {
+    Arc::new(incident_manager::IncidentManagerStore::new(client))
+}
+
+#[cfg(feature = "opscenter")]
+fn opscenter_store(sdk: &aws_types::SdkConfig) -> Arc<opscenter::OpsCenterStore> {
+    Arc::new(opscenter::OpsCenterStore::new(
+        aws_sdk_ssm::Client::new(sdk),
+        None,
+    ))
 }

@@ -36,12 +36,12 @@ mod memory {
     use crate::domain::Backend;
     use crate::memory::{MemoryDedupe, MemoryIncidents, MemoryReferences, MemoryRunOnce};
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[tokio::test]
     async fn the_dedupe_fake_keeps_the_contract() {
         state::dedupe(&MemoryDedupe::new()).await;
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[tokio::test]
     async fn the_run_once_fake_keeps_the_contract() {
         state::run_once(&MemoryRunOnce::new()).await;
     }
@@ -68,6 +68,8 @@ mod memory {
 ))]
 mod bench {
     use super::*;
+    use std::sync::Arc;
+
     use crate::aws::dynamodb::DynamoStateStore;
     use crate::config::Opening;
     use crate::domain::{Backend, ResponsePlans};
@@ -77,30 +79,27 @@ mod bench {
             .unwrap_or_else(|_| panic!("{name} is not set: run tests/bench/test_port_contracts.py"))
     }
 
-    async fn table() -> DynamoStateStore {
+    async fn table() -> Arc<DynamoStateStore> {
         let sdk = crate::aws::config::load().await;
-        DynamoStateStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            var("CONTRACT_STATE_TABLE"),
-        )
+        crate::aws::state_table(&sdk, &var("CONTRACT_STATE_TABLE"))
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[tokio::test]
     #[ignore = "runs on the local AWS bench: tests/bench/test_port_contracts.py"]
     async fn dynamodb_keeps_the_dedupe_contract() {
-        state::dedupe(&table().await).await;
+        state::dedupe(table().await.as_ref()).await;
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[tokio::test]
     #[ignore = "runs on the local AWS bench: tests/bench/test_port_contracts.py"]
     async fn dynamodb_keeps_the_run_once_contract() {
-        state::run_once(&table().await).await;
+        state::run_once(table().await.as_ref()).await;
     }
 
     #[tokio::test]
     #[ignore = "runs on the local AWS bench: tests/bench/test_port_contracts.py"]
     async fn dynamodb_keeps_the_reference_contract() {
-        state::references(&table().await).await;
+        state::references(table().await.as_ref()).await;
     }
 
     #[tokio::test]

@@ -229,6 +229,21 @@ pub(crate) async fn run_once(store: &dyn RunOnceStore) {
     assert_eq!(begin(31).await.unwrap(), Begin::Started);
     store.abandon(&fresh("run")).await.unwrap();
 
+    // Leases count in whole seconds, as the table stores them: one to 40.9 s has run out at
+    // 40.1 s, and held at 39.9 s.
+    let whole = fresh("run");
+    let at = |s: i64, ms: i64| second(s) + chrono::Duration::milliseconds(ms);
+    let begin = |now, lease| store.begin(&whole, now, lease, second(600));
+    assert_eq!(
+        begin(at(10, 500), at(40, 900)).await.unwrap(),
+        Begin::Started
+    );
+    assert_eq!(
+        begin(at(39, 900), at(70, 0)).await.unwrap(),
+        Begin::InProgress
+    );
+    assert_eq!(begin(at(40, 100), at(70, 0)).await.unwrap(), Begin::Started);
+
     // Concurrent begins of one key: exactly one starts.
     let contested = fresh("run");
     let begins =
@@ -274,34 +289,9 @@ async fn futures_join<T, F>(futures: impl Iterator<Item = F>) -> Vec<T>
 where
     F: std::future::Future<Output = Result<T, crate::ports::PortError>>,
 {
-    let handles: Vec<_> = futures.collect();
-    let mut out = Vec::new();
-    for result in join_all(handles).await {
-        out.push(result.unwrap());
-    }
-    out
-}
-
-/// `futures::join_all` without the crate: polls every future until all are ready.
-async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut done: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, slot) in pinned.iter_mut().zip(done.iter_mut()) {
-            if slot.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *slot = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    done.into_iter().map(Option::unwrap).collect()
+    futures_util::future::join_all(futures)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
 }

@@ -24,11 +24,12 @@ pub struct TimelineEntry {
 }
 
 impl TimelineEntry {
-    /// An entry; the text is cut to [`TEXT_MAX`] characters.
+    /// An entry; the text is cut to [`TEXT_MAX`] characters and the kind's fields to their
+    /// bounds, so that it always fits either backend with room for words.
     pub fn new(time: DateTime<Utc>, kind: EntryKind, text: &str) -> TimelineEntry {
         TimelineEntry {
             time,
-            kind,
+            kind: kind.bounded(),
             text: trim_chars(text, TEXT_MAX),
         }
     }
@@ -53,8 +54,8 @@ impl TimelineEntry {
 
 /// What a timeline entry records. Stored with the entry (see [`to_stored`]) as `"kind"` and
 /// the variant's fields, kebab-case: `{"kind": "runbook-finished", "document": …, …}`. Its
-/// fields are bounded (see [`EntryKind::runbook_started`]), so that every entry fits its backend
-/// with room for words.
+/// fields are bounded when an entry is made ([`TimelineEntry::new`]), so that every entry fits
+/// its backend with room for words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum EntryKind {
@@ -106,49 +107,63 @@ pub const WHY_MAX: usize = 2_000;
 const NAME_MAX: usize = 128;
 
 impl EntryKind {
-    /// A runbook execution started with these values (in the document's order) and notes on
-    /// them, cut to [`PARAMETERS_MAX`] × [`PARAMETER_VALUE_MAX`] and [`NOTES_MAX`] × [`NOTE_MAX`].
-    pub fn runbook_started(
-        document: &str,
-        execution: &str,
-        parameters: impl IntoIterator<Item = (String, String)>,
-        notes: &[String],
-    ) -> EntryKind {
-        EntryKind::RunbookStarted {
-            document: trim_chars(document, NAME_MAX),
-            execution: trim_chars(execution, NAME_MAX),
-            parameters: parameters
-                .into_iter()
-                .take(PARAMETERS_MAX)
-                .map(|(name, value)| {
-                    (
-                        trim_chars(&name, PARAMETER_NAME_MAX),
-                        trim_chars(&value, PARAMETER_VALUE_MAX),
-                    )
-                })
-                .collect(),
-            notes: notes
-                .iter()
-                .take(NOTES_MAX)
-                .map(|n| trim_chars(n, NOTE_MAX))
-                .collect(),
-        }
-    }
-
-    /// The rule's runbook could not start, and why (cut to [`WHY_MAX`]).
-    pub fn runbook_not_started(document: &str, why: &str) -> EntryKind {
-        EntryKind::RunbookNotStarted {
-            document: trim_chars(document, NAME_MAX),
-            why: trim_chars(why, WHY_MAX),
-        }
-    }
-
-    /// A runbook execution ended with Automation's final `status`.
-    pub fn runbook_finished(document: &str, execution: &str, status: &str) -> EntryKind {
-        EntryKind::RunbookFinished {
-            document: trim_chars(document, NAME_MAX),
-            execution: trim_chars(execution, NAME_MAX),
-            status: trim_chars(status, NAME_MAX),
+    /// The kind with every field cut to its bound: names to 128 characters, at most
+    /// [`PARAMETERS_MAX`] parameters of [`PARAMETER_VALUE_MAX`], [`NOTES_MAX`] notes of
+    /// [`NOTE_MAX`], a reason to [`WHY_MAX`].
+    fn bounded(self) -> EntryKind {
+        let name = |s: String| trim_chars(&s, NAME_MAX);
+        match self {
+            EntryKind::SignalJoined { signal } => EntryKind::SignalJoined {
+                signal: name(signal),
+            },
+            EntryKind::SignalRecovered { signal } => EntryKind::SignalRecovered {
+                signal: name(signal),
+            },
+            EntryKind::SignalNoData { signal } => EntryKind::SignalNoData {
+                signal: name(signal),
+            },
+            EntryKind::AwaitingResponder { signal } => EntryKind::AwaitingResponder {
+                signal: name(signal),
+            },
+            EntryKind::External { event } => EntryKind::External { event: name(event) },
+            EntryKind::RunbookStarted {
+                document,
+                execution,
+                parameters,
+                notes,
+            } => EntryKind::RunbookStarted {
+                document: name(document),
+                execution: name(execution),
+                parameters: parameters
+                    .into_iter()
+                    .take(PARAMETERS_MAX)
+                    .map(|(n, v)| {
+                        (
+                            trim_chars(&n, PARAMETER_NAME_MAX),
+                            trim_chars(&v, PARAMETER_VALUE_MAX),
+                        )
+                    })
+                    .collect(),
+                notes: notes
+                    .into_iter()
+                    .take(NOTES_MAX)
+                    .map(|n| trim_chars(&n, NOTE_MAX))
+                    .collect(),
+            },
+            EntryKind::RunbookNotStarted { document, why } => EntryKind::RunbookNotStarted {
+                document: name(document),
+                why: trim_chars(&why, WHY_MAX),
+            },
+            EntryKind::RunbookFinished {
+                document,
+                execution,
+                status,
+            } => EntryKind::RunbookFinished {
+                document: name(document),
+                execution: name(execution),
+                status: name(status),
+            },
+            EntryKind::Diagnosis | EntryKind::Resolved => self,
         }
     }
 }
@@ -256,28 +271,68 @@ mod tests {
     }
 
     #[test]
-    fn the_largest_kind_leaves_room_for_words_in_every_backend() {
+    fn every_kind_leaves_room_for_words_in_every_backend() {
         let long = |n: usize| "\"é".repeat(n);
-        let kind = EntryKind::runbook_started(
-            &long(500),
-            &long(500),
-            (0..300).map(|n| (format!("{n}{}", long(100)), long(1_000))),
-            &vec![long(1_000); 50],
-        );
-        let entry = TimelineEntry::new(at(), kind.clone(), &long(10_000));
-        for (max, size) in [
-            (12_000, (|s: &str| s.chars().count()) as fn(&str) -> usize),
-            (20_000, str::len as fn(&str) -> usize),
-        ] {
-            let stored = to_stored(&entry, max, size);
-            assert!(size(&stored) <= max, "{} > {max}", size(&stored));
-            let (back, words) = from_stored(&stored).unwrap();
-            assert_eq!(back, kind);
-            assert!(words.chars().count() > 500, "{}", words.chars().count());
+        let kinds = [
+            EntryKind::RunbookStarted {
+                document: long(500),
+                execution: long(500),
+                parameters: (0..300)
+                    .map(|n| (format!("{n}{}", long(100)), long(1_000)))
+                    .collect(),
+                notes: vec![long(1_000); 50],
+            },
+            EntryKind::RunbookNotStarted {
+                document: long(500),
+                why: long(20_000),
+            },
+            EntryKind::RunbookFinished {
+                document: long(500),
+                execution: long(500),
+                status: long(500),
+            },
+            EntryKind::SignalJoined {
+                signal: long(20_000),
+            },
+            EntryKind::SignalRecovered {
+                signal: long(20_000),
+            },
+            EntryKind::SignalNoData {
+                signal: long(20_000),
+            },
+            EntryKind::AwaitingResponder {
+                signal: long(20_000),
+            },
+            EntryKind::External {
+                event: long(20_000),
+            },
+        ];
+        for kind in kinds {
+            let entry = TimelineEntry::new(at(), kind, &long(10_000));
+            for (max, size) in [
+                (12_000, (|s: &str| s.chars().count()) as fn(&str) -> usize),
+                (20_000, str::len as fn(&str) -> usize),
+            ] {
+                let stored = to_stored(&entry, max, size);
+                assert!(size(&stored) <= max, "{} > {max}", size(&stored));
+                let (back, words) = from_stored(&stored).unwrap();
+                assert_eq!(back, entry.kind);
+                assert!(words.chars().count() > 500, "{}", words.chars().count());
+            }
         }
+        let started = TimelineEntry::new(
+            at(),
+            EntryKind::RunbookStarted {
+                document: "d".into(),
+                execution: "e".into(),
+                parameters: vec![("p".into(), "v".into()); 20],
+                notes: vec!["n".into(); 20],
+            },
+            "",
+        );
         let EntryKind::RunbookStarted {
             parameters, notes, ..
-        } = kind
+        } = started.kind
         else {
             panic!()
         };

@@ -86,8 +86,7 @@ impl Fakes {
             .await
     }
 
-    /// Triage's `Incident Opened` for an event fixture, as the bus delivers it (and how many
-    /// events the bus held before).
+    /// Triage's `Incident Opened` for an event fixture, as the bus delivers it.
     pub(crate) async fn opened_by_triage(&self, name: &str) -> LifecycleEvent {
         let triage = self.triage();
         let before = self.bus.events().len();
@@ -98,4 +97,22 @@ impl Fakes {
             .cloned()
             .unwrap_or_else(|| panic!("triage opened nothing for {name}"))
     }
+}
+
+/// The EventBridge envelope a rule would deliver for `event`.
+pub fn to_envelope(event: &LifecycleEvent, account: &str, region: &str) -> Value {
+    serde_json::json!({
+        "version": "0",
+        "id": crate::domain::stable_hash(
+            &[event.kind.detail_type(), &event.detail.incident.id, &event.time.to_rfc3339()],
+            32,
+        ),
+        "detail-type": event.kind.detail_type(),
+        "source": crate::domain::RESPONDER_SOURCE,
+        "account": account,
+        "time": event.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": region,
+        "resources": [],
+        "detail": event.detail,
+    })
 }

@@ -1,11 +1,12 @@
 //! The state table in memory: dedupe keys, run-once records and references, each with the
-//! conditional semantics of the DynamoDB adapter (held to them by the contract suites).
+//! conditional semantics of the DynamoDB adapter (held to them by the contract suites). Leases
+//! and expiry count in whole seconds, as the table's epoch-second attributes do.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::{lock, Faults};
 use crate::domain::IncidentRef;
@@ -13,6 +14,11 @@ use crate::ports::{
     Begin, Claim, ClaimOutcome, DedupeRecord, DedupeStore, KeyStatus, PortError, PortErrorKind,
     ReferenceStore, RunOnceStore, Settle,
 };
+
+/// `time` in whole seconds, as the DynamoDB adapter stores and compares leases and expiry.
+fn whole(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.trunc_subsecs(0)
+}
 
 /// Dedupe keys in memory.
 #[derive(Debug, Default)]
@@ -43,11 +49,14 @@ impl DedupeStore for MemoryDedupe {
         self.faults.check("claim")?;
         let mut keys = lock(&self.keys);
         if let Some(existing) = keys.get(&claim.key) {
-            if existing.binds(claim.now) {
+            if existing.binds(whole(claim.now)) {
                 return Ok(ClaimOutcome::Held(existing.clone()));
             }
         }
-        keys.insert(claim.key.clone(), claim.record());
+        let mut record = claim.record();
+        record.lease_until = whole(record.lease_until);
+        record.expires_at = whole(record.expires_at);
+        keys.insert(claim.key.clone(), record);
         Ok(ClaimOutcome::Claimed)
     }
 
@@ -64,7 +73,7 @@ impl DedupeStore for MemoryDedupe {
             Some(row) if row.owner == owner => {
                 row.status = KeyStatus::Open;
                 row.incident = Some(incident.clone());
-                row.expires_at = expires_at;
+                row.expires_at = whole(expires_at);
                 Ok(())
             }
             _ => Err(PortError::new(
@@ -98,7 +107,7 @@ impl DedupeStore for MemoryDedupe {
         })?;
         row.status = status;
         row.last_signal_at = at;
-        row.expires_at = expires_at;
+        row.expires_at = whole(expires_at);
         row.signal_count += 1;
         Ok(row.clone())
     }
@@ -119,7 +128,7 @@ impl DedupeStore for MemoryDedupe {
         match row.status {
             KeyStatus::Recovered | KeyStatus::Resolved if ours => {
                 row.status = KeyStatus::Resolved;
-                row.expires_at = expires_at;
+                row.expires_at = whole(expires_at);
                 Ok(Settle::Settled(row.clone()))
             }
             KeyStatus::Open if ours => Ok(Settle::FiredAgain(row.clone())),
@@ -152,11 +161,15 @@ impl MemoryRunOnce {
         self.faults.set(operation, n, kind);
     }
 
-    /// The keys of the work done or in progress.
-    pub fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = lock(&self.runs).keys().cloned().collect();
-        keys.sort();
-        keys
+    /// Every stored answer becomes text no stage can read back (an answer stored by another
+    /// version, or damaged).
+    #[cfg(test)]
+    pub fn spoil_answers(&self) {
+        for run in lock(&self.runs).values_mut() {
+            if run.completed.is_some() {
+                run.completed = Some("not an answer".to_string());
+            }
+        }
     }
 }
 
@@ -170,6 +183,7 @@ impl RunOnceStore for MemoryRunOnce {
         expires_at: DateTime<Utc>,
     ) -> Result<Begin, PortError> {
         self.faults.check("begin")?;
+        let (now, lease_until, expires_at) = (whole(now), whole(lease_until), whole(expires_at));
         let mut runs = lock(&self.runs);
         if let Some(run) = runs.get(key).filter(|run| run.expires_at > now) {
             if let Some(answer) = &run.completed {
@@ -197,6 +211,7 @@ impl RunOnceStore for MemoryRunOnce {
         expires_at: DateTime<Utc>,
     ) -> Result<(), PortError> {
         self.faults.check("complete")?;
+        let expires_at = whole(expires_at);
         let mut runs = lock(&self.runs);
         let lease_until = runs.get(key).map(|r| r.lease_until).unwrap_or(expires_at);
         runs.insert(
@@ -247,7 +262,7 @@ impl ReferenceStore for MemoryReferences {
         expires_at: DateTime<Utc>,
     ) -> Result<(), PortError> {
         self.faults.check("remember")?;
-        lock(&self.values).insert(key.to_string(), (value.to_string(), expires_at));
+        lock(&self.values).insert(key.to_string(), (value.to_string(), whole(expires_at)));
         Ok(())
     }
 
@@ -255,7 +270,7 @@ impl ReferenceStore for MemoryReferences {
         self.faults.check("recall")?;
         Ok(lock(&self.values)
             .get(key)
-            .filter(|(_, expires_at)| *expires_at > now)
+            .filter(|(_, expires_at)| *expires_at > whole(now))
             .map(|(value, _)| value.clone()))
     }
 }

@@ -8,6 +8,7 @@ use super::facts::Facts;
 use super::markdown::{cell, fence_for, sentence, stamp};
 use super::{human_duration, ReportInput};
 use crate::domain::{one_line, Signal, SignalKind};
+use crate::sources::ssm_automation::succeeded;
 
 pub(super) fn header(out: &mut String, input: &ReportInput<'_>, facts: &Facts<'_>) {
     let incident = input.incident;
@@ -329,7 +330,7 @@ pub(super) fn review(out: &mut String, input: &ReportInput<'_>, facts: &Facts<'_
                 one_line(why)
             );
         } else if let Some((_, status)) = run.finished {
-            if !is_success(status) {
+            if !succeeded(status) {
                 let _ = writeln!(
                     out,
                     "- [ ] Find out why {} ended {status}, and fix the runbook or its parameters.",
@@ -404,8 +405,4 @@ fn detector(signal: &Signal) -> String {
             signal.finding_type.as_deref().unwrap_or("unknown call")
         ),
     }
-}
-
-fn is_success(status: &str) -> bool {
-    matches!(status, "Success" | "CompletedWithSuccess")
 }

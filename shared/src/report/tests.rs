@@ -1,9 +1,9 @@
 use chrono::TimeZone;
-use serde_json::Value;
 
 use super::markdown::{cell, fence_for, CELL_MAX};
 use super::*;
 use crate::domain::{Backend, EntryKind, Impact, IncidentRef, RunbookRef, Severity, TimelineEntry};
+use crate::handlers::testkit::fixture;
 use crate::ports::KeyStatus;
 use crate::sources::{self, Parsed};
 
@@ -21,13 +21,7 @@ fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
 }
 
 fn signal(name: &str) -> Signal {
-    let path = format!(
-        "{}/../tests/fixtures/events/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let event: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-    match sources::parse(&event) {
+    match sources::parse(&fixture(name)) {
         Ok(Parsed::Signals(mut signals)) if !signals.is_empty() => signals.remove(0),
         other => panic!("no signal in {name}: {other:?}"),
     }
@@ -365,6 +359,21 @@ fn a_failed_runbook_becomes_an_action_item() {
     );
     assert!(
         text.contains("- [ ] Find out why AWSSupport-TroubleshootVPN ended Failed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_runbook_notes_are_listed_under_its_run() {
+    let mut story = vpn_story();
+    for e in &mut story.record.timeline {
+        if let EntryKind::RunbookStarted { notes, .. } = &mut e.kind {
+            notes.push("IKEVersion: the tunnel's IKE version was not logged; IKEv2 assumed".into());
+        }
+    }
+    let text = render(&story.input());
+    assert!(
+        text.contains("- Note: IKEVersion: the tunnel's IKE version was not logged; IKEv2 assumed"),
         "{text}"
     );
 }

@@ -17,6 +17,7 @@
 //! - `account`, `region`, `resource`, `dimension.<Name>`, `tag.<Key>`: from the signal.
 
 use super::template::{Part, Template};
+use crate::arn::is_role_arn;
 
 /// Which of a VPN's tunnels a placeholder means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,26 +231,6 @@ fn is_ipv4(value: &str) -> bool {
         }
     }
     octets == 4
-}
-
-fn is_role_arn(value: &str) -> bool {
-    let Some((partition, rest)) = value.split_once(":iam::") else {
-        return false;
-    };
-    let partition_ok = partition.strip_prefix("arn:aws").is_some_and(|p| {
-        p.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    });
-    let Some((account, role)) = rest.split_once(":role/") else {
-        return false;
-    };
-    partition_ok
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
-        && !role.is_empty()
-        && role
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_+=/,.@-".contains(&b))
 }
 
 /// One parameter of a known runbook.

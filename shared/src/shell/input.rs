@@ -15,16 +15,10 @@ use crate::domain::{LifecycleDetail, LifecycleEvent, LifecycleKind, RESPONDER_SO
 
 /// What a stage reads from its payload.
 pub trait Input: Sized + Send {
-    /// Reads the payload; `stage` and `takes` name the function and what it takes, for the error
-    /// a payload of another kind gets.
-    fn parse(event: &Value, stage: &str, takes: &str) -> Result<Self, StageError>;
-}
-
-/// The raw payload, for a stage that reads it itself (triage's sources).
-impl Input for Value {
-    fn parse(event: &Value, _stage: &str, _takes: &str) -> Result<Self, StageError> {
-        Ok(event.clone())
-    }
+    /// Reads the payload: `None` for a payload of another kind (the shell answers it
+    /// `UnknownEvent`, naming the stage and what it takes), an error for one of its kind that
+    /// cannot be read.
+    fn parse(event: &Value) -> Result<Option<Self>, StageError>;
 }
 
 /// Where the responder runs: the account and region of the event that reached it (the incident
@@ -44,9 +38,9 @@ pub struct BusEvent {
 }
 
 impl Input for BusEvent {
-    fn parse(event: &Value, stage: &str, takes: &str) -> Result<Self, StageError> {
+    fn parse(event: &Value) -> Result<Option<Self>, StageError> {
         if !has_source(event, RESPONDER_SOURCE) {
-            return Err(unknown(event, stage, takes));
+            return Ok(None);
         }
         let envelope = Envelope::deserialize(event).map_err(|e| {
             StageError::UnknownEvent(format!(
@@ -83,14 +77,14 @@ impl Input for BusEvent {
             account: field(envelope.account, &detail.signal.account),
             region: field(envelope.region, &detail.signal.region),
         };
-        Ok(BusEvent {
+        Ok(Some(BusEvent {
             event: LifecycleEvent {
                 kind,
                 time: envelope.time.unwrap_or_else(Utc::now),
                 detail,
             },
             origin,
-        })
+        }))
     }
 }
 
@@ -109,12 +103,12 @@ struct Envelope {
 }
 
 /// Whether `event` is an EventBridge event with this `source` (cheap: no full parse).
-pub fn has_source(event: &Value, source: &str) -> bool {
+fn has_source(event: &Value, source: &str) -> bool {
     event.get("source").and_then(Value::as_str) == Some(source)
 }
 
 /// The error for a payload `stage` does not handle: what it got, and what it takes.
-pub fn unknown(event: &Value, stage: &str, takes: &str) -> StageError {
+pub(super) fn unknown(event: &Value, stage: &str, takes: &str) -> StageError {
     let what = match (
         event.get("source").and_then(Value::as_str),
         event.get("detail-type").and_then(Value::as_str),
@@ -127,22 +121,4 @@ pub fn unknown(event: &Value, stage: &str, takes: &str) -> StageError {
     StageError::UnknownEvent(format!(
         "the {stage} stage does not handle this {what} (it takes {takes})"
     ))
-}
-
-/// The EventBridge envelope a rule would deliver for `event` (tests, the offline tools).
-pub fn to_envelope(event: &LifecycleEvent, account: &str, region: &str) -> Value {
-    serde_json::json!({
-        "version": "0",
-        "id": crate::domain::stable_hash(
-            &[event.kind.detail_type(), &event.detail.incident.id, &event.time.to_rfc3339()],
-            32,
-        ),
-        "detail-type": event.kind.detail_type(),
-        "source": RESPONDER_SOURCE,
-        "account": account,
-        "time": event.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "region": region,
-        "resources": [],
-        "detail": event.detail,
-    })
 }

@@ -43,6 +43,8 @@ pub trait Stage: Send + Sync {
     /// What it takes, for the error a payload it does not handle gets ("`Incident Opened` from
     /// incident.responder").
     const TAKES: &'static str;
+    /// Whether it announces what it did on the responder bus (its shell then needs one).
+    const PUBLISHES: bool;
     type Input: Input;
     type Answer: Outcome;
     type Error: Failure + From<StageError> + From<PortError> + Send;
@@ -64,9 +66,6 @@ pub trait Outcome: Serialize + DeserializeOwned + Send + Sync {
     fn incident(&self) -> Option<&str>;
     /// Why, in one human sentence.
     fn reason(&self) -> &str;
-    /// The answer for a re-delivery of work already done: `first` is what it answered then
-    /// (`None` when the stored answer is unreadable).
-    fn replayed(first: Option<Self>) -> Self;
 }
 
 /// A stage with what every invocation needs: the run-once store, the clock and, for stages that
@@ -88,15 +87,22 @@ impl<S: Stage> Shell<S> {
         }
     }
 
-    /// The stage inside.
-    pub fn stage(&self) -> &S {
-        &self.stage
-    }
-
     /// The responder bus the stage publishes its lifecycle events on.
     pub fn with_bus(mut self, bus: Arc<dyn EventBus>) -> Self {
         self.bus = Some(bus);
         self
+    }
+
+    /// Whether the shell holds what its stage needs (a stage that publishes needs the bus),
+    /// checked before the first event so that wiring mistakes stop the function at init.
+    pub fn ready(&self) -> Result<(), String> {
+        if S::PUBLISHES && self.bus.is_none() {
+            return Err(format!(
+                "the {} stage publishes lifecycle events, but its shell has no responder bus",
+                S::NAME
+            ));
+        }
+        Ok(())
     }
 
     /// Handles one invocation's payload. `deadline` is the invocation's: work it starts is leased
@@ -115,7 +121,8 @@ impl<S: Stage> Shell<S> {
             bus: self.bus.as_deref(),
         };
         let result = async {
-            let input = S::Input::parse(event, S::NAME, S::TAKES)?;
+            let input =
+                S::Input::parse(event)?.ok_or_else(|| input::unknown(event, S::NAME, S::TAKES))?;
             self.stage.handle(input, &cx).await
         }
         .instrument(span.clone())
@@ -148,25 +155,21 @@ impl Invocation<'_> {
         self.clock.now()
     }
 
-    /// When Lambda stops the invocation.
-    pub fn deadline(&self) -> DateTime<Utc> {
-        self.deadline
-    }
-
     /// Runs `work` once for `key` ([`once::run_once`]); `work` gets the time until which this
-    /// invocation holds the key. A re-delivery answers [`Outcome::replayed`] without doing
-    /// anything; a key another live invocation holds fails this one (`EventInProgress`, for
-    /// Lambda to retry).
-    pub async fn once<A, E, F, Fut>(&self, key: &str, work: F) -> Result<A, E>
+    /// invocation holds the key. A re-delivery answers `replay(first answer)` without doing
+    /// anything (`None` when the stored answer cannot be read back); a key another live
+    /// invocation holds fails this one (`EventInProgress`, for Lambda to retry).
+    pub async fn once<A, E, R, F, Fut>(&self, key: &str, replay: R, work: F) -> Result<A, E>
     where
         A: Outcome,
         E: From<StageError> + From<PortError>,
+        R: FnOnce(Option<A>) -> A,
         F: FnOnce(DateTime<Utc>) -> Fut,
         Fut: Future<Output = Result<A, E>>,
     {
         match self.run_once(key, work).await? {
             Once::Done(answer) => Ok(answer),
-            Once::Replayed(stored) => Ok(A::replayed(serde_json::from_str(&stored).ok())),
+            Once::Replayed(first) => Ok(replay(first)),
             Once::Busy => Err(StageError::InProgress {
                 key: key.to_string(),
             }
@@ -177,7 +180,7 @@ impl Invocation<'_> {
     /// [`Invocation::once`] for work whose replay and contention the stage handles itself.
     pub async fn run_once<A, E, F, Fut>(&self, key: &str, work: F) -> Result<Once<A>, E>
     where
-        A: Serialize,
+        A: Serialize + DeserializeOwned,
         E: From<PortError>,
         F: FnOnce(DateTime<Utc>) -> Fut,
         Fut: Future<Output = Result<A, E>>,

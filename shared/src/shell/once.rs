@@ -11,6 +11,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::{info, warn};
 
@@ -28,8 +29,8 @@ pub const MIN_LEASE: Duration = Duration::seconds(30);
 pub enum Once<A> {
     /// It ran now; here is its answer (stored for re-deliveries).
     Done(A),
-    /// It ran before; here is the answer stored then (JSON).
-    Replayed(String),
+    /// It ran before; here is the answer stored then (`None` when it cannot be read back).
+    Replayed(Option<A>),
     /// Another live invocation is running it right now.
     Busy,
 }
@@ -44,7 +45,7 @@ pub async fn run_once<A, E, F, Fut>(
     work: F,
 ) -> Result<Once<A>, E>
 where
-    A: Serialize,
+    A: Serialize + DeserializeOwned,
     E: From<PortError>,
     F: FnOnce(DateTime<Utc>) -> Fut,
     Fut: Future<Output = Result<A, E>>,
@@ -61,7 +62,10 @@ where
                 key,
                 "re-delivery of work already done; its answer is replayed"
             );
-            return Ok(Once::Replayed(stored));
+            let first = serde_json::from_str(&stored)
+                .inspect_err(|e| warn!(key, error = %e, "the stored answer cannot be read back"))
+                .ok();
+            return Ok(Once::Replayed(first));
         }
         Begin::InProgress => {
             info!(key, "another invocation holds this work's key");

@@ -5,9 +5,9 @@ use chrono::{Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::input::to_envelope;
 use super::*;
 use crate::domain::LifecycleKind;
+use crate::handlers::testkit::to_envelope;
 use crate::handlers::testkit::Fakes;
 use crate::memory::{MemoryBus, MemoryRunOnce};
 use crate::ports::{Clock, PortErrorKind};
@@ -35,26 +35,27 @@ impl Outcome for Counted {
     fn reason(&self) -> &str {
         &self.reason
     }
-    fn replayed(first: Option<Self>) -> Self {
-        let first = first.unwrap();
-        Counted {
-            reason: format!("replayed: {}", first.reason),
-            ..first
-        }
-    }
 }
 
 #[async_trait]
 impl Stage for Counter {
     const NAME: &'static str = "counter";
     const TAKES: &'static str = "`Incident Opened` from incident.responder";
+    const PUBLISHES: bool = true;
     type Input = BusEvent;
     type Answer = Counted;
     type Error = StageError;
 
     async fn handle(&self, input: BusEvent, cx: &Invocation<'_>) -> Result<Counted, StageError> {
         let key = format!("counter#{}", input.event.detail.incident.id);
-        cx.once(&key, |_| async {
+        let replay = |first: Option<Counted>| {
+            let first = first.unwrap();
+            Counted {
+                reason: format!("replayed: {}", first.reason),
+                ..first
+            }
+        };
+        cx.once(&key, replay, |_| async {
             let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
             cx.publish(LifecycleKind::IncidentUpdated, input.event.detail.clone())
                 .await?;
@@ -64,7 +65,10 @@ impl Stage for Counter {
             }
             Ok(Counted {
                 call,
-                reason: format!("call {call} from {}", input.origin.region),
+                reason: format!(
+                    "call {call} from {} {}",
+                    input.origin.account, input.origin.region
+                ),
             })
         })
         .await
@@ -89,21 +93,47 @@ fn fakes() -> Fakes {
 #[tokio::test]
 async fn work_runs_once_and_a_redelivery_replays_its_answer() {
     let fakes = fakes();
-    let event = opened(&fakes).await;
+    let mut event = opened(&fakes).await;
+    event["account"] = json!("444455556666");
+    event["region"] = json!("eu-central-1");
+    fakes.clock.advance(chrono::Duration::milliseconds(90_500));
     let shell = fakes.shell(Counter::default());
     let first = fakes.run(&shell, &event).await.unwrap();
     assert_eq!(first.call, 1);
     assert_eq!(
-        first.reason, "call 1 from eu-west-1",
-        "the envelope's region"
+        first.reason, "call 1 from 444455556666 eu-central-1",
+        "the envelope's account and region"
     );
     let again = fakes.run(&shell, &event).await.unwrap();
     assert_eq!(again.call, 1);
-    assert_eq!(again.reason, "replayed: call 1 from eu-west-1");
-    assert_eq!(shell.stage().calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        again.reason,
+        "replayed: call 1 from 444455556666 eu-central-1"
+    );
+    assert_eq!(shell.stage.calls.load(Ordering::SeqCst), 1);
     let published: Vec<_> = fakes.bus.events().into_iter().skip(1).collect();
     assert_eq!(published.len(), 1, "announced once");
+    assert_ne!(published[0].time, fakes.bus.events()[0].time);
     assert_eq!(published[0].time, fakes.clock.now(), "timed by the clock");
+}
+
+#[tokio::test]
+async fn an_envelope_without_account_or_region_falls_back_to_the_signals() {
+    let fakes = fakes();
+    let mut event = opened(&fakes).await;
+    event.as_object_mut().unwrap().remove("account");
+    event["region"] = json!("");
+    let shell = fakes.shell(Counter::default());
+    let first = fakes.run(&shell, &event).await.unwrap();
+    let signal = &event["detail"]["signal"];
+    assert_eq!(
+        first.reason,
+        format!(
+            "call 1 from {} {}",
+            signal["account"].as_str().unwrap(),
+            signal["region"].as_str().unwrap()
+        )
+    );
 }
 
 #[tokio::test]
@@ -111,7 +141,7 @@ async fn a_failure_releases_the_key_and_a_held_key_fails_to_be_retried() {
     let fakes = fakes();
     let event = opened(&fakes).await;
     let shell = fakes.shell(Counter::default());
-    shell.stage().fail.store(1, Ordering::SeqCst);
+    shell.stage.fail.store(1, Ordering::SeqCst);
     let failed = fakes.run(&shell, &event).await.unwrap_err();
     assert_eq!(failed.error_type(), "ServiceUnavailable");
     // Lambda's retry starts at once: the failed invocation released the key.
@@ -175,7 +205,7 @@ async fn payloads_it_does_not_take_name_the_stage_and_what_it_takes() {
         assert_eq!(e.error_type(), error_type, "{event}");
         assert!(e.to_string().contains(says), "{e} (expected {says:?})");
     }
-    assert_eq!(shell.stage().calls.load(Ordering::SeqCst), 0);
+    assert_eq!(shell.stage.calls.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
@@ -187,6 +217,8 @@ async fn a_stage_without_a_bus_cannot_publish() {
         Arc::new(MemoryRunOnce::new()),
         fakes.clock.clone(),
     );
+    let refused = shell.ready().unwrap_err();
+    assert!(refused.contains("counter stage publishes"), "{refused}");
     let e = fakes.run(&shell, &event).await.unwrap_err();
     assert_eq!(e.error_type(), "InvalidRequest");
     assert!(e.to_string().contains("no responder bus"), "{e}");
@@ -199,6 +231,7 @@ async fn a_stage_without_a_bus_cannot_publish() {
         fakes.clock.clone(),
     )
     .with_bus(bus.clone());
+    assert_eq!(shell.ready(), Ok(()));
     let e = fakes.run(&shell, &event).await.unwrap_err();
     assert_eq!(
         e.error_type(),

@@ -23,6 +23,11 @@ pub const TERMINAL_STATUSES: [&str; 8] = [
     "Exited",
 ];
 
+/// Whether a final status means the runbook did its job.
+pub fn succeeded(status: &str) -> bool {
+    matches!(status, "Success" | "CompletedWithSuccess")
+}
+
 /// An execution's status change, as far as the responder reads it. The detail's
 /// `StartTime`/`EndTime` ("Nov 29, 2024 7:43:25 PM") are not read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -237,16 +237,34 @@ async fn a_held_key_without_old_item_is_read_consistently() {
 
 #[tokio::test]
 async fn a_row_that_vanished_is_claimed_on_the_second_try() {
-    let put1 = mock!(Client::put_item).then_error(|| ccf_put(None));
+    let seen = Captured::<PutItemInput>::new();
+    let (s1, s2) = (seen.clone(), seen.clone());
+    let put1 = mock!(Client::put_item)
+        .match_requests(move |req| s1.push(req.clone()))
+        .then_error(|| ccf_put(None));
     let get = mock!(Client::get_item).then_output(|| GetItemOutput::builder().build());
-    let put2 = mock!(Client::put_item).then_output(|| PutItemOutput::builder().build());
+    let put2 = mock!(Client::put_item)
+        .match_requests(move |req| s2.push(req.clone()))
+        .then_output(|| PutItemOutput::builder().build());
     let outcome = must(store(&[&put1, &get, &put2], 1).claim(&claim()).await);
     assert_eq!(outcome, ClaimOutcome::Claimed);
+    // The second try is the same conditional write: it cannot take a row someone else holds.
+    let puts = seen.all();
+    assert_eq!(puts.len(), 2);
+    assert_eq!(puts[1].item(), puts[0].item());
+    assert!(puts[1].condition_expression().is_some());
+    assert_eq!(
+        puts[1].condition_expression(),
+        puts[0].condition_expression()
+    );
 }
 
 #[tokio::test]
 async fn throttling_is_retried_then_succeeds() {
+    let seen = Captured::<PutItemInput>::new();
+    let sn = seen.clone();
     let rule = mock!(Client::put_item)
+        .match_requests(move |req| sn.push(req.clone()))
         .sequence()
         .error(|| {
             PutItemError::generic(meta(
@@ -260,6 +278,10 @@ async fn throttling_is_retried_then_succeeds() {
     let outcome = must(store(&[&rule], 3).claim(&claim()).await);
     assert_eq!(outcome, ClaimOutcome::Claimed);
     assert_eq!(rule.num_calls(), 3);
+    // The SDK retries the one request the adapter built: the conditional claim.
+    let put = seen.only();
+    assert_eq!(put.item(), Some(&record_to_item(&claim().record())));
+    assert!(put.condition_expression().is_some());
 }
 
 #[tokio::test]

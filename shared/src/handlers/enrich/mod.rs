@@ -87,16 +87,16 @@ impl Outcome for EnrichAnswer {
     fn reason(&self) -> &str {
         &self.summary
     }
+}
 
-    /// What the first delivery answered.
-    fn replayed(first: Option<Self>) -> Self {
-        first.unwrap_or_else(|| EnrichAnswer {
-            action: EnrichAction::Enriched,
-            incident: None,
-            summary: "Re-delivery of an incident already enriched; nothing done.".to_string(),
-            notes: Vec::new(),
-        })
-    }
+/// The answer for a re-delivery: what the first delivery answered.
+fn replay(first: Option<EnrichAnswer>, incident: &IncidentRef) -> EnrichAnswer {
+    first.unwrap_or_else(|| EnrichAnswer {
+        action: EnrichAction::Enriched,
+        incident: Some(incident.id.clone()),
+        summary: "Re-delivery of an incident already enriched; nothing done.".to_string(),
+        notes: Vec::new(),
+    })
 }
 
 /// The enrich stage with its ports.
@@ -124,6 +124,7 @@ impl Enrich {
 impl Stage for Enrich {
     const NAME: &'static str = "enrich";
     const TAKES: &'static str = "`Incident Opened` from incident.responder";
+    const PUBLISHES: bool = true;
     type Input = BusEvent;
     type Answer = EnrichAnswer;
     type Error = StageError;
@@ -152,9 +153,11 @@ impl Stage for Enrich {
             id: summary.id.clone(),
         };
         let now = cx.now();
-        cx.once(&format!("enrich#{}", incident.id), |_| {
-            self.enrich(&opened, &incident, now, cx)
-        })
+        cx.once(
+            &format!("enrich#{}", incident.id),
+            |first| replay(first, &incident),
+            |_| self.enrich(&opened, &incident, now, cx),
+        )
         .await
     }
 }

@@ -11,12 +11,12 @@ use crate::diagnosis::{
     CustomerGateway, Gateway, GatewayKind, Tunnel, TunnelLog, TunnelStatus, VpnConnection,
 };
 use crate::domain::{Backend, RelatedItemKind, RelatedValue, Signal};
+use crate::handlers::testkit::to_envelope;
 use crate::handlers::testkit::{fixture, Fakes};
 use crate::handlers::triage::{lifecycle_detail, new_incident};
 use crate::memory::{MemoryMetrics, MemoryNetwork, StoredIncident};
 use crate::ports::{Begin, IncidentOpener, RunOnceStore};
 use crate::rules::Rules;
-use crate::shell::input::to_envelope;
 use crate::shell::{Failure, Shell};
 use crate::sources::{self, Parsed};
 
@@ -700,6 +700,24 @@ async fn a_redelivery_replays_the_answer_without_side_effects() {
     assert_eq!(b.enriched().len(), 1, "announced once");
     assert_eq!(b.network.calls().len(), calls, "nothing described again");
     assert_eq!(b.metrics.queries().len(), queries);
+}
+
+#[tokio::test]
+async fn an_unreadable_stored_answer_still_names_the_incident() {
+    let b = bench(Backend::OpsCenter);
+    b.with_vpn(connection());
+    let event = b.opened("cloudwatch-alarm-vpn-tunnel-down", |_| {}).await;
+    let first = b.ok(&event).await;
+    b.runs.spoil_answers();
+    let again = b.ok(&event).await;
+    assert_eq!(again.action, EnrichAction::Enriched);
+    assert_eq!(again.incident, first.incident);
+    assert!(
+        again.summary.starts_with("Re-delivery"),
+        "{}",
+        again.summary
+    );
+    assert_eq!(b.enriched().len(), 1, "announced once");
 }
 
 #[tokio::test]

@@ -121,8 +121,7 @@ impl Notify {
             .await?;
         match ran {
             Once::Done(post) => Ok(post.answer),
-            Once::Replayed(stored) => {
-                let posted = serde_json::from_str::<JoinedPost>(&stored).ok();
+            Once::Replayed(posted) => {
                 if let Some(posted) = &posted {
                     self.repair_mark(&mark_key, &posted.mark, cx).await;
                 }

@@ -116,23 +116,22 @@ impl Outcome for NotifyAnswer {
     fn reason(&self) -> &str {
         &self.reason
     }
+}
 
-    /// Already posted: what the first delivery posted, as a no-op.
-    fn replayed(first: Option<Self>) -> Self {
-        let (incident, step, message_id) = match first {
-            Some(first) => (first.incident, first.step, first.message_id),
-            None => (None, None, None),
-        };
-        NotifyAnswer {
-            action: NotifyAction::Ignored,
-            incident,
-            step,
-            reason: match &message_id {
-                Some(id) => format!("Already posted (message {id}); nothing done."),
-                None => "Already posted; nothing done.".to_string(),
-            },
-            message_id,
-        }
+/// The answer for a step posted before: what it posted, as a no-op.
+fn already_posted(
+    first: Option<NotifyAnswer>,
+    detail: &LifecycleDetail,
+    step: NotifyStep,
+) -> NotifyAnswer {
+    let message_id = first.and_then(|f| f.message_id);
+    NotifyAnswer {
+        reason: match &message_id {
+            Some(id) => format!("Already posted (message {id}); nothing done."),
+            None => "Already posted; nothing done.".to_string(),
+        },
+        message_id,
+        ..NotifyAnswer::new(NotifyAction::Ignored, detail, step, "")
     }
 }
 
@@ -186,6 +185,7 @@ impl Notify {
 impl Stage for Notify {
     const NAME: &'static str = "notify";
     const TAKES: &'static str = "the lifecycle events of incident.responder";
+    const PUBLISHES: bool = false;
     type Input = BusEvent;
     type Answer = NotifyAnswer;
     type Error = NotifyError;
@@ -238,7 +238,8 @@ impl Stage for Notify {
             key: &key,
             joined: None,
         };
-        cx.once(&key, |_| async {
+        let replay = |first| already_posted(first, detail, step);
+        cx.once(&key, replay, |_| async {
             let message_id = self.publish(&render).await?;
             if post == Post::Opened {
                 self.mark_opened(detail, cx).await;

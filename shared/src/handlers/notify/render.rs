@@ -19,6 +19,7 @@ use crate::domain::{
 };
 use crate::ports::AttributeValue;
 use crate::shell::Origin;
+use crate::sources::ssm_automation::succeeded;
 
 /// A signal summary, reason or check inside a description, in characters.
 pub(super) const TEXT_MAX: usize = 600;
@@ -583,8 +584,4 @@ fn finding_link(detail: &LifecycleDetail) -> Option<(String, String)> {
         )),
         _ => None,
     }
-}
-
-fn succeeded(status: &str) -> bool {
-    matches!(status, "Success" | "CompletedWithSuccess")
 }

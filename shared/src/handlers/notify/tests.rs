@@ -9,9 +9,9 @@ use crate::chatbot::assert_valid;
 use crate::console;
 use crate::diagnosis::RunbookRun;
 use crate::domain::{Backend, Impact, ReportLink, Resolution, SignalState};
+use crate::handlers::testkit::to_envelope;
 use crate::memory::{ManualClock, MemoryNotifier, MemoryReferences, MemoryRunOnce};
 use crate::ports::{AttributeValue, Begin, Clock, PortErrorKind, RunOnceStore};
-use crate::shell::input::to_envelope;
 use crate::shell::Shell;
 
 const ACCOUNT: &str = "111122223333";
@@ -582,6 +582,20 @@ async fn a_redelivered_event_posts_once() {
         again.reason.starts_with("Already posted (message "),
         "{again:?}"
     );
+    assert_eq!(b.published().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_stored_answer_still_names_the_incident_and_step() {
+    let b = bench();
+    let event = step_event(&story()[0]);
+    let first = b.ok(&event).await;
+    b.runs.spoil_answers();
+    let again = b.ok(&event).await;
+    assert_eq!(again.action, NotifyAction::Ignored, "{again:?}");
+    assert_eq!(again.incident, first.incident);
+    assert_eq!(again.step, Some(NotifyStep::Opened));
+    assert_eq!(again.reason, "Already posted; nothing done.");
     assert_eq!(b.published().len(), 1);
 }
 

@@ -100,24 +100,23 @@ impl Outcome for ResolveAnswer {
     fn reason(&self) -> &str {
         &self.reason
     }
+}
 
-    /// What it did the first time, as a no-op.
-    fn replayed(first: Option<Self>) -> Self {
-        match first {
-            Some(mut first) => {
-                first.reason = format!(
-                    "Re-delivery of a recovery already handled; nothing done. First time: {}",
-                    first.reason
-                );
-                first
-            }
-            None => ResolveAnswer {
-                action: ResolveAction::Ignored,
-                incident: None,
-                report: None,
-                reason: "Re-delivery of a recovery already handled; nothing done.".to_string(),
-            },
+/// The answer for a re-delivery: what the first delivery answered, as a no-op.
+fn replay(first: Option<ResolveAnswer>, incident: &str) -> ResolveAnswer {
+    match first {
+        Some(mut first) => {
+            first.reason = format!(
+                "Re-delivery of a recovery already handled; nothing done. First time: {}",
+                first.reason
+            );
+            first
         }
+        None => ResolveAnswer::new(
+            ResolveAction::Ignored,
+            incident,
+            "Re-delivery of a recovery already handled; nothing done.",
+        ),
     }
 }
 
@@ -155,6 +154,7 @@ impl Resolve {
 impl Stage for Resolve {
     const NAME: &'static str = "resolve";
     const TAKES: &'static str = "`Signal Recovered` from incident.responder";
+    const PUBLISHES: bool = true;
     type Input = BusEvent;
     type Answer = ResolveAnswer;
     type Error = StageError;
@@ -181,7 +181,12 @@ impl Stage for Resolve {
             "resolve#{}#{}",
             summary.id, recovered.detail.signal.fingerprint
         );
-        cx.once(&key, |_| self.resolve(&recovered, cx)).await
+        cx.once(
+            &key,
+            |first| replay(first, &summary.id),
+            |_| self.resolve(&recovered, cx),
+        )
+        .await
     }
 }
 

@@ -9,6 +9,7 @@ use super::verify::tunnels_check;
 use super::*;
 use crate::diagnosis::{Tunnel, TunnelStatus, VpnConnection};
 use crate::domain::{Backend, RESPONDER_SOURCE};
+use crate::handlers::testkit::to_envelope;
 use crate::handlers::testkit::{fixture, Fakes};
 use crate::handlers::triage::Triage;
 use crate::memory::{
@@ -16,7 +17,6 @@ use crate::memory::{
 };
 use crate::ports::{AlarmState, IncidentWriter, PortError, PortErrorKind, RunOnceStore};
 use crate::rules::Rules;
-use crate::shell::input::to_envelope;
 use crate::shell::{Failure, Shell};
 
 const VPN: &str = "vpn-0123456789abcdef0";
@@ -393,6 +393,20 @@ async fn a_redelivered_recovery_is_replayed_without_side_effects() {
     assert_eq!(b.bus.events().len(), 1);
     assert_eq!(b.entries(false).len(), 1);
     assert_eq!(b.alarms.calls().len(), 1, "no second verification");
+}
+
+#[tokio::test]
+async fn an_unreadable_stored_answer_still_names_the_incident() {
+    let b = bench(Backend::IncidentManager);
+    let event = b.recovered().await;
+    let first = b.ok(&event).await;
+    b.runs.spoil_answers();
+    let again = b.ok(&event).await;
+    assert_eq!(again.action, ResolveAction::Ignored);
+    assert_eq!(again.incident, first.incident);
+    assert!(again.incident.is_some());
+    assert_eq!(b.reports.puts(), 1);
+    assert_eq!(b.bus.events().len(), 1);
 }
 
 /// Which write fails first.

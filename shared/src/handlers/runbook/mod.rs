@@ -34,11 +34,10 @@ use tracing::warn;
 use crate::diagnosis::{AutomationRequest, RunbookRun};
 use crate::domain::{
     stable_hash, trim_chars, EntryKind, IncidentRef, LifecycleDetail, LifecycleKind, RelatedItem,
-    RelatedItemKind, RelatedValue, RunbookRef, TimelineEntry, RESPONDER_SOURCE,
+    RelatedItemKind, RelatedValue, RunbookRef, TimelineEntry,
 };
 use crate::metrics::{self, Metric};
 use crate::ports::{AutomationRunner, IncidentWriter, PortError, PortErrorKind, ReferenceStore};
-use crate::shell::input::{has_source, unknown};
 use crate::shell::{BusEvent, Input, Invocation, Origin, Outcome, Stage, StageError};
 use crate::sources::ssm_automation::{self, StatusChange};
 
@@ -110,25 +109,25 @@ impl Outcome for RunbookAnswer {
     fn reason(&self) -> &str {
         &self.reason
     }
+}
 
-    /// What it did the first time, as a no-op.
-    fn replayed(first: Option<Self>) -> Self {
-        match first {
-            Some(first) => RunbookAnswer {
-                action: RunbookAction::Ignored,
-                reason: format!(
-                    "Re-delivery of an event already handled; nothing done. First time: {}",
-                    first.reason
-                ),
-                ..first
-            },
-            None => RunbookAnswer::new(
-                RunbookAction::Ignored,
-                None,
-                None,
-                "Re-delivery of an event already handled; nothing done.",
+/// The answer for a re-delivery: what it did the first time, as a no-op.
+fn replay(first: Option<RunbookAnswer>) -> RunbookAnswer {
+    match first {
+        Some(first) => RunbookAnswer {
+            action: RunbookAction::Ignored,
+            reason: format!(
+                "Re-delivery of an event already handled; nothing done. First time: {}",
+                first.reason
             ),
-        }
+            ..first
+        },
+        None => RunbookAnswer::new(
+            RunbookAction::Ignored,
+            None,
+            None,
+            "Re-delivery of an event already handled; nothing done.",
+        ),
     }
 }
 
@@ -139,15 +138,16 @@ pub enum RunbookInput {
 }
 
 impl Input for RunbookInput {
-    fn parse(event: &Value, stage: &str, takes: &str) -> Result<Self, StageError> {
-        if has_source(event, RESPONDER_SOURCE) {
-            return BusEvent::parse(event, stage, takes)
-                .map(|bus| RunbookInput::Bus(Box::new(bus)));
+    fn parse(event: &Value) -> Result<Option<Self>, StageError> {
+        if let Some(bus) = BusEvent::parse(event)? {
+            return Ok(Some(RunbookInput::Bus(Box::new(bus))));
         }
         if ssm_automation::is_status_change(event) {
-            return Ok(RunbookInput::Automation(ssm_automation::parse(event)?));
+            return Ok(Some(RunbookInput::Automation(ssm_automation::parse(
+                event,
+            )?)));
         }
-        Err(unknown(event, stage, takes))
+        Ok(None)
     }
 }
 
@@ -180,6 +180,7 @@ impl Stage for Runbook {
     const NAME: &'static str = "runbook";
     const TAKES: &'static str = "`Incident Enriched` from incident.responder and \
         `EC2 Automation Execution Status-change Notification` from aws.ssm";
+    const PUBLISHES: bool = true;
     type Input = RunbookInput;
     type Answer = RunbookAnswer;
     type Error = StageError;
@@ -230,7 +231,7 @@ impl Runbook {
             ));
         };
         let key = format!("runbook#{incident_id}#{}", runbook.document);
-        cx.once(&key, |_| async {
+        cx.once(&key, replay, |_| async {
             let plan = plan(&detail, &runbook, &self.automation_role_arn);
             if plan.problems.is_empty() {
                 self.start(detail.clone(), &runbook, plan, origin, cx).await
@@ -253,7 +254,10 @@ impl Runbook {
         let problems: Vec<String> = plan.problems.iter().map(Problem::sentence).collect();
         let why = problems.join(" ");
         let text = format!("Runbook {document} not started: {why}");
-        let kind = EntryKind::runbook_not_started(document, &why);
+        let kind = EntryKind::RunbookNotStarted {
+            document: document.to_string(),
+            why,
+        };
         let token = stable_hash(&["runbook", "not-started", &incident.id, document], 64);
         self.note(&incident, kind, &text, &token, cx).await?;
         let names: Vec<&str> = plan.problems.iter().flat_map(Problem::parameters).collect();
@@ -331,11 +335,16 @@ impl Runbook {
         self.incidents
             .add_related_items(&incident, &[item], &token)
             .await?;
-        let values = plan
-            .order
-            .iter()
-            .filter_map(|name| Some((name.clone(), plan.values.get(name)?.clone())));
-        let kind = EntryKind::runbook_started(document, &execution, values, &plan.notes);
+        let kind = EntryKind::RunbookStarted {
+            document: document.to_string(),
+            execution: execution.clone(),
+            parameters: plan
+                .order
+                .iter()
+                .filter_map(|name| Some((name.clone(), plan.values.get(name)?.clone())))
+                .collect(),
+            notes: plan.notes.clone(),
+        };
         let token = stable_hash(&["runbook", "started", &incident.id, &execution], 64);
         self.note(
             &incident,
@@ -396,7 +405,7 @@ impl Runbook {
                 problem: e.to_string(),
             })?;
         let key = format!("runbook-finished#{execution}");
-        cx.once(&key, |_| self.finish(detail.clone(), change, cx))
+        cx.once(&key, replay, |_| self.finish(detail.clone(), change, cx))
             .await
     }
 
@@ -436,7 +445,11 @@ impl Runbook {
             failure_message.as_deref(),
             unread.as_ref(),
         );
-        let kind = EntryKind::runbook_finished(&document, execution, &change.status);
+        let kind = EntryKind::RunbookFinished {
+            document: document.clone(),
+            execution: execution.to_string(),
+            status: change.status.clone(),
+        };
         let token = stable_hash(&["runbook", "finished", &incident.id, execution], 64);
         self.note(&incident, kind, &text, &token, cx).await?;
         detail.reason = format!(

@@ -7,10 +7,10 @@ use serde_json::{json, Value};
 use super::*;
 use crate::diagnosis::{Diagnosis, Tunnel, TunnelLog, TunnelStatus, VpnConnection, VpnFacts};
 use crate::domain::{Backend, LifecycleEvent, RunbookRef};
+use crate::handlers::testkit::to_envelope;
 use crate::handlers::testkit::{fixture, Fakes};
 use crate::memory::MemoryAutomation;
 use crate::ports::{Begin, Clock, ReferenceStore, RunOnceStore};
-use crate::shell::input::to_envelope;
 use crate::shell::{Failure, Shell};
 use crate::sources::ssm_automation::{
     parse as parse_status_change, DETAIL_TYPE as STATUS_CHANGE_DETAIL_TYPE,
@@ -622,6 +622,19 @@ async fn a_redelivered_enriched_event_starts_one_execution() {
     assert_eq!(b.automation.started().len(), 1);
     assert_eq!(b.timeline().len(), 1);
     assert_eq!(b.kinds(), vec![LifecycleKind::RunbookStarted]);
+}
+
+#[tokio::test]
+async fn an_unreadable_stored_answer_starts_nothing_again() {
+    let b = bench().await;
+    let event = b.enriched(one_down());
+    assert_eq!(b.ok(&event).await.action, RunbookAction::Started);
+    b.runs.spoil_answers();
+    let again = b.ok(&event).await;
+    assert_eq!(again.action, RunbookAction::Ignored, "{again:?}");
+    assert!(again.reason.starts_with("Re-delivery"), "{}", again.reason);
+    assert_eq!(b.automation.started().len(), 1);
+    assert_eq!(b.timeline().len(), 1);
 }
 
 #[tokio::test]

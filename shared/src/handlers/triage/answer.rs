@@ -88,6 +88,22 @@ impl TriageAnswer {
         answer.impact = Some(held.impact);
         answer
     }
+
+    /// The answer for a re-delivery: what it decided the first time, as a no-op (an opening is
+    /// a join now); a join under `c` when the first answer cannot be read back.
+    pub(super) fn replayed(first: Option<Self>, c: &Classification) -> Self {
+        const AGAIN: &str = "Re-delivery of a signal already handled; nothing done.";
+        match first {
+            Some(mut first) => {
+                if first.action == Action::Opened {
+                    first.action = Action::Joined;
+                }
+                first.reason = format!("{AGAIN} First time: {}", first.reason);
+                first
+            }
+            None => TriageAnswer::decided(Action::Joined, c, None, AGAIN),
+        }
+    }
 }
 
 impl Outcome for TriageAnswer {
@@ -101,26 +117,6 @@ impl Outcome for TriageAnswer {
 
     fn reason(&self) -> &str {
         &self.reason
-    }
-
-    /// What it decided the first time, as a no-op: an opening is a join now.
-    fn replayed(first: Option<Self>) -> Self {
-        match first {
-            Some(mut first) => {
-                if first.action == Action::Opened {
-                    first.action = Action::Joined;
-                }
-                first.reason = format!(
-                    "Re-delivery of a signal already handled; nothing done. First time: {}",
-                    first.reason
-                );
-                first
-            }
-            None => TriageAnswer {
-                action: Action::Joined,
-                ..TriageAnswer::ignored("Re-delivery of a signal already handled; nothing done.")
-            },
-        }
     }
 }
 
@@ -234,10 +230,12 @@ mod tests {
     fn a_replay_is_a_join_that_did_nothing() {
         let c = classification();
         let first = TriageAnswer::decided(Action::Opened, &c, None, "Opened it.");
-        let again = TriageAnswer::replayed(Some(first));
+        let again = TriageAnswer::replayed(Some(first), &c);
         assert_eq!(again.action, Action::Joined);
         assert_eq!(again.rule.as_deref(), Some("vpn-tunnel-down"));
         assert!(again.reason.starts_with("Re-delivery") && again.reason.ends_with("Opened it."));
-        assert_eq!(TriageAnswer::replayed(None).action, Action::Joined);
+        let unreadable = TriageAnswer::replayed(None, &c);
+        assert_eq!(unreadable.action, Action::Joined);
+        assert_eq!(unreadable.dedupe_key, Some(c.dedupe_key.clone()));
     }
 }

@@ -1,7 +1,7 @@
 //! What triage writes about an incident: the record that opens it, its related items, and the
 //! lifecycle detail it announces on the bus.
 
-use crate::arn::{is_arn, resource_title, Arn};
+use crate::arn::{resource_title, Arn};
 use crate::domain::{
     stable_hash, Classification, Impact, IncidentRef, IncidentSummary, LifecycleDetail,
     NewIncident, RelatedItem, RelatedValue, Signal, Trigger, RESPONDER_SOURCE,
@@ -23,7 +23,9 @@ pub fn new_incident(signal: &Signal, c: &Classification, raw: &str) -> NewIncide
             source: RESPONDER_SOURCE.to_string(),
             timestamp: signal.time,
             raw_data: raw.to_string(),
-            arn: is_arn(&signal.resource).then(|| signal.resource.clone()),
+            // Incident Manager's `triggerArn` takes any resource after the account (`.+`), spaces
+            // included: an alarm named with spaces keeps its ARN.
+            arn: Arn::parse(&signal.resource).map(|_| signal.resource.clone()),
         },
         related_items: related_items(signal),
         resources: signal.resources.clone(),

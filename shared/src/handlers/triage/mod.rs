@@ -33,7 +33,7 @@ use crate::ports::{
     PortError,
 };
 use crate::rules::Rules;
-use crate::shell::{Failure, Input, Invocation, Once, Outcome, Stage, StageError};
+use crate::shell::{Failure, Input, Invocation, Once, Stage, StageError};
 use crate::sources::{self, Parsed};
 
 pub use answer::{Action, TriageAnswer};
@@ -87,13 +87,13 @@ pub struct Inbound {
 }
 
 impl Input for Inbound {
-    fn parse(event: &Value, _stage: &str, _takes: &str) -> Result<Self, StageError> {
+    fn parse(event: &Value) -> Result<Option<Self>, StageError> {
         let parsed = sources::parse(event)?;
         let raw = match &parsed {
             Parsed::Signals(_) => serde_json::to_string(event).unwrap_or_default(),
             Parsed::NotHandled(_) => String::new(),
         };
-        Ok(Inbound { parsed, raw })
+        Ok(Some(Inbound { parsed, raw }))
     }
 }
 
@@ -125,6 +125,7 @@ impl Triage {
 impl Stage for Triage {
     const NAME: &'static str = "triage";
     const TAKES: &'static str = "AWS events and CloudWatch alarm actions";
+    const PUBLISHES: bool = true;
     type Input = Inbound;
     type Answer = TriageAnswer;
     type Error = TriageError;
@@ -194,15 +195,7 @@ impl Triage {
                 emit_decision(&answer, &c, cx.now());
                 Ok(answer)
             }
-            Once::Replayed(stored) => Ok(match serde_json::from_str(&stored) {
-                Ok(first) => TriageAnswer::replayed(Some(first)),
-                Err(_) => TriageAnswer::decided(
-                    Action::Joined,
-                    &c,
-                    None,
-                    "Re-delivery of a signal already handled; nothing done.",
-                ),
-            }),
+            Once::Replayed(first) => Ok(TriageAnswer::replayed(first, &c)),
             Once::Busy => Err(StageError::InProgress { key: occurrence }.into()),
         }
     }

@@ -65,6 +65,20 @@ impl Bench {
 const VPN_KEY: &str = "vpn-tunnel-down:vpn-0123456789abcdef0";
 
 #[tokio::test]
+async fn an_unreadable_stored_answer_is_a_join_under_the_rule() {
+    let b = bench(Backend::OpsCenter);
+    let down = fixture("cloudwatch-alarm-vpn-tunnel-down");
+    assert_eq!(b.ok(&down).await.action, Action::Opened);
+    b.runs.spoil_answers();
+    let again = b.ok(&down).await;
+    assert_eq!(again.action, Action::Joined, "{again:?}");
+    assert_eq!(again.rule.as_deref(), Some("vpn-tunnel-down"));
+    assert_eq!(again.dedupe_key.as_deref(), Some(VPN_KEY));
+    assert_eq!(b.incidents.incidents().len(), 1);
+    assert_eq!(b.kinds(), vec![LifecycleKind::IncidentOpened]);
+}
+
+#[tokio::test]
 async fn vpn_alarm_opens_one_incident_and_redeliveries_join_it() {
     for backend in [Backend::IncidentManager, Backend::OpsCenter] {
         let b = bench(backend);
@@ -180,6 +194,24 @@ async fn a_second_alarm_on_the_same_vpn_joins_then_recovery_is_announced() {
     );
     assert_eq!(b.keys.records()[0].status, KeyStatus::Recovered);
     assert_eq!(b.incidents.incidents().len(), 1);
+    // The entries name the signal each is about, as the bus events do.
+    let events = b.bus.events();
+    let kinds: Vec<EntryKind> = b.incidents.incidents()[0]
+        .timeline
+        .iter()
+        .map(|t| t.kind.clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            EntryKind::SignalJoined {
+                signal: events[1].detail.signal.fingerprint.clone()
+            },
+            EntryKind::SignalRecovered {
+                signal: events[2].detail.signal.fingerprint.clone()
+            },
+        ]
+    );
 }
 
 #[tokio::test]
@@ -449,4 +481,25 @@ fn client_token_is_stable_per_occurrence() {
     later.fingerprint = "another-transition".into();
     assert_ne!(new_incident(&later, &c, "{}").client_token, a.client_token);
     assert!(a.summary.contains("Impact 2 (High)"), "{}", a.summary);
+}
+
+#[test]
+fn an_alarm_named_with_spaces_keeps_its_arn_as_the_trigger() {
+    let rules = Rules::embedded().unwrap_or_else(|e| panic!("{e}"));
+    let mut event = fixture("cloudwatch-alarm-vpn-tunnel-down");
+    let arn = "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:VPN tunnel down";
+    event["resources"] = serde_json::json!([arn]);
+    event["detail"]["alarmName"] = serde_json::json!("VPN tunnel down");
+    let signal = match crate::sources::parse(&event) {
+        Ok(Parsed::Signals(s)) => s[0].clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(signal.resource, arn);
+    let c = rules.classify(&signal).unwrap_or_else(|| panic!("no rule"));
+    let new = new_incident(&signal, &c, "{}");
+    assert_eq!(new.trigger.arn.as_deref(), Some(arn));
+    assert!(new
+        .related_items
+        .iter()
+        .any(|i| i.value == RelatedValue::Arn(arn.to_string())));
 }
