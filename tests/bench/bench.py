@@ -467,16 +467,22 @@ class Bench:
     def cloudwatch(self) -> Any:
         """boto3's CloudWatch client bound to the emulator, whose CloudWatch the functions use
         (not moto's): boto3 speaks awsJson1_0 to it, the functions' SDK CBOR, to one state."""
-        assert self.emu is not None, "the bench runs without emulator: no CloudWatch"
-        if "cloudwatch" not in self._clients:
-            self._clients["cloudwatch"] = boto3.session.Session(
+        return self.emulated("cloudwatch")
+
+    def emulated(self, service: str) -> Any:
+        """boto3's client of a service the emulator serves (`cloudwatch`, `ssm-incidents`,
+        `ssm`): what a person's console, or another tool, calls."""
+        assert self.emu is not None, f"the bench runs without emulator: no {service}"
+        name = f"emulated-{service}"
+        if name not in self._clients:
+            self._clients[name] = boto3.session.Session(
                 region_name=self.region, **_DUMMY_CREDENTIALS
             ).client(
-                "cloudwatch",
+                service,
                 endpoint_url=self.emu.url,
                 config=Config(retries={"max_attempts": 1}, connect_timeout=3, read_timeout=30),
             )
-        return self._clients["cloudwatch"]
+        return self._clients[name]
 
     # --- resources --------------------------------------------------------------------------
 
@@ -1132,6 +1138,24 @@ class Incidents:
 
     def title(self, record: dict[str, Any]) -> str:
         return im_record(record)["title"] if self.backend == INCIDENT_MANAGER else record["Title"]
+
+    def close_in_console(self, record: dict[str, Any]) -> None:
+        """A person resolves the incident in the console (the API call the console makes); no
+        event about it reaches the responder."""
+        if self.backend == INCIDENT_MANAGER:
+            self.bench.emulated("ssm-incidents").update_incident_record(
+                arn=self.id(record), status="RESOLVED"
+            )
+        else:
+            self.bench.emulated("ssm").update_ops_item(
+                OpsItemId=self.id(record), Status="Resolved"
+            )
+
+    def impact(self, record: dict[str, Any]) -> int:
+        """The impact as the console shows it (OpsCenter: the OpsItem's priority)."""
+        if self.backend == INCIDENT_MANAGER:
+            return int(im_record(record)["impact"])
+        return int(record["Priority"])
 
     def related_arns(self, record: dict[str, Any]) -> set[str]:
         """ARNs of the resources attached to the incident (related items / `/aws/resources`)."""

@@ -388,7 +388,14 @@ def story(bench: Bench, backend: str) -> None:
         say("The customer fixes the gateway; the tunnel comes back:", 0)
         ok = bench.recover(vpn_id)  # both tunnels UP in moto, the alarm OK in CloudWatch
         show_vpn(bench, vpn_id)
-        decide(triage, ok, f"{ok['detail']['alarmName']} back to OK")
+        # Two alarms fire on the VPN: the incident recovers only when both are OK.
+        second_ok = bench.alarm_event("cloudwatch-alarm-vpn-tunnel-ip-ok", vpn_id, **at(0.5))
+        decide(
+            triage,
+            second_ok,
+            f"{second_ok['detail']['alarmName']} back to OK (the other alarm still fires)",
+        )
+        decide(triage, ok, f"{ok['detail']['alarmName']} back to OK: both alarms are OK")
         notify.catch_up()
         recovered = delivered(bench, "Signal Recovered")
         if recovered is not None:
@@ -405,6 +412,17 @@ def story(bench: Bench, backend: str) -> None:
         show_slack(bench)
         print()
         show_report(bench)
+
+        print()
+        say("Later the VPN fails again; a person resolves that incident in the console,", 0)
+        say("and the next alarm opens a new incident instead of joining the closed one:", 0)
+        again = bench.alarm_event("cloudwatch-alarm-vpn-tunnel-down", vpn_id, **at(-1))
+        decide(triage, again, f"{again['detail']['alarmName']} → ALARM again")
+        incidents = Incidents(bench, backend)
+        incidents.close_in_console(incidents.all()[-1])
+        say(f"a person resolves {incidents.id(incidents.all()[-1])} in the console", 2)
+        refire = bench.alarm_event("cloudwatch-alarm-vpn-tunnel-ip-down", vpn_id, **at(-2))
+        decide(triage, refire, f"{refire['detail']['alarmName']} → ALARM")
     finally:
         for function in functions:
             function.stop()

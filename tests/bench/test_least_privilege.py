@@ -20,6 +20,7 @@ carries one.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import pytest
 
 from bench import (
+    FIXTURES,
     INCIDENT_MANAGER,
     OPSCENTER,
     REPO,
@@ -54,6 +56,7 @@ NOT_EXERCISED: dict[str, dict[str, str]] = {
 }
 
 IP_ALARM = "cloudwatch-alarm-vpn-tunnel-ip-down"
+IP_OK_ALARM = "cloudwatch-alarm-vpn-tunnel-ip-ok"
 FINDING_FIXTURE = "securityhub-finding-critical"
 # The call that opens an incident; the first write enrich makes onto one; the first read of
 # resolve's close (the record, for the post-incident report).
@@ -139,9 +142,20 @@ def play_everything(
     bench.emu.finish_automation(started["execution"], "Failed", failure_message="Step timed out")
     status_change = bench.emu.automation_status_change_event(started["execution"])
     answered(runbook.invoke(status_change), "finished")
+    # The incident recovers when both alarms are OK: the tunnel's alarm first, then the VPN's.
+    answered(triage.invoke(bench.alarm_event(IP_OK_ALARM, tgw_vpn, **at(1))), "joined")
     answered(triage.invoke(bench.recover(tgw_vpn)), "recovered")
     retried(resolve, latest(bench, "Signal Recovered"), "resolved",
             denied(bench, RECORD_READ[backend]))
+
+    # A failed root sign-in opens an incident; a successful one joins and raises its impact.
+    for event_id, login in (("lp-failed", "Failure"), ("lp-success", "Success")):
+        root = json.loads((FIXTURES / "cloudtrail-root-console-signin.json").read_text())
+        root["id"] = f"root-{event_id}"
+        root["account"] = bench.account
+        root["detail"]["eventID"] = event_id
+        root["detail"]["responseElements"]["ConsoleLogin"] = login
+        assert triage.invoke(root).kind == "response"
 
     # A Security Hub finding about an SSM document: with OpsCenter the document becomes an
     # associated related item (AssociateOpsItemRelatedItem), when opening and when enriching.

@@ -70,6 +70,7 @@ STATE_SUITES = {
     "dynamodb_keeps_the_dedupe_contract": "dedupe#contract-dedupe-",
     "dynamodb_keeps_the_run_once_contract": "idem#contract-run-",
     "dynamodb_keeps_the_reference_contract": "ref#contract-ref-",
+    "dynamodb_keeps_the_change_contract": "change#contract-arn:aws:cloudwatch:",
 }
 INCIDENT_SUITE = "the_incident_backend_keeps_the_contract"
 
@@ -110,8 +111,8 @@ def test_the_incident_backend_keeps_the_contract(
         assert bench.response_plan_arn, "the bench created no response plan"
         env["CONTRACT_RESPONSE_PLAN_ARN"] = bench.response_plan_arn
     run_suite(contract_binary, INCIDENT_SUITE, env)
-    # It ran against the emulator: two incidents; the first resolved with its summary, its
-    # entries stored with their kinds, the customer gateway attached once.
+    # It ran against the emulator: two incidents; the first raised to impact 1 and resolved with
+    # its summary, its entries stored with their kinds, the customer gateway attached once.
     incidents = Incidents(bench, backend)
     stored = incidents.all()
     assert len(stored) == 2, stored
@@ -120,12 +121,20 @@ def test_the_incident_backend_keeps_the_contract(
         statuses = [im_record(r)["status"] for r in stored]
         assert statuses == ["RESOLVED", "OPEN"], statuses
         assert im_record(first).get("summary") == "Resolved: both tunnels UP.", im_record(first)
+        assert im_record(first)["impact"] == 1, im_record(first)
     else:
         statuses = [r["Status"] for r in stored]
         assert statuses == ["Resolved", "Open"], statuses
         assert ops_data(first, "responder:resolution") == "Resolved: both tunnels UP.", first
+        assert (first["Priority"], first["Severity"]) == (1, "1"), first
     kinds = [e["kind"] for e in incidents.entries(first) if e["kind"] != "external"]
-    assert kinds == ["diagnosis", "runbook-started", "signal-joined", "runbook-finished"], kinds
+    assert kinds == [
+        "diagnosis",
+        "runbook-started",
+        "signal-joined",
+        "runbook-finished",
+        "impact-raised",
+    ], kinds
     gateways = [
         i for i in incidents.related_items(first) if "cgw-0123456789abcdef0" in i["value"]
     ]

@@ -27,6 +27,7 @@ async fn main() -> Result<(), Error> {
         aws::cloudwatch(&sdk),
         aws::reports(&sdk, &config.report_bucket),
         state.clone(),
+        state.clone(),
     );
     serve(Shell::new(resolve, state, Arc::new(SystemClock)).with_bus(bus)).await
 }

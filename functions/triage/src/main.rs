@@ -19,6 +19,6 @@ async fn main() -> Result<(), Error> {
     let state = aws::state_table(&sdk, &config.stage.state_table);
     let bus = aws::responder_bus(&sdk, &config.stage.responder_bus);
     let (opener, incidents) = aws::incidents_to_open(&sdk, &config.opening);
-    let triage = Triage::new(rules, opener, incidents, state.clone());
+    let triage = Triage::new(rules, opener, incidents, state.clone(), state.clone());
     serve(Shell::new(triage, state, Arc::new(SystemClock)).with_bus(bus)).await
 }

@@ -38,11 +38,12 @@ use super::error::from_sdk_error;
 use crate::arn::is_arn;
 use crate::domain::timeline::{from_stored, to_stored};
 use crate::domain::{
-    stable_hash, trim_chars, Backend, EntryKind, IncidentRef, NewIncident, RelatedItem,
+    stable_hash, trim_chars, Backend, EntryKind, Impact, IncidentRef, NewIncident, RelatedItem,
     RelatedItemKind, RelatedValue, ResponsePlans, TimelineEntry, RESPONDER_SOURCE,
 };
 use crate::ports::{
     IncidentOpener, IncidentRecord, IncidentResolver, IncidentWriter, PortError, PortErrorKind,
+    Standing,
 };
 
 /// `clientToken`: at most 128 characters.
@@ -321,6 +322,31 @@ impl IncidentManagerStore {
     }
 }
 
+impl IncidentManagerStore {
+    /// `GetIncidentRecord`'s record.
+    async fn incident_record(
+        &self,
+        incident: &IncidentRef,
+    ) -> Result<aws_sdk_ssmincidents::types::IncidentRecord, PortError> {
+        const OP: &str = "GetIncidentRecord";
+        expect_backend(OP, incident)?;
+        let output = self
+            .client
+            .get_incident_record()
+            .arn(&incident.id)
+            .send()
+            .await
+            .map_err(|e| from_sdk_error(OP, &e))?;
+        output.incident_record.ok_or_else(|| {
+            PortError::new(
+                OP,
+                PortErrorKind::Other,
+                "the response carries no incidentRecord",
+            )
+        })
+    }
+}
+
 #[async_trait]
 impl IncidentResolver for IncidentManagerStore {
     async fn resolve(&self, incident: &IncidentRef, summary: &str) -> Result<(), PortError> {
@@ -342,22 +368,7 @@ impl IncidentResolver for IncidentManagerStore {
     }
 
     async fn record(&self, incident: &IncidentRef) -> Result<IncidentRecord, PortError> {
-        const OP: &str = "GetIncidentRecord";
-        expect_backend(OP, incident)?;
-        let output = self
-            .client
-            .get_incident_record()
-            .arn(&incident.id)
-            .send()
-            .await
-            .map_err(|e| from_sdk_error(OP, &e))?;
-        let record = output.incident_record().ok_or_else(|| {
-            PortError::new(
-                OP,
-                PortErrorKind::Other,
-                "the response carries no incidentRecord",
-            )
-        })?;
+        let record = self.incident_record(incident).await?;
         let mut timeline = self.timeline(&incident.id).await?;
         timeline.sort_by_key(|e| e.time);
         Ok(IncidentRecord {
@@ -432,6 +443,30 @@ impl IncidentWriter for IncidentManagerStore {
                 Err(err) => return Err(from_sdk_error(OP, &err)),
             }
         }
+        Ok(())
+    }
+
+    async fn standing(&self, incident: &IncidentRef) -> Result<Standing, PortError> {
+        let record = self.incident_record(incident).await?;
+        Ok(Standing {
+            open: *record.status() == IncidentRecordStatus::Open,
+            status: record.status().as_str().to_string(),
+            impact: u8::try_from(record.impact()).ok().and_then(Impact::new),
+        })
+    }
+
+    async fn set_impact(&self, incident: &IncidentRef, impact: Impact) -> Result<(), PortError> {
+        const OP: &str = "UpdateIncidentRecord";
+        expect_backend(OP, incident)?;
+        let token = stable_hash(&[&incident.id, "impact", &impact.get().to_string()], 64);
+        self.client
+            .update_incident_record()
+            .arn(&incident.id)
+            .client_token(token)
+            .impact(i32::from(impact.get()))
+            .send()
+            .await
+            .map_err(|e| from_sdk_error(OP, &e))?;
         Ok(())
     }
 }

@@ -14,7 +14,9 @@ use serde_json::Value;
 use responder::config::load_rules;
 use responder::domain::Backend;
 use responder::handlers::triage::Triage;
-use responder::memory::{ManualClock, MemoryBus, MemoryDedupe, MemoryIncidents, MemoryRunOnce};
+use responder::memory::{
+    ManualClock, MemoryBus, MemoryChanges, MemoryDedupe, MemoryIncidents, MemoryRunOnce,
+};
 use responder::ports::Clock;
 use responder::rules::Rules;
 use responder::shell::{Failure, Shell};
@@ -104,6 +106,7 @@ async fn main() -> ExitCode {
             incidents.clone(),
             incidents,
             Arc::new(MemoryDedupe::new()),
+            Arc::new(MemoryChanges::new()),
         ),
         Arc::new(MemoryRunOnce::new()),
         clock.clone(),

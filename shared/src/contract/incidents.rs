@@ -69,6 +69,15 @@ fn entries() -> Vec<(TimelineEntry, String)> {
             "Runbook started.",
         ),
         entry(
+            6,
+            EntryKind::ImpactRaised {
+                from: 2,
+                to: 1,
+                signal: "fp-3".into(),
+            },
+            "Impact raised from 2 to 1: a graver signal joined.",
+        ),
+        entry(
             4,
             EntryKind::SignalJoined {
                 signal: "fp-2".into(),
@@ -118,6 +127,17 @@ pub(crate) async fn incidents(
     assert!(!record.resolved && record.resolved_at.is_none());
     assert!(record.created_at.is_some());
 
+    // Its standing: open at the impact it opened with; a graver impact is kept.
+    let standing = writer.standing(&opened).await.unwrap();
+    assert!(standing.open, "{standing:?}");
+    assert_eq!(standing.impact, Some(Impact::HIGH));
+    writer.set_impact(&opened, Impact::CRITICAL).await.unwrap();
+    writer.set_impact(&opened, Impact::CRITICAL).await.unwrap();
+    assert_eq!(
+        writer.standing(&opened).await.unwrap().impact,
+        Some(Impact::CRITICAL)
+    );
+
     let items = [RelatedItem::resource(
         "arn:aws:ec2:eu-west-1:111122223333:customer-gateway/cgw-0123456789abcdef0",
         "Customer gateway",
@@ -144,6 +164,9 @@ pub(crate) async fn incidents(
         record.resolved && record.resolved_at.is_some(),
         "{record:?}"
     );
+    let standing = writer.standing(&opened).await.unwrap();
+    assert!(!standing.open, "resolved: {standing:?}");
+    assert!(writer.standing(&other).await.unwrap().open);
     assert!(!resolver.record(&other).await.unwrap().resolved);
 
     let unknown = IncidentRef {
@@ -157,6 +180,8 @@ pub(crate) async fn incidents(
         },
     };
     let err = resolver.record(&unknown).await.unwrap_err();
+    assert_eq!(err.kind, PortErrorKind::NotFound, "{err}");
+    let err = writer.standing(&unknown).await.unwrap_err();
     assert_eq!(err.kind, PortErrorKind::NotFound, "{err}");
     let elsewhere = IncidentRef {
         backend: match backend {

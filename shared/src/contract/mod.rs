@@ -34,11 +34,18 @@ pub(crate) fn fresh(what: &str) -> String {
 mod memory {
     use super::*;
     use crate::domain::Backend;
-    use crate::memory::{MemoryDedupe, MemoryIncidents, MemoryReferences, MemoryRunOnce};
+    use crate::memory::{
+        MemoryChanges, MemoryDedupe, MemoryIncidents, MemoryReferences, MemoryRunOnce,
+    };
 
     #[tokio::test]
     async fn the_dedupe_fake_keeps_the_contract() {
         state::dedupe(&MemoryDedupe::new()).await;
+    }
+
+    #[tokio::test]
+    async fn the_change_fake_keeps_the_contract() {
+        state::changes(&MemoryChanges::new()).await;
     }
 
     #[tokio::test]
@@ -88,6 +95,12 @@ mod bench {
     #[ignore = "runs on the local AWS bench: tests/bench/test_port_contracts.py"]
     async fn dynamodb_keeps_the_dedupe_contract() {
         state::dedupe(table().await.as_ref()).await;
+    }
+
+    #[tokio::test]
+    #[ignore = "runs on the local AWS bench: tests/bench/test_port_contracts.py"]
+    async fn dynamodb_keeps_the_change_contract() {
+        state::changes(table().await.as_ref()).await;
     }
 
     #[tokio::test]

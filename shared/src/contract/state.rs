@@ -2,11 +2,13 @@
 //! [`ReferenceStore`] does, case by case. Times are whole seconds ([`second`]); keys are fresh
 //! for each run ([`fresh`]).
 
+use chrono::{DateTime, Duration, Utc};
+
 use super::{fresh, second};
-use crate::domain::{Backend, Impact, IncidentRef};
+use crate::domain::{Backend, Impact, IncidentRef, SignalState};
 use crate::ports::{
-    Begin, Claim, ClaimOutcome, DedupeStore, KeyStatus, PortErrorKind, ReferenceStore,
-    RunOnceStore, Settle,
+    Begin, ChangeStore, Claim, ClaimOutcome, Clear, Cleared, DedupeStore, Join, Joined, KeyStatus,
+    Observed, PortErrorKind, ReferenceStore, RunOnceStore, Settle, SettleWhen, StateChange,
 };
 
 fn claim(key: &str, owner: &str, now: i64) -> Claim {
@@ -20,6 +22,7 @@ fn claim(key: &str, owner: &str, now: i64) -> Claim {
         detected_at: second(now - 70),
         lease_until: second(now + 30),
         expires_at: second(now + 3_600),
+        subject: Some(format!("alarm-{}", &owner[3..])),
     }
 }
 
@@ -33,7 +36,7 @@ fn incident(id: &str) -> IncidentRef {
 fn held_by(outcome: ClaimOutcome) -> String {
     match outcome {
         ClaimOutcome::Held(record) => record.owner,
-        ClaimOutcome::Claimed => panic!("claimed a key that is held"),
+        ClaimOutcome::Claimed(_) => panic!("claimed a key that is held"),
     }
 }
 
@@ -44,7 +47,10 @@ pub(crate) async fn dedupe(store: &dyn DedupeStore) {
 
     // A free key is claimed once; the claim is what the record says.
     let first = claim(&key, "fp-a", 0);
-    assert_eq!(store.claim(&first).await.unwrap(), ClaimOutcome::Claimed);
+    assert_eq!(
+        store.claim(&first).await.unwrap(),
+        ClaimOutcome::Claimed(first.record())
+    );
     let record = store.get(&key).await.unwrap().unwrap();
     assert_eq!(record, first.record(), "the claimed record as written");
     assert_eq!(record.status, KeyStatus::Opening);
@@ -76,35 +82,126 @@ pub(crate) async fn dedupe(store: &dyn DedupeStore) {
         "fp-a"
     );
 
-    // A join counts the signal and moves the binding.
+    // A join counts the signal, keeps it as firing and moves the binding, only while the key
+    // is bound to the incident the joiner saw.
     let joined = store
-        .touch(&key, KeyStatus::Recovered, second(700), second(2_500))
+        .join(&join(&key, &opened.id, Some("alarm-b"), 700, Some(2_500)))
         .await
         .unwrap();
+    let Joined::Joined(joined) = joined else {
+        panic!("not joined: {joined:?}")
+    };
     assert_eq!(
         (
             joined.status,
             joined.signal_count,
             joined.last_signal_at,
-            joined.expires_at
+            joined.expires_at,
+            joined.firing.iter().map(String::as_str).collect::<Vec<_>>()
         ),
-        (KeyStatus::Recovered, 2, second(700), second(2_500))
+        (
+            KeyStatus::Open,
+            2,
+            second(700),
+            second(2_500),
+            vec!["alarm-a", "alarm-b"]
+        )
     );
     assert_eq!(store.get(&key).await.unwrap().unwrap(), joined);
-    let err = store
-        .touch(&fresh("dedupe"), KeyStatus::Open, second(700), second(800))
+    let elsewhere = store
+        .join(&join(&key, "oi-000000000009", None, 700, None))
         .await
-        .unwrap_err();
-    assert_eq!(err.kind, PortErrorKind::NotFound, "no record to join");
+        .unwrap();
+    assert!(
+        matches!(elsewhere, Joined::Changed(Some(_))),
+        "{elsewhere:?}"
+    );
+    assert_eq!(
+        store
+            .join(&join(&fresh("dedupe"), &opened.id, None, 700, None))
+            .await
+            .unwrap(),
+        Joined::Changed(None),
+        "no record to join"
+    );
+    // A bounded binding: a join that keeps the end, past which nothing joins.
+    let kept = store
+        .join(&join(&key, &opened.id, None, 710, None))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&kept, Joined::Joined(r) if r.expires_at == second(2_500) && r.signal_count == 3),
+        "{kept:?}"
+    );
+    assert!(matches!(
+        store
+            .join(&join(&key, &opened.id, None, 2_500, None))
+            .await
+            .unwrap(),
+        Joined::Changed(Some(_))
+    ));
+    // A graver signal raises the impact, only while the key's is milder.
+    let mut graver = join(&key, &opened.id, None, 720, None);
+    graver.raise_to = Some(Impact::CRITICAL);
+    let raised = store.join(&graver).await.unwrap();
+    assert!(
+        matches!(&raised, Joined::Joined(r) if r.impact == Impact::CRITICAL),
+        "{raised:?}"
+    );
+    assert!(
+        matches!(store.join(&graver).await.unwrap(), Joined::Changed(Some(r)) if r.impact == Impact::CRITICAL),
+        "raised already: look again"
+    );
 
-    // Settling: only this incident's key, only once its signal stopped firing.
+    // Clearing: the incident recovers only when every firing signal is clear.
+    let still = store
+        .clear(&clear(&key, &opened.id, "alarm-a", 800))
+        .await
+        .unwrap();
+    let Cleared::StillFiring(still) = still else {
+        panic!("one signal still fires: {still:?}")
+    };
+    assert_eq!((still.status, still.firing.len()), (KeyStatus::Open, 1));
+    assert_eq!(
+        store
+            .clear(&clear(&key, "oi-000000000009", "alarm-b", 800))
+            .await
+            .unwrap(),
+        Cleared::NotBound(Some(still.clone())),
+        "another incident's key"
+    );
+    let all = store
+        .clear(&clear(&key, &opened.id, "alarm-b", 810))
+        .await
+        .unwrap();
+    let Cleared::AllClear(all) = all else {
+        panic!("every signal is clear: {all:?}")
+    };
+    assert_eq!(
+        (all.status, all.firing.is_empty(), all.expires_at),
+        (KeyStatus::Recovered, true, second(810 + 1_800))
+    );
+
+    // Settling: only this incident's key, only once its signals stopped firing.
     let other = store
-        .settle(&key, "oi-000000000009", second(800), second(9_000))
+        .settle(
+            &key,
+            "oi-000000000009",
+            SettleWhen::Recovered,
+            second(800),
+            second(9_000),
+        )
         .await
         .unwrap();
     assert!(matches!(other, Settle::NotBound(Some(_))), "{other:?}");
     let settled = store
-        .settle(&key, &opened.id, second(800), second(9_000))
+        .settle(
+            &key,
+            &opened.id,
+            SettleWhen::Recovered,
+            second(800),
+            second(9_000),
+        )
         .await
         .unwrap();
     let Settle::Settled(record) = settled else {
@@ -117,43 +214,97 @@ pub(crate) async fn dedupe(store: &dyn DedupeStore) {
     // A retry after success settles again.
     assert!(matches!(
         store
-            .settle(&key, &opened.id, second(801), second(9_000))
+            .settle(
+                &key,
+                &opened.id,
+                SettleWhen::Recovered,
+                second(801),
+                second(9_000)
+            )
             .await
             .unwrap(),
         Settle::Settled(_)
     ));
     assert_eq!(
         store
-            .settle(&fresh("dedupe"), &opened.id, second(800), second(9_000))
+            .settle(
+                &fresh("dedupe"),
+                &opened.id,
+                SettleWhen::Recovered,
+                second(800),
+                second(9_000)
+            )
             .await
             .unwrap(),
         Settle::NotBound(None)
     );
-    // A resolved key is free: the next firing signal claims it afresh.
+    // Nothing joins a settled key.
+    assert!(matches!(
+        store
+            .join(&join(&key, &opened.id, None, 850, Some(9_000)))
+            .await
+            .unwrap(),
+        Joined::Changed(Some(r)) if r.status == KeyStatus::Resolved
+    ));
+    // A resolved key is free: the next firing signal claims it afresh, with a new token.
     let again = claim(&key, "fp-d", 900);
-    assert_eq!(store.claim(&again).await.unwrap(), ClaimOutcome::Claimed);
+    let ClaimOutcome::Claimed(fresh_claim) = store.claim(&again).await.unwrap() else {
+        panic!("a resolved key is free")
+    };
+    assert_eq!(fresh_claim, again.record());
     assert_eq!(store.get(&key).await.unwrap().unwrap(), again.record());
+    assert_ne!(fresh_claim.token, first.record().token);
 
-    // A signal that fires again before the recovery is settled keeps the incident open.
+    // A signal that fires again before the recovery is settled keeps the incident open...
     store
         .confirm_open(&key, "fp-d", &opened, second(7_200))
         .await
         .unwrap();
     assert!(matches!(
         store
-            .settle(&key, &opened.id, second(950), second(9_000))
+            .settle(
+                &key,
+                &opened.id,
+                SettleWhen::Recovered,
+                second(950),
+                second(9_000)
+            )
             .await
             .unwrap(),
         Settle::FiredAgain(_)
     ));
+    // ...unless its incident was closed in the backend: then it settles whatever fires.
+    assert!(matches!(
+        store
+            .settle(&key, &opened.id, SettleWhen::Closed, second(960), second(9_000))
+            .await
+            .unwrap(),
+        Settle::Settled(r) if r.status == KeyStatus::Resolved
+    ));
 
-    // An abandoned claim (its lease ran out) is taken over; an expired binding lapses.
+    // An abandoned claim (its lease ran out) is taken over with its token; an expired binding
+    // lapses.
     let abandoned = fresh("dedupe");
-    store.claim(&claim(&abandoned, "fp-a", 0)).await.unwrap();
+    let original = claim(&abandoned, "fp-a", 0);
+    store.claim(&original).await.unwrap();
+    let taken = store.claim(&claim(&abandoned, "fp-b", 30)).await.unwrap();
+    let ClaimOutcome::Claimed(taken) = taken else {
+        panic!("the lease ends at 30: {taken:?}")
+    };
     assert_eq!(
-        store.claim(&claim(&abandoned, "fp-b", 30)).await.unwrap(),
-        ClaimOutcome::Claimed,
-        "the lease ends at 30"
+        (taken.owner.as_str(), taken.token.clone(), taken.lease_until),
+        ("fp-b", original.record().token, second(60)),
+        "the take-over finishes the same opening"
+    );
+    assert_eq!(store.get(&abandoned).await.unwrap().unwrap(), taken);
+    let late = store
+        .confirm_open(&abandoned, "fp-a", &opened, second(7_200))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        late.kind,
+        PortErrorKind::Conflict,
+        "the first claimer lost it"
     );
     let expired = fresh("dedupe");
     store.claim(&claim(&expired, "fp-a", 0)).await.unwrap();
@@ -165,10 +316,10 @@ pub(crate) async fn dedupe(store: &dyn DedupeStore) {
         held_by(store.claim(&claim(&expired, "fp-b", 99)).await.unwrap()),
         "fp-a"
     );
-    assert_eq!(
+    assert!(matches!(
         store.claim(&claim(&expired, "fp-b", 100)).await.unwrap(),
-        ClaimOutcome::Claimed
-    );
+        ClaimOutcome::Claimed(r) if r.owner == "fp-b"
+    ));
 
     // Concurrent claims of one free key: exactly one wins, the others see the winner.
     let contested = fresh("dedupe");
@@ -179,13 +330,110 @@ pub(crate) async fn dedupe(store: &dyn DedupeStore) {
     let winners: Vec<&Claim> = claims
         .iter()
         .zip(&outcomes)
-        .filter(|(_, o)| **o == ClaimOutcome::Claimed)
+        .filter(|(_, o)| matches!(o, ClaimOutcome::Claimed(_)))
         .map(|(c, _)| c)
         .collect();
     assert_eq!(winners.len(), 1, "{outcomes:?}");
-    for outcome in outcomes.into_iter().filter(|o| *o != ClaimOutcome::Claimed) {
+    for outcome in outcomes
+        .into_iter()
+        .filter(|o| !matches!(o, ClaimOutcome::Claimed(_)))
+    {
         assert_eq!(held_by(outcome), winners[0].owner);
     }
+
+    // A join racing a clear: the key stays open with the joiner firing.
+    let raced = fresh("dedupe");
+    store.claim(&claim(&raced, "fp-a", 0)).await.unwrap();
+    store
+        .confirm_open(&raced, "fp-a", &opened, second(7_200))
+        .await
+        .unwrap();
+    let (joining, clearing) = (
+        join(&raced, &opened.id, Some("alarm-b"), 10, Some(7_200)),
+        clear(&raced, &opened.id, "alarm-a", 10),
+    );
+    let (joined, cleared) = tokio::join!(store.join(&joining), store.clear(&clearing));
+    assert!(matches!(joined.unwrap(), Joined::Joined(_)));
+    assert!(matches!(
+        cleared.unwrap(),
+        Cleared::StillFiring(_) | Cleared::AllClear(_)
+    ));
+    let row = store.get(&raced).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            row.status,
+            row.firing.iter().map(String::as_str).collect::<Vec<_>>()
+        ),
+        (KeyStatus::Open, vec!["alarm-b"])
+    );
+}
+
+fn join(key: &str, incident_id: &str, subject: Option<&str>, at: i64, until: Option<i64>) -> Join {
+    Join {
+        key: key.to_string(),
+        incident_id: incident_id.to_string(),
+        subject: subject.map(str::to_string),
+        raise_to: None,
+        at: second(at),
+        expires_at: until.map(second),
+    }
+}
+
+fn clear(key: &str, incident_id: &str, subject: &str, at: i64) -> Clear {
+    Clear {
+        key: key.to_string(),
+        incident_id: incident_id.to_string(),
+        subject: subject.to_string(),
+        at: second(at),
+        expires_at: second(at + 1_800),
+    }
+}
+
+/// Each signal's newest state change: older ones are stale, the same occurrence is not.
+pub(crate) async fn changes(store: &dyn ChangeStore) {
+    let subject = fresh("arn:aws:cloudwatch:us-east-1:111122223333:alarm:vpn");
+    let change = |state: SignalState, at: DateTime<Utc>, fingerprint: &str| StateChange {
+        subject: subject.clone(),
+        state,
+        at,
+        fingerprint: fingerprint.to_string(),
+        expires_at: second(100_000),
+    };
+    let ms = |n: i64| second(0) + Duration::milliseconds(n);
+    let alarm = change(SignalState::Firing, ms(1_500), "fp-alarm");
+    assert_eq!(store.observe(&alarm).await.unwrap(), Observed::Newest);
+    assert_eq!(
+        store.observe(&alarm).await.unwrap(),
+        Observed::Newest,
+        "the same occurrence again (a retry)"
+    );
+    let ok = change(SignalState::Recovered, ms(61_250), "fp-ok");
+    assert_eq!(store.observe(&ok).await.unwrap(), Observed::Newest);
+    // The ALARM delivered again after the newer OK: stale, naming the OK.
+    assert_eq!(
+        store.observe(&alarm).await.unwrap(),
+        Observed::Stale {
+            state: SignalState::Recovered,
+            at: ms(61_250)
+        }
+    );
+    // One millisecond older is older; another occurrence at the same time is stale too.
+    let older = change(SignalState::Firing, ms(61_249), "fp-older");
+    assert!(matches!(
+        store.observe(&older).await.unwrap(),
+        Observed::Stale { .. }
+    ));
+    let same_time = change(SignalState::Firing, ms(61_250), "fp-copy");
+    assert!(matches!(
+        store.observe(&same_time).await.unwrap(),
+        Observed::Stale { .. }
+    ));
+    let newer = change(SignalState::Firing, ms(61_251), "fp-newer");
+    assert_eq!(store.observe(&newer).await.unwrap(), Observed::Newest);
+    // Another signal has its own history.
+    let mut elsewhere = change(SignalState::Firing, ms(0), "fp-other");
+    elsewhere.subject = fresh("arn:aws:cloudwatch:us-east-1:111122223333:alarm:other");
+    assert_eq!(store.observe(&elsewhere).await.unwrap(), Observed::Newest);
 }
 
 /// Beginning, finishing, abandoning and taking over a run-once key.

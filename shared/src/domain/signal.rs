@@ -94,6 +94,16 @@ impl SignalKind {
         }
     }
 
+    /// Whether a signal of this kind ever clears: an alarm returns to `OK`, a Security Hub
+    /// finding is resolved, a Health event closes. GuardDuty findings and root activity never
+    /// do (GuardDuty sends no event when a finding is archived).
+    pub fn recovers(self) -> bool {
+        !matches!(
+            self,
+            SignalKind::GuardDutyFinding | SignalKind::RootActivity
+        )
+    }
+
     /// The OpsCenter category a signal of this kind belongs to unless a rule says otherwise.
     pub fn default_category(self) -> Category {
         match self {
@@ -190,6 +200,15 @@ impl Signal {
             .iter()
             .find_map(|m| m.dimensions.get(name))
             .map(String::as_str)
+    }
+
+    /// What changes state over time: the alarm (its ARN), the finding (its id), the Health
+    /// event (its ARN); for root activity, the CloudTrail event itself.
+    pub fn subject(&self) -> &str {
+        match self.kind {
+            SignalKind::MetricAlarm | SignalKind::CompositeAlarm => &self.resource,
+            _ => self.finding_id.as_deref().unwrap_or(&self.resource),
+        }
     }
 
     pub fn tag(&self, name: &str) -> Option<&str> {

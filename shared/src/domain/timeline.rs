@@ -65,6 +65,9 @@ pub enum EntryKind {
     SignalRecovered { signal: String },
     /// The signal lost its data, neither firing nor recovered (triage).
     SignalNoData { signal: String },
+    /// A graver signal joined and raised the incident's impact (triage); `signal` is its
+    /// fingerprint.
+    ImpactRaised { from: u8, to: u8, signal: String },
     /// What enrich found before anyone was paged.
     Diagnosis,
     /// A runbook execution started (runbook): the values it started with, and notes on them.
@@ -126,6 +129,11 @@ impl EntryKind {
                 signal: name(signal),
             },
             EntryKind::External { event } => EntryKind::External { event: name(event) },
+            EntryKind::ImpactRaised { from, to, signal } => EntryKind::ImpactRaised {
+                from,
+                to,
+                signal: name(signal),
+            },
             EntryKind::RunbookStarted {
                 document,
                 execution,

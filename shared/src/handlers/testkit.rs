@@ -10,8 +10,8 @@ use super::enrich::Enrich;
 use super::triage::Triage;
 use crate::domain::{Backend, LifecycleEvent};
 use crate::memory::{
-    ManualClock, MemoryBus, MemoryDedupe, MemoryIncidents, MemoryMetrics, MemoryNetwork,
-    MemoryReferences, MemoryRunOnce,
+    ManualClock, MemoryBus, MemoryChanges, MemoryDedupe, MemoryIncidents, MemoryMetrics,
+    MemoryNetwork, MemoryReferences, MemoryRunOnce,
 };
 use crate::ports::Clock;
 use crate::rules::Rules;
@@ -32,6 +32,7 @@ pub(crate) fn fixture(name: &str) -> Value {
 pub(crate) struct Fakes {
     pub incidents: Arc<MemoryIncidents>,
     pub keys: Arc<MemoryDedupe>,
+    pub changes: Arc<MemoryChanges>,
     pub runs: Arc<MemoryRunOnce>,
     pub references: Arc<MemoryReferences>,
     pub bus: Arc<MemoryBus>,
@@ -43,6 +44,7 @@ impl Fakes {
         Fakes {
             incidents: Arc::new(MemoryIncidents::new(backend)),
             keys: Arc::new(MemoryDedupe::new()),
+            changes: Arc::new(MemoryChanges::new()),
             runs: Arc::new(MemoryRunOnce::new()),
             references: Arc::new(MemoryReferences::new()),
             bus: Arc::new(MemoryBus::new()),
@@ -63,6 +65,7 @@ impl Fakes {
             self.incidents.clone(),
             self.incidents.clone(),
             self.keys.clone(),
+            self.changes.clone(),
         ))
     }
 

@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{lock, Faults};
-use crate::domain::{Backend, IncidentRef, NewIncident, RelatedItem, TimelineEntry};
+use crate::domain::{Backend, Impact, IncidentRef, NewIncident, RelatedItem, TimelineEntry};
 use crate::ports::{
     IncidentOpener, IncidentRecord, IncidentResolver, IncidentWriter, PortError, PortErrorKind,
+    Standing,
 };
 
 /// One incident as the in-memory backend holds it.
@@ -22,6 +23,8 @@ pub struct StoredIncident {
     pub related_items: Vec<RelatedItem>,
     /// When it was opened (the time `open` was called, by the wall clock unless set by a test).
     pub created_at: DateTime<Utc>,
+    /// The impact now (the request's, unless a graver signal raised it).
+    pub impact: Impact,
     /// The closing summary, once resolved.
     pub resolution: Option<String>,
     pub resolved_at: Option<DateTime<Utc>>,
@@ -58,13 +61,24 @@ impl MemoryIncidents {
     }
 
     /// The next `n` calls of `operation` (`open`, `add_timeline`, `add_related_items`,
-    /// `resolve`, `record`) fail.
+    /// `standing`, `set_impact`, `resolve`, `record`) fail.
     pub fn fail_next(&self, operation: &'static str, n: usize, kind: PortErrorKind) {
         self.faults.set(operation, n, kind);
     }
 
     pub fn incidents(&self) -> Vec<StoredIncident> {
         lock(&self.incidents).clone()
+    }
+
+    /// A person resolves the incident in the console: no event, no summary.
+    pub fn close_in_console(&self, incident: &IncidentRef) {
+        let now = *lock(&self.now);
+        if let Some(i) = lock(&self.incidents)
+            .iter_mut()
+            .find(|i| i.reference == *incident)
+        {
+            i.resolved_at.get_or_insert(now);
+        }
     }
 
     fn with_incident<R>(
@@ -129,6 +143,7 @@ impl IncidentOpener for MemoryIncidents {
             timeline: Vec::new(),
             related_items: Vec::new(),
             created_at: *lock(&self.now),
+            impact: incident.impact,
             resolution: None,
             resolved_at: None,
             timeline_tokens: Vec::new(),
@@ -173,6 +188,23 @@ impl IncidentWriter for MemoryIncidents {
                 }
             }
         })
+    }
+
+    async fn standing(&self, incident: &IncidentRef) -> Result<Standing, PortError> {
+        self.with_incident("standing", incident, |i| Standing {
+            open: i.resolved_at.is_none(),
+            status: if i.resolved_at.is_none() {
+                "OPEN"
+            } else {
+                "RESOLVED"
+            }
+            .to_string(),
+            impact: Some(i.impact),
+        })
+    }
+
+    async fn set_impact(&self, incident: &IncidentRef, impact: Impact) -> Result<(), PortError> {
+        self.with_incident("set_impact", incident, |i| i.impact = impact)
     }
 }
 

@@ -18,7 +18,7 @@ mod state;
 pub use incidents::{MemoryIncidents, StoredIncident};
 pub use observe::{MemoryAlarms, MemoryMetrics, MemoryNetwork};
 pub use outputs::{MemoryAutomation, MemoryBus, MemoryNotifier, MemoryReports};
-pub use state::{MemoryDedupe, MemoryReferences, MemoryRunOnce};
+pub use state::{MemoryChanges, MemoryDedupe, MemoryReferences, MemoryRunOnce};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned lock only means another test thread panicked; the data is still usable.

@@ -11,8 +11,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use super::{lock, Faults};
 use crate::domain::IncidentRef;
 use crate::ports::{
-    Begin, Claim, ClaimOutcome, DedupeRecord, DedupeStore, KeyStatus, PortError, PortErrorKind,
-    ReferenceStore, RunOnceStore, Settle,
+    Begin, ChangeStore, Claim, ClaimOutcome, Clear, Cleared, DedupeRecord, DedupeStore, Join,
+    Joined, KeyStatus, Observed, PortError, PortErrorKind, ReferenceStore, RunOnceStore, Settle,
+    SettleWhen, StateChange,
 };
 
 /// `time` in whole seconds, as the DynamoDB adapter stores and compares leases and expiry.
@@ -32,7 +33,8 @@ impl MemoryDedupe {
         MemoryDedupe::default()
     }
 
-    /// The next `n` calls of `operation` (`claim`, `confirm_open`, `get`, `touch`, `settle`)
+    /// The next `n` calls of `operation` (`claim`, `confirm_open`, `get`, `join`, `clear`,
+    /// `settle`)
     /// fail.
     pub fn fail_next(&self, operation: &'static str, n: usize, kind: PortErrorKind) {
         self.faults.set(operation, n, kind);
@@ -47,17 +49,24 @@ impl MemoryDedupe {
 impl DedupeStore for MemoryDedupe {
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, PortError> {
         self.faults.check("claim")?;
+        let now = whole(claim.now);
         let mut keys = lock(&self.keys);
-        if let Some(existing) = keys.get(&claim.key) {
-            if existing.binds(whole(claim.now)) {
-                return Ok(ClaimOutcome::Held(existing.clone()));
-            }
-        }
         let mut record = claim.record();
         record.lease_until = whole(record.lease_until);
         record.expires_at = whole(record.expires_at);
-        keys.insert(claim.key.clone(), record);
-        Ok(ClaimOutcome::Claimed)
+        if let Some(existing) = keys.get_mut(&claim.key) {
+            if existing.binds(now) {
+                return Ok(ClaimOutcome::Held(existing.clone()));
+            }
+            if existing.status == KeyStatus::Opening && existing.expires_at > now {
+                // An abandoned opening: take it over, with its token.
+                existing.owner = claim.owner.clone();
+                existing.lease_until = record.lease_until;
+                return Ok(ClaimOutcome::Claimed(existing.clone()));
+            }
+        }
+        keys.insert(claim.key.clone(), record.clone());
+        Ok(ClaimOutcome::Claimed(record))
     }
 
     async fn confirm_open(
@@ -89,33 +98,55 @@ impl DedupeStore for MemoryDedupe {
         Ok(lock(&self.keys).get(key).cloned())
     }
 
-    async fn touch(
-        &self,
-        key: &str,
-        status: KeyStatus,
-        at: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> Result<DedupeRecord, PortError> {
-        self.faults.check("touch")?;
+    async fn join(&self, join: &Join) -> Result<Joined, PortError> {
+        self.faults.check("join")?;
         let mut keys = lock(&self.keys);
-        let row = keys.get_mut(key).ok_or_else(|| {
-            PortError::new(
-                "touch",
-                PortErrorKind::NotFound,
-                format!("no row for key {key}"),
-            )
-        })?;
-        row.status = status;
-        row.last_signal_at = at;
-        row.expires_at = whole(expires_at);
+        let Some(row) = keys.get_mut(&join.key) else {
+            return Ok(Joined::Changed(None));
+        };
+        let raises = join.raise_to.is_none_or(|to| row.impact.get() > to.get());
+        if !(bound_to(row, &join.incident_id) && row.expires_at > whole(join.at) && raises) {
+            return Ok(Joined::Changed(Some(row.clone())));
+        }
+        row.status = KeyStatus::Open;
+        row.last_signal_at = join.at;
         row.signal_count += 1;
-        Ok(row.clone())
+        if let Some(to) = join.raise_to {
+            row.impact = to;
+        }
+        if let Some(expires_at) = join.expires_at {
+            row.expires_at = whole(expires_at);
+        }
+        if let Some(subject) = &join.subject {
+            row.firing.insert(subject.clone());
+        }
+        Ok(Joined::Joined(row.clone()))
+    }
+
+    async fn clear(&self, clear: &Clear) -> Result<Cleared, PortError> {
+        self.faults.check("clear")?;
+        let mut keys = lock(&self.keys);
+        let Some(row) = keys.get_mut(&clear.key) else {
+            return Ok(Cleared::NotBound(None));
+        };
+        if !bound_to(row, &clear.incident_id) {
+            return Ok(Cleared::NotBound(Some(row.clone())));
+        }
+        row.firing.remove(&clear.subject);
+        row.last_signal_at = clear.at;
+        if !row.firing.is_empty() {
+            return Ok(Cleared::StillFiring(row.clone()));
+        }
+        row.status = KeyStatus::Recovered;
+        row.expires_at = whole(clear.expires_at);
+        Ok(Cleared::AllClear(row.clone()))
     }
 
     async fn settle(
         &self,
         key: &str,
         incident_id: &str,
+        when: SettleWhen,
         _at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<Settle, PortError> {
@@ -125,15 +156,62 @@ impl DedupeStore for MemoryDedupe {
             return Ok(Settle::NotBound(None));
         };
         let ours = row.incident.as_ref().is_some_and(|i| i.id == incident_id);
-        match row.status {
-            KeyStatus::Recovered | KeyStatus::Resolved if ours => {
+        match (row.status, when) {
+            (KeyStatus::Open, SettleWhen::Recovered) if ours => Ok(Settle::FiredAgain(row.clone())),
+            (KeyStatus::Open | KeyStatus::Recovered | KeyStatus::Resolved, _) if ours => {
+                // `open` here is a key closed in the backend: it settles whatever fires.
                 row.status = KeyStatus::Resolved;
                 row.expires_at = whole(expires_at);
                 Ok(Settle::Settled(row.clone()))
             }
-            KeyStatus::Open if ours => Ok(Settle::FiredAgain(row.clone())),
             _ => Ok(Settle::NotBound(Some(row.clone()))),
         }
+    }
+}
+
+/// Whether `row` binds its key to the incident `incident_id`, open or recovered.
+fn bound_to(row: &DedupeRecord, incident_id: &str) -> bool {
+    matches!(row.status, KeyStatus::Open | KeyStatus::Recovered)
+        && row.incident.as_ref().is_some_and(|i| i.id == incident_id)
+}
+
+/// Each signal's newest state change, in memory.
+#[derive(Debug, Default)]
+pub struct MemoryChanges {
+    changes: Mutex<HashMap<String, StateChange>>,
+    faults: Faults,
+}
+
+impl MemoryChanges {
+    pub fn new() -> Self {
+        MemoryChanges::default()
+    }
+
+    /// The next `n` calls of `observe` fail.
+    pub fn fail_next(&self, n: usize, kind: PortErrorKind) {
+        self.faults.set("observe", n, kind);
+    }
+}
+
+#[async_trait]
+impl ChangeStore for MemoryChanges {
+    async fn observe(&self, change: &StateChange) -> Result<Observed, PortError> {
+        self.faults.check("observe")?;
+        let mut changes = lock(&self.changes);
+        let at = change.at.trunc_subsecs(3);
+        if let Some(seen) = changes.get(&change.subject) {
+            let newer = seen.at < at;
+            if !(newer || seen.fingerprint == change.fingerprint) {
+                return Ok(Observed::Stale {
+                    state: seen.state,
+                    at: seen.at,
+                });
+            }
+        }
+        let mut kept = change.clone();
+        kept.at = at;
+        changes.insert(change.subject.clone(), kept);
+        Ok(Observed::Newest)
     }
 }
 

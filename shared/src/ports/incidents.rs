@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::PortError;
-use crate::domain::{Backend, IncidentRef, NewIncident, RelatedItem, TimelineEntry};
+use crate::domain::{Backend, Impact, IncidentRef, NewIncident, RelatedItem, TimelineEntry};
 
 /// Opens incidents.
 #[async_trait]
@@ -41,6 +41,26 @@ pub trait IncidentWriter: Send + Sync {
         items: &[RelatedItem],
         client_token: &str,
     ) -> Result<(), PortError>;
+
+    /// Where the incident stands in its backend now, whoever changed it (a person in the
+    /// console, another tool): Incident Manager `GetIncidentRecord`, OpsCenter `GetOpsItem`.
+    async fn standing(&self, incident: &IncidentRef) -> Result<Standing, PortError>;
+
+    /// Sets the incident's impact (a graver signal joined): Incident Manager
+    /// `UpdateIncidentRecord` `impact`; OpsCenter `UpdateOpsItem` `Severity` and `Priority`.
+    async fn set_impact(&self, incident: &IncidentRef, impact: Impact) -> Result<(), PortError>;
+}
+
+/// An incident's state in its backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// Still open: Incident Manager `OPEN`; OpsItem `Open` or `InProgress`. Anything else
+    /// (resolved, closed, cancelled) is not.
+    pub open: bool,
+    /// The backend's own word for its status.
+    pub status: String,
+    /// Its impact as the backend has it (OpsItem: its priority), when it says.
+    pub impact: Option<Impact>,
 }
 
 /// Reads an incident back and resolves it.

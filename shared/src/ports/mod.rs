@@ -18,14 +18,15 @@ pub mod observe;
 pub mod outputs;
 pub mod state;
 
-pub use incidents::{IncidentOpener, IncidentRecord, IncidentResolver, IncidentWriter};
+pub use incidents::{IncidentOpener, IncidentRecord, IncidentResolver, IncidentWriter, Standing};
 pub use observe::{AlarmState, AlarmStates, MetricSource, NetworkInventory};
 pub use outputs::{
     AttributeValue, AutomationRunner, EventBus, Notification, Notifier, ReportStore, StoredReport,
 };
 pub use state::{
-    Begin, Claim, ClaimOutcome, DedupeRecord, DedupeStore, KeyStatus, ReferenceStore, RunOnceStore,
-    Settle,
+    opening_token, Begin, ChangeStore, Claim, ClaimOutcome, Clear, Cleared, DedupeRecord,
+    DedupeStore, Join, Joined, KeyStatus, Observed, ReferenceStore, RunOnceStore, Settle,
+    SettleWhen, StateChange,
 };
 
 /// What went wrong talking to an outside service, in terms a handler can act on.

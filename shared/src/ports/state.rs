@@ -3,12 +3,14 @@
 //! for a later one). The row layouts are the adapter's (`aws::dynamodb`); the contract suites
 //! (`contract`) hold the fake and the adapter to the same behaviour.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::PortError;
-use crate::domain::{Impact, IncidentRef};
+use crate::domain::{stable_hash, Impact, IncidentRef, SignalState};
 
 /// Where a dedupe key stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,9 +18,11 @@ use crate::domain::{Impact, IncidentRef};
 pub enum KeyStatus {
     /// Claimed by an invocation that is opening the incident right now.
     Opening,
-    /// An incident is open and its signal is firing.
+    /// An incident is open and at least one of its signals is firing (or its signals cannot
+    /// recover: findings, root activity).
     Open,
-    /// The signal recovered; re-fires inside the correlation window still join.
+    /// Every signal that fired on the key recovered; re-fires inside the correlation window
+    /// still join.
     Recovered,
     /// The incident was resolved; the key is free.
     Resolved,
@@ -68,6 +72,22 @@ pub struct DedupeRecord {
     pub lease_until: DateTime<Utc>,
     /// When the binding lapses.
     pub expires_at: DateTime<Utc>,
+    /// The opening's client token (Incident Manager `clientToken`, OpsItem `/aws/dedup`),
+    /// fixed by the claim: whoever finishes an opening (the claimer's retry, or another
+    /// invocation taking over its lapsed lease) opens the same incident.
+    pub token: String,
+    /// The signals (alarm ARNs, finding ids: [`crate::domain::Signal::subject`]) that fired on
+    /// this key and have not recovered since. Only signals that can recover are kept.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub firing: BTreeSet<String>,
+}
+
+/// The client token of an opening claimed by `owner` on `key` at `now`.
+pub fn opening_token(key: &str, owner: &str, now: DateTime<Utc>) -> String {
+    stable_hash(
+        &["triage-open", key, owner, &now.timestamp().to_string()],
+        64,
+    )
 }
 
 impl DedupeRecord {
@@ -95,10 +115,13 @@ pub struct Claim {
     pub detected_at: DateTime<Utc>,
     pub lease_until: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The claiming signal, when it can recover (kept in [`DedupeRecord::firing`]).
+    pub subject: Option<String>,
 }
 
 impl Claim {
-    /// The record a successful claim writes: `Opening`, one signal, no incident yet.
+    /// The record a successful claim of a free key writes: `Opening`, one signal, no incident
+    /// yet, a fresh opening token.
     pub fn record(&self) -> DedupeRecord {
         DedupeRecord {
             key: self.key.clone(),
@@ -114,25 +137,90 @@ impl Claim {
             detected_at: Some(self.detected_at),
             lease_until: self.lease_until,
             expires_at: self.expires_at,
+            token: opening_token(&self.key, &self.owner, self.now),
+            firing: self.subject.iter().cloned().collect(),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClaimOutcome {
-    /// The key was free (absent, expired, resolved, or an abandoned `Opening`); it is ours now.
-    Claimed,
+    /// The key is ours now: it was free (absent, expired, resolved), or an `Opening` whose
+    /// claimer's lease ran out, taken over with its opening token. The record as written.
+    Claimed(DedupeRecord),
     /// The key is bound: here is its record as it stands.
     Held(DedupeRecord),
+}
+
+/// A signal joining the incident a key is bound to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Join {
+    pub key: String,
+    /// The incident the joiner saw bound to the key: the join happens only while it still is,
+    /// and is not resolved.
+    pub incident_id: String,
+    /// The joining signal, when it can recover: added to the firing signals.
+    pub subject: Option<String>,
+    /// A graver impact the join raises the key to (only while the key's impact is milder).
+    pub raise_to: Option<Impact>,
+    pub at: DateTime<Utc>,
+    /// A new end for the binding; `None` keeps it (a bounded correlation window).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The outcome of [`DedupeStore::join`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Joined {
+    /// Counted and `open`; the record as updated.
+    Joined(DedupeRecord),
+    /// The key is no longer bound to that incident as the joiner saw it (settled, re-claimed,
+    /// expired, gone, or its impact raised meanwhile): look again. The row as it stands.
+    Changed(Option<DedupeRecord>),
+}
+
+/// A signal of a key's incident clearing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clear {
+    pub key: String,
+    pub incident_id: String,
+    /// The signal that cleared.
+    pub subject: String,
+    pub at: DateTime<Utc>,
+    /// The end of the binding once every signal is clear (the correlation window).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The outcome of [`DedupeStore::clear`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cleared {
+    /// No signal of the key fires any more: it is `recovered`. The record as updated.
+    AllClear(DedupeRecord),
+    /// Other signals still fire ([`DedupeRecord::firing`]): the key stays `open`.
+    StillFiring(DedupeRecord),
+    /// The key is not bound to that incident (or not open or recovered). The row, if any.
+    NotBound(Option<DedupeRecord>),
+}
+
+/// Why a key is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettleWhen {
+    /// Its signals recovered and the recovery was verified: only a `recovered` (or already
+    /// `resolved`) key settles; one that fired again does not.
+    Recovered,
+    /// Its incident is resolved or closed in the backend (by a person, another tool): the key
+    /// settles whatever its signals do, unless it is being opened.
+    Closed,
 }
 
 /// The outcome of [`DedupeStore::settle`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Settle {
-    /// The key was `recovered` (or already `resolved`) and bound to the incident: it is
-    /// `resolved` now, so the next firing signal opens a new incident. The record as updated.
+    /// The key was bound to the incident (and, for [`SettleWhen::Recovered`], `recovered` or
+    /// already `resolved`): it is `resolved` now, so the next firing signal opens a new
+    /// incident. The record as updated.
     Settled(DedupeRecord),
-    /// The signal fired again since it recovered (status `open`): the incident stays open.
+    /// [`SettleWhen::Recovered`] only: the signal fired again since it recovered (status
+    /// `open`): the incident stays open.
     FiredAgain(DedupeRecord),
     /// The key is bound to another incident, still opening, or gone.
     NotBound(Option<DedupeRecord>),
@@ -143,7 +231,8 @@ pub enum Settle {
 pub trait DedupeStore: Send + Sync {
     /// Binds `claim.key` (status `Opening`) only when no record binds it at `claim.now` (see
     /// [`DedupeRecord::binds`]), in one conditional write. Two concurrent claims: exactly one
-    /// wins; the other is told who holds the key.
+    /// wins; the other is told who holds the key. Taking over an `Opening` whose lease ran out
+    /// keeps its opening token (and what it recorded); only the owner and lease change.
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, PortError>;
 
     /// Records the opened incident on a key this owner claimed (status `Open`). A key not (or no
@@ -159,27 +248,62 @@ pub trait DedupeStore: Send + Sync {
     /// The key's record, read strongly consistent; `None` when there is none.
     async fn get(&self, key: &str) -> Result<Option<DedupeRecord>, PortError>;
 
-    /// A new signal joined the key: moves it to `status`, counts it, extends the binding.
-    /// Returns the record as updated; a key without a record is `NotFound`.
-    async fn touch(
-        &self,
-        key: &str,
-        status: KeyStatus,
-        at: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> Result<DedupeRecord, PortError>;
+    /// A signal joins the key's incident, in one conditional write: only while the key is bound
+    /// to `join.incident_id` (status `open` or `recovered`, not expired at `join.at`) and, when
+    /// raising, its impact is milder than `join.raise_to`. It becomes `open`, counts the signal,
+    /// adds it to the firing signals, and moves the binding's end when asked. See [`Joined`].
+    async fn join(&self, join: &Join) -> Result<Joined, PortError>;
 
-    /// Marks the key `resolved`, conditionally: only while its status is `recovered` or
-    /// `resolved` and it is bound to `incident_id` (one conditional write; a retry after success
-    /// settles again). `at` is kept as the resolution time; the record stays until `expires_at`
-    /// for the post-incident record. See [`Settle`].
+    /// A signal of the key's incident cleared: it leaves the firing signals; when none is left
+    /// the key becomes `recovered` until `clear.expires_at`. Conditional on the key being bound
+    /// to `clear.incident_id` (open or recovered); a signal joining meanwhile keeps it `open`.
+    async fn clear(&self, clear: &Clear) -> Result<Cleared, PortError>;
+
+    /// Marks the key `resolved` when it is bound to `incident_id` and `when` allows it (one
+    /// conditional write; a retry after success settles again). `at` is kept as the resolution
+    /// time; the record stays until `expires_at` for the post-incident record. See [`Settle`].
     async fn settle(
         &self,
         key: &str,
         incident_id: &str,
+        when: SettleWhen,
         at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<Settle, PortError>;
+}
+
+/// A signal's newest state change seen, per signal ([`crate::domain::Signal::subject`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateChange {
+    pub subject: String,
+    pub state: SignalState,
+    /// The signal's own time for the change (the alarm's state timestamp, the finding's update).
+    pub at: DateTime<Utc>,
+    /// The occurrence ([`crate::domain::Signal::fingerprint`]): its re-deliveries and retries
+    /// are the same change, not an older one.
+    pub fingerprint: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The outcome of [`ChangeStore::observe`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observed {
+    /// Nothing newer was seen for the signal: this change is its newest now.
+    Newest,
+    /// A newer change (or another occurrence at the same time) was seen: this one is stale.
+    Stale {
+        state: SignalState,
+        at: DateTime<Utc>,
+    },
+}
+
+/// The newest state change seen per signal, so that a late or re-ordered event changes nothing.
+#[async_trait]
+pub trait ChangeStore: Send + Sync {
+    /// Records `change` as the signal's newest, in one conditional write, unless a newer change
+    /// (by the signal's own time, to the millisecond), or another occurrence at the same time,
+    /// was recorded. The same occurrence again is `Newest`.
+    async fn observe(&self, change: &StateChange) -> Result<Observed, PortError>;
 }
 
 /// The outcome of [`RunOnceStore::begin`].

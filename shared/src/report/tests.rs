@@ -123,6 +123,8 @@ fn vpn_story() -> Story {
         detected_at: Some(down.time),
         lease_until: at(3, 2, 21),
         expires_at: at(3, 23, 30) + Duration::hours(24),
+        token: "tok".to_string(),
+        firing: Default::default(),
     };
     let record = IncidentRecord {
         title,

@@ -45,6 +45,10 @@ const FIXTURES: &[(&str, &str)] = &[
         include_str!("../../../tests/fixtures/events/cloudwatch-alarm-vpn-tunnel-ip-down.json"),
     ),
     (
+        "cloudwatch-alarm-vpn-tunnel-ip-ok",
+        include_str!("../../../tests/fixtures/events/cloudwatch-alarm-vpn-tunnel-ip-ok.json"),
+    ),
+    (
         "cloudwatch-alarm-vpn-tunnel-ok",
         include_str!("../../../tests/fixtures/events/cloudwatch-alarm-vpn-tunnel-ok.json"),
     ),

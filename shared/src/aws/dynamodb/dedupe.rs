@@ -1,11 +1,13 @@
 //! Dedupe keys: one row per key, `pk = dedupe#<key>`, `sk = incident` (layout in the module
-//! above). A claim is one conditional `PutItem`; `settle` one conditional `UpdateItem`.
+//! above). A claim is one conditional `PutItem` (a take-over of a lapsed opening one conditional
+//! `UpdateItem` more); a join and `settle` one conditional `UpdateItem` each; a clearing signal
+//! one, and one more when it was the last one firing.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -13,9 +15,10 @@ use super::{
     ATTR_PK, ATTR_SK, ATTR_STATUS,
 };
 use crate::aws::error::from_sdk_error;
-use crate::domain::{Backend, Impact, IncidentRef};
+use crate::domain::{stable_hash, Backend, Impact, IncidentRef};
 use crate::ports::{
-    Claim, ClaimOutcome, DedupeRecord, DedupeStore, KeyStatus, PortError, PortErrorKind, Settle,
+    Claim, ClaimOutcome, Clear, Cleared, DedupeRecord, DedupeStore, Join, Joined, KeyStatus,
+    PortError, PortErrorKind, Settle, SettleWhen,
 };
 
 pub const ATTR_OWNER: &str = "owner";
@@ -31,19 +34,32 @@ pub const ATTR_DETECTED_AT: &str = "detected_at";
 /// When the key was settled (`resolved`); written by `settle`, not part of [`DedupeRecord`].
 pub const ATTR_RESOLVED_AT: &str = "resolved_at";
 pub const ATTR_SIGNAL_COUNT: &str = "signal_count";
+/// The opening's client token (optional: older rows lack it, see [`legacy_token`]).
+pub const ATTR_TOKEN: &str = "token";
+/// The signals firing on the key (SS; absent when none: DynamoDB keeps no empty set).
+pub const ATTR_FIRING: &str = "firing";
 
 /// `pk` prefix of every row of a dedupe key.
 pub const PK_PREFIX: &str = "dedupe#";
 /// `sk` of a dedupe key's own row.
 pub const SK_INCIDENT: &str = "incident";
 
-/// A key is free when no row binds it (see [`DedupeRecord::binds`]): absent, expired (TTL
-/// deletion lags by up to days), resolved, or an `Opening` whose lease ran out.
-const CLAIM_CONDITION: &str = "attribute_not_exists(#pk) OR #expires_at <= :now \
-     OR #status = :resolved OR (#status = :opening AND #lease_until <= :now)";
+/// A key is free for a fresh claim when no row holds it: absent, expired (TTL deletion lags by up
+/// to days) or resolved. An `Opening` whose lease ran out is taken over instead (its token kept).
+const CLAIM_CONDITION: &str =
+    "attribute_not_exists(#pk) OR #expires_at <= :now OR #status = :resolved";
 
-/// A key settles only while it is bound to the incident and its signal is not firing.
-const SETTLE_CONDITION: &str = "#incident_id = :id AND #status IN (:recovered, :resolved)";
+/// A take-over: still the same abandoned opening.
+const TAKE_OVER_CONDITION: &str = "#owner = :previous AND #status = :opening \
+     AND #lease_until <= :now AND #expires_at > :now";
+
+/// A key bound to the incident: open or recovered.
+const BOUND_CONDITION: &str = "#incident_id = :id AND #status IN (:open, :recovered)";
+
+/// A key settles, when its signals recovered, only while it is bound to the incident and its
+/// signal is not firing; when the incident was closed in the backend, whatever fires.
+const SETTLE_RECOVERED: &str = "#incident_id = :id AND #status IN (:recovered, :resolved)";
+const SETTLE_CLOSED: &str = "#incident_id = :id AND #status IN (:open, :recovered, :resolved)";
 
 /// What `settle` writes.
 const SETTLE_UPDATE: &str =
@@ -78,7 +94,14 @@ pub fn record_to_item(record: &DedupeRecord) -> HashMap<String, AttributeValue> 
         (ATTR_SIGNAL_COUNT.to_string(), n(record.signal_count)),
         (ATTR_LEASE_UNTIL.to_string(), epoch(record.lease_until)),
         (ATTR_EXPIRES_AT.to_string(), epoch(record.expires_at)),
+        (ATTR_TOKEN.to_string(), s(record.token.as_str())),
     ]);
+    if !record.firing.is_empty() {
+        item.insert(
+            ATTR_FIRING.to_string(),
+            AttributeValue::Ss(record.firing.iter().cloned().collect()),
+        );
+    }
     if let Some(detected_at) = record.detected_at {
         item.insert(ATTR_DETECTED_AT.to_string(), rfc3339(detected_at));
     }
@@ -188,10 +211,26 @@ pub fn record_from_item(
             })
         }
     };
+    let owner = text(ATTR_OWNER)?;
+    let token = match item.get(ATTR_TOKEN) {
+        None => legacy_token(key, owner),
+        Some(_) => text(ATTR_TOKEN)?.to_string(),
+    };
+    let firing = match item.get(ATTR_FIRING) {
+        None => Default::default(),
+        Some(AttributeValue::Ss(set)) => set.iter().cloned().collect(),
+        Some(_) => {
+            return Err(malformed(
+                operation,
+                ATTR_FIRING,
+                "is not a string set (SS)",
+            ))
+        }
+    };
     Ok(DedupeRecord {
         key: key.to_string(),
         status,
-        owner: text(ATTR_OWNER)?.to_string(),
+        owner: owner.to_string(),
         incident,
         rule_id: text(ATTR_RULE_ID)?.to_string(),
         impact,
@@ -205,7 +244,14 @@ pub fn record_from_item(
             .transpose()?,
         lease_until: epoch(ATTR_LEASE_UNTIL)?,
         expires_at: epoch(ATTR_EXPIRES_AT)?,
+        token,
+        firing,
     })
+}
+
+/// The opening token of a row written before tokens were kept: the one its claimer opened with.
+pub fn legacy_token(key: &str, owner: &str) -> String {
+    stable_hash(&["triage-open", key, owner], 64)
 }
 
 impl DynamoStateStore {
@@ -228,16 +274,42 @@ impl DedupeStore for DynamoStateStore {
                 incident_key(&claim.key),
                 record_to_item(&record),
                 CLAIM_CONDITION,
+                &[ATTR_PK, ATTR_EXPIRES_AT, ATTR_STATUS],
                 &[
                     (":now", epoch(claim.now)),
                     (":resolved", s(KeyStatus::Resolved.as_str())),
-                    (":opening", s(KeyStatus::Opening.as_str())),
                 ],
             )
             .await?;
-        match held {
-            None => Ok(ClaimOutcome::Claimed),
-            Some(row) => record_from_item(OP, &row).map(ClaimOutcome::Held),
+        let held = match held {
+            None => return Ok(ClaimOutcome::Claimed(record)),
+            Some(row) => record_from_item(OP, &row)?,
+        };
+        if held.status != KeyStatus::Opening || held.binds(claim.now) {
+            return Ok(ClaimOutcome::Held(held));
+        }
+        // An abandoned opening: take it over, keeping its token, so that whoever finishes it
+        // opens the same incident.
+        let taken = self
+            .update_if(
+                incident_key(&claim.key),
+                "SET #owner = :owner, #lease_until = :lease_until",
+                TAKE_OVER_CONDITION,
+                &[ATTR_OWNER, ATTR_STATUS, ATTR_LEASE_UNTIL, ATTR_EXPIRES_AT],
+                vec![
+                    (":owner", s(claim.owner.as_str())),
+                    (":lease_until", epoch(claim.lease_until)),
+                    (":previous", s(held.owner.as_str())),
+                    (":opening", s(KeyStatus::Opening.as_str())),
+                    (":now", epoch(claim.now)),
+                ],
+            )
+            .await?;
+        match taken {
+            Ok(row) => record_from_item("UpdateItem", &row).map(ClaimOutcome::Claimed),
+            Err(Some(row)) => record_from_item("UpdateItem", &row).map(ClaimOutcome::Held),
+            // Gone meanwhile (TTL): free again.
+            Err(None) => Box::pin(self.claim(claim)).await,
         }
     }
 
@@ -295,62 +367,116 @@ impl DedupeStore for DynamoStateStore {
         self.read(key).await
     }
 
-    async fn touch(
-        &self,
-        key: &str,
-        status: KeyStatus,
-        at: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> Result<DedupeRecord, PortError> {
+    async fn join(&self, join: &Join) -> Result<Joined, PortError> {
         const OP: &str = "UpdateItem";
+        let mut set = vec!["#status = :open", "#last_signal_at = :at"];
+        let mut condition = format!("{BOUND_CONDITION} AND #expires_at > :now");
+        let mut attrs = vec![
+            ATTR_STATUS,
+            ATTR_LAST_SIGNAL_AT,
+            ATTR_SIGNAL_COUNT,
+            ATTR_INCIDENT_ID,
+            ATTR_EXPIRES_AT,
+        ];
+        let mut values = vec![
+            (":open", s(KeyStatus::Open.as_str())),
+            (":recovered", s(KeyStatus::Recovered.as_str())),
+            (":id", s(join.incident_id.as_str())),
+            (":at", rfc3339(join.at)),
+            (":now", epoch(join.at)),
+            (":one", n(1)),
+        ];
+        if let Some(expires_at) = join.expires_at {
+            set.push("#expires_at = :expires_at");
+            values.push((":expires_at", epoch(expires_at)));
+        }
+        if let Some(impact) = join.raise_to {
+            set.push("#impact = :impact");
+            condition.push_str(" AND #impact > :impact");
+            attrs.push(ATTR_IMPACT);
+            values.push((":impact", n(impact.get())));
+        }
+        let mut update = format!("SET {} ADD #signal_count :one", set.join(", "));
+        if let Some(subject) = &join.subject {
+            update.push_str(", #firing :subject");
+            attrs.push(ATTR_FIRING);
+            values.push((":subject", AttributeValue::Ss(vec![subject.clone()])));
+        }
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(incident_key(key)))
-            .update_expression(
-                "SET #status = :status, #last_signal_at = :at, #expires_at = :expires_at \
-                 ADD #signal_count :one",
-            )
-            .condition_expression("attribute_exists(#pk)")
-            .set_expression_attribute_names(Some(names(&[
-                ATTR_STATUS,
-                ATTR_LAST_SIGNAL_AT,
-                ATTR_EXPIRES_AT,
-                ATTR_SIGNAL_COUNT,
-                ATTR_PK,
-            ])))
-            .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":at", rfc3339(at))
-            .expression_attribute_values(":expires_at", epoch(expires_at))
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+            .update_if(incident_key(&join.key), &update, &condition, &attrs, values)
+            .await?;
         match result {
-            Ok(output) => {
-                let item = output.attributes().ok_or_else(|| {
-                    PortError::new(
-                        OP,
-                        PortErrorKind::Other,
-                        "the response carries no attributes",
-                    )
-                })?;
-                record_from_item(OP, item)
-            }
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Err(PortError::new(
-                    OP,
-                    PortErrorKind::NotFound,
-                    format!("dedupe key {key} has no row"),
+            Ok(row) => record_from_item(OP, &row).map(Joined::Joined),
+            Err(row) => Ok(Joined::Changed(
+                row.map(|r| record_from_item(OP, &r)).transpose()?,
+            )),
+        }
+    }
+
+    async fn clear(&self, clear: &Clear) -> Result<Cleared, PortError> {
+        const OP: &str = "UpdateItem";
+        let bound = |extra: &str| format!("{BOUND_CONDITION}{extra}");
+        let result = self
+            .update_if(
+                incident_key(&clear.key),
+                "SET #last_signal_at = :at DELETE #firing :subject",
+                &bound(""),
+                &[
+                    ATTR_LAST_SIGNAL_AT,
+                    ATTR_FIRING,
+                    ATTR_INCIDENT_ID,
+                    ATTR_STATUS,
+                ],
+                vec![
+                    (":at", rfc3339(clear.at)),
+                    (":subject", AttributeValue::Ss(vec![clear.subject.clone()])),
+                    (":id", s(clear.incident_id.as_str())),
+                    (":open", s(KeyStatus::Open.as_str())),
+                    (":recovered", s(KeyStatus::Recovered.as_str())),
+                ],
+            )
+            .await?;
+        let row = match result {
+            Ok(row) => record_from_item(OP, &row)?,
+            Err(row) => {
+                return Ok(Cleared::NotBound(
+                    row.map(|r| record_from_item(OP, &r)).transpose()?,
                 ))
             }
-            Err(err) => Err(from_sdk_error(OP, &err)),
+        };
+        if !row.firing.is_empty() {
+            return Ok(Cleared::StillFiring(row));
+        }
+        // The last one: recovered, unless a signal joined in between.
+        let result = self
+            .update_if(
+                incident_key(&clear.key),
+                "SET #status = :recovered, #expires_at = :expires_at",
+                &bound(" AND attribute_not_exists(#firing)"),
+                &[ATTR_STATUS, ATTR_EXPIRES_AT, ATTR_FIRING, ATTR_INCIDENT_ID],
+                vec![
+                    (":expires_at", epoch(clear.expires_at)),
+                    (":id", s(clear.incident_id.as_str())),
+                    (":open", s(KeyStatus::Open.as_str())),
+                    (":recovered", s(KeyStatus::Recovered.as_str())),
+                ],
+            )
+            .await?;
+        match result {
+            Ok(row) => record_from_item(OP, &row).map(Cleared::AllClear),
+            Err(None) => Ok(Cleared::NotBound(None)),
+            Err(Some(row)) => {
+                let row = record_from_item(OP, &row)?;
+                let ours = row
+                    .incident
+                    .as_ref()
+                    .is_some_and(|i| i.id == clear.incident_id);
+                Ok(if ours && !row.firing.is_empty() {
+                    Cleared::StillFiring(row)
+                } else {
+                    Cleared::NotBound(Some(row))
+                })
+            }
         }
     }
 
@@ -358,64 +484,51 @@ impl DedupeStore for DynamoStateStore {
         &self,
         key: &str,
         incident_id: &str,
+        when: SettleWhen,
         at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<Settle, PortError> {
         const OP: &str = "UpdateItem";
+        let condition = match when {
+            SettleWhen::Recovered => SETTLE_RECOVERED,
+            SettleWhen::Closed => SETTLE_CLOSED,
+        };
         for _ in 0..2 {
+            let mut values = vec![
+                (":resolved", s(KeyStatus::Resolved.as_str())),
+                (":recovered", s(KeyStatus::Recovered.as_str())),
+                (":id", s(incident_id)),
+                (":at", rfc3339(at)),
+                (":expires_at", epoch(expires_at)),
+            ];
+            if when == SettleWhen::Closed {
+                values.push((":open", s(KeyStatus::Open.as_str())));
+            }
             let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(incident_key(key)))
-                .update_expression(SETTLE_UPDATE)
-                .condition_expression(SETTLE_CONDITION)
-                .set_expression_attribute_names(Some(names(&[
-                    ATTR_STATUS,
-                    ATTR_RESOLVED_AT,
-                    ATTR_EXPIRES_AT,
-                    ATTR_INCIDENT_ID,
-                ])))
-                .expression_attribute_values(":resolved", s(KeyStatus::Resolved.as_str()))
-                .expression_attribute_values(":recovered", s(KeyStatus::Recovered.as_str()))
-                .expression_attribute_values(":id", s(incident_id))
-                .expression_attribute_values(":at", rfc3339(at))
-                .expression_attribute_values(":expires_at", epoch(expires_at))
-                .return_values(ReturnValue::AllNew)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
+                .update_if(
+                    incident_key(key),
+                    SETTLE_UPDATE,
+                    condition,
+                    &[
+                        ATTR_STATUS,
+                        ATTR_RESOLVED_AT,
+                        ATTR_EXPIRES_AT,
+                        ATTR_INCIDENT_ID,
+                    ],
+                    values,
                 )
-                .send()
-                .await;
-            let err = match result {
-                Ok(output) => {
-                    let item = output.attributes().ok_or_else(|| {
-                        PortError::new(
-                            OP,
-                            PortErrorKind::Other,
-                            "the response carries no attributes",
-                        )
-                    })?;
-                    return record_from_item(OP, item).map(Settle::Settled);
-                }
-                Err(err) => err,
-            };
-            let Some(UpdateItemError::ConditionalCheckFailedException(failed)) =
-                err.as_service_error()
-            else {
-                return Err(from_sdk_error(OP, &err));
-            };
-            let row = match failed.item().filter(|i| !i.is_empty()) {
-                Some(item) => Some(record_from_item(OP, item)?),
-                None => self.read(key).await?,
-            };
-            let Some(row) = row else {
-                return Ok(Settle::NotBound(None));
+                .await?;
+            let row = match result {
+                Ok(row) => return record_from_item(OP, &row).map(Settle::Settled),
+                Err(None) => return Ok(Settle::NotBound(None)),
+                Err(Some(row)) => record_from_item(OP, &row)?,
             };
             let ours = row.incident.as_ref().is_some_and(|i| i.id == incident_id);
             match row.status {
-                KeyStatus::Open if ours => return Ok(Settle::FiredAgain(row)),
-                KeyStatus::Recovered | KeyStatus::Resolved if ours => {
+                KeyStatus::Open if ours && when == SettleWhen::Recovered => {
+                    return Ok(Settle::FiredAgain(row))
+                }
+                KeyStatus::Open | KeyStatus::Recovered | KeyStatus::Resolved if ours => {
                     tracing::debug!(
                         key,
                         "dedupe row became settleable meanwhile; settling again"

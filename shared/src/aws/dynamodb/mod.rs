@@ -7,9 +7,10 @@
 //!
 //! | row | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
-//! | dedupe key | `dedupe#<key>` | `incident` | `status` (S: opening/open/recovered/resolved), `owner` (S), `incident_backend` + `incident_id` (S, once known), `rule_id` (S), `impact` (N), `title` (S), `opened_at` + `last_signal_at` (S, RFC 3339), `detected_at` (S, RFC 3339: when the first signal fired; absent on rows written before it was recorded), `resolved_at` (S, RFC 3339, once settled), `signal_count` (N), `lease_until` + `expires_at` (N, epoch seconds) |
+//! | dedupe key | `dedupe#<key>` | `incident` | `status` (S: opening/open/recovered/resolved), `owner` (S), `incident_backend` + `incident_id` (S, once known), `rule_id` (S), `impact` (N), `title` (S), `opened_at` + `last_signal_at` (S, RFC 3339), `detected_at` (S, RFC 3339: when the first signal fired; absent on rows written before it was recorded), `resolved_at` (S, RFC 3339, once settled), `signal_count` (N), `lease_until` + `expires_at` (N, epoch seconds), `token` (S: the opening's client token; absent on older rows, which opened with `legacy_token`), `firing` (SS: the signals firing; absent when none) |
 //! | occurrence (idempotency) | `idem#<key>` | `idem` | `status` (S: in_progress/completed), `lease_until` (N), `expires_at` (N), `answer` (S, once completed) |
 //! | reference (a stage's note for a later one) | `ref#<key>` | `ref` | `value` (S, JSON), `expires_at` (N) |
+//! | a signal's newest state change | `change#<subject>` | `change` | `state` (S: firing/recovered/informational), `at_ms` (N: the signal's own time, epoch milliseconds), `fingerprint` (S: the occurrence), `expires_at` (N) |
 //!
 //! Every conversion between a dedupe row and a [`DedupeRecord`](crate::ports::DedupeRecord)
 //! lives in [`dedupe::record_to_item`] and [`dedupe::record_from_item`]; a run-once row is read by
@@ -30,13 +31,15 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::error::from_sdk_error;
 use crate::ports::{PortError, PortErrorKind};
 
+pub mod changes;
 pub mod dedupe;
 pub mod references;
 pub mod run_once;
@@ -127,6 +130,53 @@ impl DynamoStateStore {
         Ok(())
     }
 
+    /// Updates the row `key` only if `condition` holds. `Ok(Ok(row))`: updated, the row as it is
+    /// now. `Ok(Err(row))`: the condition failed and `row` is the row as it stands (from the
+    /// failure, else read back; `None` when there is none).
+    async fn update_if(
+        &self,
+        key: Item,
+        update: &str,
+        condition: &str,
+        attrs: &[&str],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Result<Item, Option<Item>>, PortError> {
+        const OP: &str = "UpdateItem";
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names(attrs)))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        let err = match request.send().await {
+            Ok(output) => {
+                return output.attributes().cloned().map(Ok).ok_or_else(|| {
+                    PortError::new(
+                        OP,
+                        PortErrorKind::Other,
+                        "the response carries no attributes",
+                    )
+                })
+            }
+            Err(err) => err,
+        };
+        let Some(UpdateItemError::ConditionalCheckFailedException(failed)) = err.as_service_error()
+        else {
+            return Err(from_sdk_error(OP, &err));
+        };
+        match failed.item().filter(|i| !i.is_empty()) {
+            Some(row) => Ok(Err(Some(row.clone()))),
+            None => Ok(Err(self.get_row(key).await?)),
+        }
+    }
+
     /// Writes `item` (whose key is `key`) only if `condition` holds. `Ok(None)`: written.
     /// `Ok(Some(row))`: the condition failed and `row` is what stopped it (from the failure,
     /// else read back). A row that vanished in between (TTL deletion of an expired row) frees
@@ -136,6 +186,7 @@ impl DynamoStateStore {
         key: Item,
         item: Item,
         condition: &str,
+        attrs: &[&str],
         values: &[(&str, AttributeValue)],
     ) -> Result<Option<Item>, PortError> {
         const OP: &str = "PutItem";
@@ -146,12 +197,7 @@ impl DynamoStateStore {
                 .table_name(&self.table)
                 .set_item(Some(item.clone()))
                 .condition_expression(condition)
-                .set_expression_attribute_names(Some(names(&[
-                    ATTR_PK,
-                    ATTR_EXPIRES_AT,
-                    ATTR_STATUS,
-                    ATTR_LEASE_UNTIL,
-                ])))
+                .set_expression_attribute_names(Some(names(attrs)))
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 );

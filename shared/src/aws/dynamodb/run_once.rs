@@ -82,6 +82,7 @@ impl RunOnceStore for DynamoStateStore {
                 idem_key(key),
                 item,
                 BEGIN_CONDITION,
+                &[ATTR_PK, ATTR_EXPIRES_AT, ATTR_STATUS, ATTR_LEASE_UNTIL],
                 &[(":now", epoch(now)), (":in_progress", s(IDEM_IN_PROGRESS))],
             )
             .await?;

@@ -14,8 +14,8 @@ use super::*;
 use crate::aws::testkit::*;
 use crate::domain::{Backend, Impact, IncidentRef};
 use crate::ports::{
-    Begin, Claim, ClaimOutcome, DedupeRecord, DedupeStore, KeyStatus, PortErrorKind,
-    ReferenceStore, RunOnceStore, Settle,
+    Begin, Claim, ClaimOutcome, Clear, Cleared, DedupeRecord, DedupeStore, Join, Joined, KeyStatus,
+    PortErrorKind, ReferenceStore, RunOnceStore, Settle, SettleWhen,
 };
 use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
 use aws_sdk_dynamodb::operation::put_item::{PutItemInput, PutItemOutput};
@@ -54,8 +54,13 @@ fn open_record() -> DedupeRecord {
         detected_at: None,
         lease_until: at(2026, 11, 21, 3, 56, 0),
         expires_at: at(2026, 11, 22, 4, 0, 0),
+        token: "tok-open".to_string(),
+        firing: [ALARM_A.to_string()].into(),
     }
 }
+
+const ALARM_A: &str = "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:vpn-tunnel-1";
+const ALARM_B: &str = "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:vpn-tunnel-2";
 
 fn claim() -> Claim {
     Claim {
@@ -68,6 +73,7 @@ fn claim() -> Claim {
         detected_at: at(2026, 11, 21, 4, 58, 30),
         lease_until: at(2026, 11, 21, 5, 1, 0),
         expires_at: at(2026, 11, 22, 5, 0, 0),
+        subject: Some(ALARM_A.to_string()),
     }
 }
 
@@ -165,7 +171,7 @@ async fn claim_writes_an_opening_row_conditionally() {
     let c = claim();
     assert_eq!(
         must(store(&[&rule], 1).claim(&c).await),
-        ClaimOutcome::Claimed
+        ClaimOutcome::Claimed(c.record())
     );
 
     let req = seen.only();
@@ -183,18 +189,19 @@ async fn claim_writes_an_opening_row_conditionally() {
     assert_eq!(back.incident, None);
     assert_eq!(back.detected_at, Some(c.detected_at));
     assert_eq!(item.get("detected_at"), Some(&s("2026-11-21T04:58:30Z")));
+    assert_eq!(item.get("token"), Some(&s(c.record().token)));
+    assert_eq!(
+        item.get("firing"),
+        Some(&AttributeValue::Ss(vec![ALARM_A.to_string()]))
+    );
     assert_eq!(
         req.condition_expression(),
-        Some(
-            "attribute_not_exists(#pk) OR #expires_at <= :now \
-             OR #status = :resolved OR (#status = :opening AND #lease_until <= :now)"
-        )
+        Some("attribute_not_exists(#pk) OR #expires_at <= :now OR #status = :resolved")
     );
     assert_eq!(
         names_of(req.expression_attribute_names()),
         vec![
             ("#expires_at".into(), "expires_at".into()),
-            ("#lease_until".into(), "lease_until".into()),
             ("#pk".into(), "pk".into()),
             ("#status".into(), "status".into()),
         ]
@@ -202,7 +209,7 @@ async fn claim_writes_an_opening_row_conditionally() {
     let values = req.expression_attribute_values().cloned().unwrap();
     assert_eq!(values.get(":now"), Some(&n(c.now.timestamp())));
     assert_eq!(values.get(":resolved"), Some(&s("resolved")));
-    assert_eq!(values.get(":opening"), Some(&s("opening")));
+    assert_eq!(values.len(), 2);
     assert_eq!(
         req.return_values_on_condition_check_failure(),
         Some(&ReturnValuesOnConditionCheckFailure::AllOld)
@@ -247,7 +254,7 @@ async fn a_row_that_vanished_is_claimed_on_the_second_try() {
         .match_requests(move |req| s2.push(req.clone()))
         .then_output(|| PutItemOutput::builder().build());
     let outcome = must(store(&[&put1, &get, &put2], 1).claim(&claim()).await);
-    assert_eq!(outcome, ClaimOutcome::Claimed);
+    assert_eq!(outcome, ClaimOutcome::Claimed(claim().record()));
     // The second try is the same conditional write: it cannot take a row someone else holds.
     let puts = seen.all();
     assert_eq!(puts.len(), 2);
@@ -276,7 +283,7 @@ async fn throttling_is_retried_then_succeeds() {
         .output(|| PutItemOutput::builder().build())
         .build();
     let outcome = must(store(&[&rule], 3).claim(&claim()).await);
-    assert_eq!(outcome, ClaimOutcome::Claimed);
+    assert_eq!(outcome, ClaimOutcome::Claimed(claim().record()));
     assert_eq!(rule.num_calls(), 3);
     // The SDK retries the one request the adapter built: the conditional claim.
     let put = seen.only();
@@ -517,16 +524,54 @@ async fn abandon_deletes_only_an_in_progress_row() {
 }
 
 #[tokio::test]
-async fn touch_counts_the_signal_and_returns_the_row() {
+async fn an_abandoned_opening_is_taken_over_with_its_token() {
+    let mut abandoned = open_record();
+    abandoned.status = KeyStatus::Opening;
+    abandoned.incident = None;
+    abandoned.owner = "fp-gone".into();
+    let old = abandoned.clone();
+    let put = mock!(Client::put_item).then_error(move || ccf_put(Some(record_to_item(&old))));
     let seen = Captured::<UpdateItemInput>::new();
     let sn = seen.clone();
-    let updated = {
-        let mut r = open_record();
-        r.status = KeyStatus::Recovered;
-        r.signal_count = 4;
-        r
-    };
-    let returned = updated.clone();
+    let mut taken = abandoned.clone();
+    taken.owner = "fp-new".into();
+    taken.lease_until = claim().lease_until;
+    let returned = taken.clone();
+    let update = mock!(Client::update_item)
+        .match_requests(move |req| sn.push(req.clone()))
+        .then_output(move || {
+            UpdateItemOutput::builder()
+                .set_attributes(Some(record_to_item(&returned)))
+                .build()
+        });
+    let outcome = must(store(&[&put, &update], 1).claim(&claim()).await);
+    assert_eq!(outcome, ClaimOutcome::Claimed(taken));
+    let req = seen.only();
+    assert_eq!(
+        req.update_expression(),
+        Some("SET #owner = :owner, #lease_until = :lease_until")
+    );
+    assert_eq!(
+        req.condition_expression(),
+        Some(
+            "#owner = :previous AND #status = :opening \
+             AND #lease_until <= :now AND #expires_at > :now"
+        )
+    );
+    let values = req.expression_attribute_values().cloned().unwrap();
+    assert_eq!(values.get(":previous"), Some(&s("fp-gone")));
+    assert_eq!(values.get(":owner"), Some(&s("fp-new")));
+}
+
+#[tokio::test]
+async fn a_join_is_conditional_on_the_same_bound_incident() {
+    let seen = Captured::<UpdateItemInput>::new();
+    let sn = seen.clone();
+    let mut joined = open_record();
+    joined.signal_count = 4;
+    joined.impact = Impact::CRITICAL;
+    joined.firing.insert(ALARM_B.to_string());
+    let returned = joined.clone();
     let ok = mock!(Client::update_item)
         .match_requests(move |req| sn.push(req.clone()))
         .then_output(move || {
@@ -534,31 +579,115 @@ async fn touch_counts_the_signal_and_returns_the_row() {
                 .set_attributes(Some(record_to_item(&returned)))
                 .build()
         });
-    let gone = mock!(Client::update_item).then_error(ccf_update);
-    let empty = mock!(Client::update_item).then_output(|| UpdateItemOutput::builder().build());
-    let store = store(&[&ok, &gone, &empty], 1);
-    let (now, exp) = (at(2026, 11, 21, 6, 0, 0), at(2026, 11, 22, 6, 0, 0));
-    let got = must(store.touch(KEY, KeyStatus::Recovered, now, exp).await);
-    assert_eq!(got, updated);
+    let mut settled = open_record();
+    settled.status = KeyStatus::Resolved;
+    let st = settled.clone();
+    let moved = mock!(Client::update_item).then_error(move || {
+        UpdateItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder()
+                .message("The conditional request failed")
+                .set_item(Some(record_to_item(&st)))
+                .build(),
+        )
+    });
+    let store = store(&[&ok, &moved], 1);
+    let (now, exp) = (at(2026, 11, 21, 6, 0, 0), at(2026, 12, 5, 6, 0, 0));
+    let join = Join {
+        key: KEY.into(),
+        incident_id: INCIDENT_ARN.into(),
+        subject: Some(ALARM_B.into()),
+        raise_to: Some(Impact::CRITICAL),
+        at: now,
+        expires_at: Some(exp),
+    };
+    assert_eq!(must(store.join(&join).await), Joined::Joined(joined));
     let req = seen.only();
     assert_eq!(
         req.update_expression(),
         Some(
-            "SET #status = :status, #last_signal_at = :at, #expires_at = :expires_at \
-             ADD #signal_count :one"
+            "SET #status = :open, #last_signal_at = :at, #expires_at = :expires_at, \
+             #impact = :impact ADD #signal_count :one, #firing :subject"
         )
     );
-    assert_eq!(req.condition_expression(), Some("attribute_exists(#pk)"));
+    assert_eq!(
+        req.condition_expression(),
+        Some(
+            "#incident_id = :id AND #status IN (:open, :recovered) AND #expires_at > :now \
+             AND #impact > :impact"
+        )
+    );
     assert_eq!(req.return_values(), Some(&ReturnValue::AllNew));
     let values = req.expression_attribute_values().cloned().unwrap();
-    assert_eq!(values.get(":status"), Some(&s("recovered")));
-    assert_eq!(values.get(":at"), Some(&s("2026-11-21T06:00:00Z")));
-    assert_eq!(values.get(":one"), Some(&n(1)));
+    assert_eq!(values.get(":id"), Some(&s(INCIDENT_ARN)));
+    assert_eq!(values.get(":impact"), Some(&n(1)));
+    assert_eq!(
+        values.get(":subject"),
+        Some(&AttributeValue::Ss(vec![ALARM_B.to_string()]))
+    );
+    assert_eq!(
+        must(store.join(&join).await),
+        Joined::Changed(Some(settled))
+    );
+}
 
-    let err = must_fail(store.touch(KEY, KeyStatus::Open, now, exp).await);
-    assert_eq!(err.kind, PortErrorKind::NotFound);
-    let err = must_fail(store.touch(KEY, KeyStatus::Open, now, exp).await);
-    assert_eq!(err.kind, PortErrorKind::Other);
+#[tokio::test]
+async fn the_last_signal_clearing_recovers_the_key() {
+    let seen = Captured::<UpdateItemInput>::new();
+    let (s1, s2) = (seen.clone(), seen.clone());
+    let mut cleared = open_record();
+    cleared.firing.clear();
+    let c1 = cleared.clone();
+    let first = mock!(Client::update_item)
+        .match_requests(move |req| s1.push(req.clone()))
+        .then_output(move || {
+            UpdateItemOutput::builder()
+                .set_attributes(Some(record_to_item(&c1)))
+                .build()
+        });
+    let mut recovered = cleared.clone();
+    recovered.status = KeyStatus::Recovered;
+    let r = recovered.clone();
+    let second = mock!(Client::update_item)
+        .match_requests(move |req| s2.push(req.clone()))
+        .then_output(move || {
+            UpdateItemOutput::builder()
+                .set_attributes(Some(record_to_item(&r)))
+                .build()
+        });
+    let clear = Clear {
+        key: KEY.into(),
+        incident_id: INCIDENT_ARN.into(),
+        subject: ALARM_A.into(),
+        at: at(2026, 11, 21, 6, 0, 0),
+        expires_at: at(2026, 11, 21, 6, 30, 0),
+    };
+    let got = must(store(&[&first, &second], 1).clear(&clear).await);
+    assert_eq!(got, Cleared::AllClear(recovered));
+    let reqs = seen.all();
+    assert_eq!(
+        reqs[0].update_expression(),
+        Some("SET #last_signal_at = :at DELETE #firing :subject")
+    );
+    assert_eq!(
+        reqs[1].condition_expression(),
+        Some("#incident_id = :id AND #status IN (:open, :recovered) AND attribute_not_exists(#firing)")
+    );
+
+    // Another signal still fires: one write, the key stays open.
+    let mut still = open_record();
+    still.firing = [ALARM_B.to_string()].into();
+    let st = still.clone();
+    let one = mock!(Client::update_item).then_output(move || {
+        UpdateItemOutput::builder()
+            .set_attributes(Some(record_to_item(&st)))
+            .build()
+    });
+    let one_store = store(&[&one], 1);
+    assert_eq!(
+        must(one_store.clear(&clear).await),
+        Cleared::StillFiring(still)
+    );
+    assert_eq!(one.num_calls(), 1);
 }
 
 #[tokio::test]
@@ -605,6 +734,13 @@ fn detected_at_is_optional_and_read_back() {
     let item = record_to_item(&record);
     assert_eq!(item.get("detected_at"), Some(&s("2026-11-21T03:54:30Z")));
     assert_eq!(must(record_from_item("GetItem", &item)), record);
+
+    let mut legacy = item.clone();
+    legacy.remove("token");
+    legacy.remove("firing");
+    let back = must(record_from_item("GetItem", &legacy));
+    assert_eq!(back.token, legacy_token(KEY, "fp-owner"));
+    assert!(back.firing.is_empty());
 
     for bad in [s("soon"), n(1_795_000_000)] {
         let mut item = item.clone();
@@ -662,7 +798,11 @@ mod settle {
                     .set_attributes(Some(item))
                     .build()
             });
-        let got = must(store(&[&rule], 1).settle(KEY, INCIDENT_ARN, now, exp).await);
+        let got = must(
+            store(&[&rule], 1)
+                .settle(KEY, INCIDENT_ARN, SettleWhen::Recovered, now, exp)
+                .await,
+        );
         assert_eq!(got, Settle::Settled(settled));
 
         let req = seen.only();
@@ -709,7 +849,11 @@ mod settle {
         let firing = row(KeyStatus::Open, INCIDENT_ARN);
         let returned = firing.clone();
         let rule = mock!(Client::update_item).then_error(move || ccf(Some(returned.clone())));
-        let got = must(store(&[&rule], 1).settle(KEY, INCIDENT_ARN, now, exp).await);
+        let got = must(
+            store(&[&rule], 1)
+                .settle(KEY, INCIDENT_ARN, SettleWhen::Recovered, now, exp)
+                .await,
+        );
         assert_eq!(got, Settle::FiredAgain(firing));
         assert_eq!(rule.num_calls(), 1);
     }
@@ -731,7 +875,7 @@ mod settle {
             });
         let got = must(
             store(&[&update, &get], 1)
-                .settle(KEY, INCIDENT_ARN, now, exp)
+                .settle(KEY, INCIDENT_ARN, SettleWhen::Recovered, now, exp)
                 .await,
         );
         assert_eq!(got, Settle::FiredAgain(firing));
@@ -758,15 +902,27 @@ mod settle {
         let absent = mock!(Client::get_item).then_output(|| GetItemOutput::builder().build());
         let store = store(&[&taken, &claimed, &gone, &absent], 1);
         assert_eq!(
-            must(store.settle(KEY, INCIDENT_ARN, now, exp).await),
+            must(
+                store
+                    .settle(KEY, INCIDENT_ARN, SettleWhen::Recovered, now, exp)
+                    .await
+            ),
             Settle::NotBound(Some(other))
         );
         assert_eq!(
-            must(store.settle(KEY, INCIDENT_ARN, now, exp).await),
+            must(
+                store
+                    .settle(KEY, INCIDENT_ARN, SettleWhen::Recovered, now, exp)
+                    .await
+            ),
             Settle::NotBound(Some(opening))
         );
         assert_eq!(
-            must(store.settle(KEY, INCIDENT_ARN, now, exp).await),
+            must(
+                store
+                    .settle(KEY, INCIDENT_ARN, SettleWhen::Recovered, now, exp)
+                    .await
+            ),
             Settle::NotBound(None)
         );
     }
@@ -786,7 +942,7 @@ mod settle {
         });
         let got = must(
             store(&[&first, &second], 1)
-                .settle(KEY, INCIDENT_ARN, now, exp)
+                .settle(KEY, INCIDENT_ARN, SettleWhen::Recovered, now, exp)
                 .await,
         );
         assert_eq!(got, Settle::Settled(done));
@@ -797,7 +953,7 @@ mod settle {
         let again2 = mock!(Client::update_item).then_error(move || ccf(Some(r2.clone())));
         let err = must_fail(
             store(&[&again1, &again2], 1)
-                .settle(KEY, INCIDENT_ARN, now, exp)
+                .settle(KEY, INCIDENT_ARN, SettleWhen::Recovered, now, exp)
                 .await,
         );
         assert_eq!(err.kind, PortErrorKind::Conflict);
@@ -810,12 +966,20 @@ mod settle {
             .then_error(|| UpdateItemError::generic(meta("ResourceNotFoundException", "no table")));
         let empty = mock!(Client::update_item).then_output(|| UpdateItemOutput::builder().build());
         let store = store(&[&rule, &empty], 1);
-        let err = must_fail(store.settle(KEY, INCIDENT_ARN, now, exp).await);
+        let err = must_fail(
+            store
+                .settle(KEY, INCIDENT_ARN, SettleWhen::Recovered, now, exp)
+                .await,
+        );
         assert_eq!(
             (err.kind, err.operation.as_str()),
             (PortErrorKind::NotFound, "UpdateItem")
         );
-        let err = must_fail(store.settle(KEY, INCIDENT_ARN, now, exp).await);
+        let err = must_fail(
+            store
+                .settle(KEY, INCIDENT_ARN, SettleWhen::Recovered, now, exp)
+                .await,
+        );
         assert_eq!(err.kind, PortErrorKind::Other);
     }
 }

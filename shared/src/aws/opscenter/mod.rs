@@ -41,6 +41,7 @@ use crate::domain::{
 };
 use crate::ports::{
     IncidentOpener, IncidentRecord, IncidentResolver, IncidentWriter, PortError, PortErrorKind,
+    Standing,
 };
 
 mod data;
@@ -205,6 +206,27 @@ impl OpsCenterStore {
     }
 }
 
+impl OpsCenterStore {
+    /// `GetOpsItem`'s OpsItem.
+    async fn ops_item(
+        &self,
+        incident: &IncidentRef,
+    ) -> Result<aws_sdk_ssm::types::OpsItem, PortError> {
+        const OP: &str = "GetOpsItem";
+        expect_backend(OP, incident)?;
+        let output = self
+            .client
+            .get_ops_item()
+            .ops_item_id(&incident.id)
+            .send()
+            .await
+            .map_err(|e| from_sdk_error(OP, &e))?;
+        output.ops_item.ok_or_else(|| {
+            PortError::new(OP, PortErrorKind::Other, "the response carries no OpsItem")
+        })
+    }
+}
+
 #[async_trait]
 impl IncidentResolver for OpsCenterStore {
     async fn resolve(&self, incident: &IncidentRef, summary: &str) -> Result<(), PortError> {
@@ -228,18 +250,8 @@ impl IncidentResolver for OpsCenterStore {
     }
 
     async fn record(&self, incident: &IncidentRef) -> Result<IncidentRecord, PortError> {
-        const OP: &str = "GetOpsItem";
-        expect_backend(OP, incident)?;
-        let output = self
-            .client
-            .get_ops_item()
-            .ops_item_id(&incident.id)
-            .send()
-            .await
-            .map_err(|e| from_sdk_error(OP, &e))?;
-        let item = output.ops_item().ok_or_else(|| {
-            PortError::new(OP, PortErrorKind::Other, "the response carries no OpsItem")
-        })?;
+        let item = self.ops_item(incident).await?;
+        let item = &item;
         let resolved = item.status() == Some(&OpsItemStatus::Resolved);
         let resolved_at = if resolved {
             item.actual_end_time()
@@ -380,6 +392,37 @@ impl IncidentWriter for OpsCenterStore {
         for (resource_type, arn) in &placement.associations {
             self.associate(&incident.id, resource_type, arn).await?;
         }
+        Ok(())
+    }
+
+    async fn standing(&self, incident: &IncidentRef) -> Result<Standing, PortError> {
+        let item = self.ops_item(incident).await?;
+        let item = &item;
+        let status = item.status();
+        Ok(Standing {
+            open: matches!(
+                status,
+                None | Some(OpsItemStatus::Open | OpsItemStatus::InProgress)
+            ),
+            status: status.map(|s| s.as_str()).unwrap_or("Open").to_string(),
+            impact: item
+                .priority()
+                .and_then(|p| u8::try_from(p).ok())
+                .and_then(Impact::new),
+        })
+    }
+
+    async fn set_impact(&self, incident: &IncidentRef, impact: Impact) -> Result<(), PortError> {
+        const OP: &str = "UpdateOpsItem";
+        expect_backend(OP, incident)?;
+        self.client
+            .update_ops_item()
+            .ops_item_id(&incident.id)
+            .severity(severity_for(impact))
+            .priority(i32::from(impact.get()))
+            .send()
+            .await
+            .map_err(|e| from_sdk_error(OP, &e))?;
         Ok(())
     }
 }

@@ -167,7 +167,7 @@ impl Bench {
             .unwrap_or_else(|| panic!("no rule for {}", signal.summary));
         let reference = self
             .incidents
-            .open(&new_incident(&signal, &c, "{}"))
+            .open(&new_incident(&signal, &c, "{}", &signal.fingerprint))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let event = LifecycleEvent {

@@ -35,7 +35,7 @@ use crate::domain::{
 use crate::metrics::{self, Metric};
 use crate::ports::{
     AlarmStates, DedupeRecord, DedupeStore, IncidentResolver, IncidentWriter, KeyStatus,
-    NetworkInventory, ReportStore, Settle,
+    NetworkInventory, ReferenceStore, ReportStore, Settle, SettleWhen,
 };
 use crate::report::{self, ReportInput};
 use crate::shell::{BusEvent, Invocation, Outcome, Stage, StageError};
@@ -44,6 +44,9 @@ use verify::Check;
 
 /// How long a settled key's record is kept for the post-incident record (it binds nothing).
 const SETTLED_KEEP: Duration = Duration::hours(24);
+/// How long a committed resolution is kept for a retry to finish (Lambda retries an
+/// asynchronous invocation for up to 6 hours).
+const COMMIT_KEEP: Duration = Duration::days(2);
 /// The closing summary, in characters (Incident Manager's `summary` takes 8,000).
 const SUMMARY_MAX: usize = 4_000;
 /// The related item's title.
@@ -128,6 +131,7 @@ pub struct Resolve {
     alarms: Arc<dyn AlarmStates>,
     reports: Arc<dyn ReportStore>,
     keys: Arc<dyn DedupeStore>,
+    progress: Arc<dyn ReferenceStore>,
 }
 
 impl Resolve {
@@ -138,6 +142,7 @@ impl Resolve {
         alarms: Arc<dyn AlarmStates>,
         reports: Arc<dyn ReportStore>,
         keys: Arc<dyn DedupeStore>,
+        progress: Arc<dyn ReferenceStore>,
     ) -> Self {
         Resolve {
             incidents,
@@ -146,8 +151,22 @@ impl Resolve {
             alarms,
             reports,
             keys,
+            progress,
         }
     }
+}
+
+/// A resolution past its point of no return: the key is settled, so a retry finishes it from
+/// here whatever the key does next (a new incident may hold it by then).
+#[derive(Debug, Serialize, Deserialize)]
+struct Commit {
+    row: DedupeRecord,
+    checks: Vec<String>,
+    at: DateTime<Utc>,
+}
+
+fn commit_key(incident_id: &str, fingerprint: &str) -> String {
+    format!("resolve-commit#{incident_id}#{fingerprint}")
 }
 
 #[async_trait]
@@ -203,6 +222,13 @@ impl Resolve {
             id: summary.id.clone(),
         };
         let now = cx.now();
+        let commit = commit_key(&incident.id, &detail.signal.fingerprint);
+        if let Some(stored) = self.progress.recall(&commit, now).await? {
+            if let Ok(commit) = serde_json::from_str::<Commit>(&stored) {
+                tracing::info!(incident = %incident.id, "finishing a committed resolution");
+                return self.finish(recovered, &incident, commit, cx).await;
+            }
+        }
         let row = match self.keys.get(&summary.dedupe_key).await? {
             Some(row) => row,
             None => {
@@ -233,7 +259,8 @@ impl Resolve {
         }
     }
 
-    /// Verified, and the rule allows it: settle the key, write the record, resolve, announce.
+    /// Verified, and the rule allows it: settle the key (the point of no return, recorded so
+    /// that a retry finishes), then write the record, resolve, announce.
     async fn close(
         &self,
         recovered: &LifecycleEvent,
@@ -246,7 +273,13 @@ impl Resolve {
         let summary = &detail.incident;
         let row = match self
             .keys
-            .settle(&summary.dedupe_key, &incident.id, now, now + SETTLED_KEEP)
+            .settle(
+                &summary.dedupe_key,
+                &incident.id,
+                SettleWhen::Recovered,
+                now,
+                now + SETTLED_KEEP,
+            )
             .await?
         {
             Settle::Settled(row) => row,
@@ -268,7 +301,41 @@ impl Resolve {
                 ))
             }
         };
-        let sentences: Vec<String> = checks.iter().map(|c| c.sentence.clone()).collect();
+        let commit = Commit {
+            row,
+            checks: checks.iter().map(|c| c.sentence.clone()).collect(),
+            at: now,
+        };
+        let stored = serde_json::to_string(&commit).map_err(|e| StageError::Inconsistent {
+            what: format!("the resolution of {}", incident.id),
+            problem: e.to_string(),
+        })?;
+        self.progress
+            .remember(
+                &commit_key(&incident.id, &detail.signal.fingerprint),
+                &stored,
+                now + COMMIT_KEEP,
+            )
+            .await?;
+        self.finish(recovered, incident, commit, cx).await
+    }
+
+    /// The irreversible steps of a committed resolution, each safe to repeat: the record, the
+    /// report, the timeline, the backend's resolution, the announcement.
+    async fn finish(
+        &self,
+        recovered: &LifecycleEvent,
+        incident: &IncidentRef,
+        commit: Commit,
+        cx: &Invocation<'_>,
+    ) -> Result<ResolveAnswer, StageError> {
+        let detail = &recovered.detail;
+        let summary = &detail.incident;
+        let Commit {
+            row,
+            checks: sentences,
+            at: now,
+        } = commit;
 
         let record = self.records.record(incident).await?;
         let detected = report::detected_at(&row);

@@ -15,7 +15,9 @@ use crate::handlers::triage::Triage;
 use crate::memory::{
     MemoryAlarms, MemoryBus, MemoryDedupe, MemoryNetwork, MemoryReports, StoredIncident,
 };
-use crate::ports::{AlarmState, IncidentWriter, PortError, PortErrorKind, RunOnceStore};
+use crate::ports::{
+    AlarmState, DedupeStore, IncidentWriter, Join, Joined, PortError, PortErrorKind, RunOnceStore,
+};
 use crate::rules::Rules;
 use crate::shell::{Failure, Shell};
 
@@ -119,6 +121,7 @@ fn bench_with_alarms(
             fakes.incidents.clone(),
             fakes.incidents.clone(),
             fakes.keys.clone(),
+            fakes.changes.clone(),
         ),
         fakes.runs.clone(),
         fakes.clock.clone(),
@@ -131,6 +134,7 @@ fn bench_with_alarms(
         alarms(fakes.keys.clone()).unwrap_or_else(|| fake_alarms.clone()),
         reports.clone(),
         fakes.keys.clone(),
+        fakes.references.clone(),
     ));
     network.add_connection(both_up());
     fake_alarms.set(ALARM, "OK");
@@ -365,7 +369,7 @@ async fn a_verified_recovery_resolves_the_incident_and_writes_the_record() {
             })
         );
         assert_eq!(events[0].detail.incident.id, id);
-        assert_eq!(events[0].detail.signal_count, Some(2));
+        assert_eq!(events[0].detail.signal_count, Some(1));
 
         // What was asked: the alarm by name, the VPN by id.
         assert_eq!(b.alarms.calls(), vec![ALARM.to_string()]);
@@ -503,6 +507,51 @@ async fn a_failure_at_any_step_is_retried_into_exactly_one_resolution() {
         );
         assert_eq!(b.row().status, KeyStatus::Resolved, "{step:?}");
     }
+}
+
+#[tokio::test]
+async fn a_retry_after_the_key_moved_on_still_finishes_the_resolution() {
+    for step in [Step::Record, Step::Resolve, Step::Publish] {
+        let b = bench(Backend::IncidentManager);
+        let event = b.recovered().await;
+        step.fail_once(&b);
+        assert!(b.run(&event).await.is_err(), "{step:?}");
+        let old = b.incident().reference;
+        // Before Lambda's retry, the VPN fails again: the settled key opens a new incident.
+        let refire = alarm_refire();
+        b.triage(&refire, at(3, 24, 0)).await;
+        assert_eq!(b.incidents.incidents().len(), 2, "{step:?}");
+        b.clock.set(at(3, 25, 0));
+        let answer = b.ok(&event).await;
+        assert_eq!(
+            (answer.action, answer.incident.as_deref()),
+            (ResolveAction::Resolved, Some(old.id.as_str())),
+            "{step:?}: {answer:?}"
+        );
+        let stored = b.incidents.incidents();
+        assert!(
+            stored[0].resolved_at.is_some(),
+            "{step:?}: the old one resolved"
+        );
+        assert!(
+            stored[1].resolved_at.is_none(),
+            "{step:?}: the new one open"
+        );
+        let row = b.keys.records()[0].clone();
+        assert_eq!(
+            (row.status, row.incident.map(|i| i.id)),
+            (KeyStatus::Open, Some(stored[1].reference.id.clone())),
+            "{step:?}: the key stays with the new incident"
+        );
+    }
+}
+
+/// The VPN's alarm in ALARM again, after its recovery.
+fn alarm_refire() -> Value {
+    let mut event = fixture("cloudwatch-alarm-vpn-tunnel-down");
+    event["id"] = json!("refire");
+    event["detail"]["state"]["timestamp"] = json!("2024-05-14T03:23:59.000+0000");
+    event
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -790,9 +839,19 @@ struct RefiringAlarms {
 impl AlarmStates for RefiringAlarms {
     async fn alarm_state(&self, name: &str) -> Result<Option<AlarmState>, PortError> {
         let at = at(3, 23, 29);
-        self.keys
-            .touch(KEY, KeyStatus::Open, at, at + Duration::days(14))
+        let row = self.keys.get(KEY).await?.expect("the key's row");
+        let joined = self
+            .keys
+            .join(&Join {
+                key: KEY.to_string(),
+                incident_id: row.incident.expect("its incident").id,
+                subject: Some("arn:aws:cloudwatch:eu-west-1:111122223333:alarm:other".into()),
+                raise_to: None,
+                at,
+                expires_at: Some(at + Duration::days(14)),
+            })
             .await?;
+        assert!(matches!(joined, Joined::Joined(_)), "{joined:?}");
         Ok(Some(AlarmState {
             name: name.to_string(),
             value: "OK".to_string(),

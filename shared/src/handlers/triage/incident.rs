@@ -3,12 +3,12 @@
 
 use crate::arn::{resource_title, Arn};
 use crate::domain::{
-    stable_hash, Classification, Impact, IncidentRef, IncidentSummary, LifecycleDetail,
-    NewIncident, RelatedItem, RelatedValue, Signal, Trigger, RESPONDER_SOURCE,
+    Classification, Impact, IncidentRef, IncidentSummary, LifecycleDetail, NewIncident,
+    RelatedItem, RelatedValue, Signal, Trigger, RESPONDER_SOURCE,
 };
 
-/// The incident record for a signal opening one.
-pub fn new_incident(signal: &Signal, c: &Classification, raw: &str) -> NewIncident {
+/// The incident record for a signal opening one, with the claim's opening token.
+pub fn new_incident(signal: &Signal, c: &Classification, raw: &str, token: &str) -> NewIncident {
     NewIncident {
         title: c.title.clone(),
         summary: incident_summary(signal, c),
@@ -18,7 +18,7 @@ pub fn new_incident(signal: &Signal, c: &Classification, raw: &str) -> NewIncide
         rule_id: c.rule_id.clone(),
         service: c.service.clone(),
         dedupe_key: c.dedupe_key.clone(),
-        client_token: stable_hash(&["triage-open", &c.dedupe_key, &signal.fingerprint], 64),
+        client_token: token.to_string(),
         trigger: Trigger {
             source: RESPONDER_SOURCE.to_string(),
             timestamp: signal.time,

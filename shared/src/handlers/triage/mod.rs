@@ -3,10 +3,17 @@
 //! For each signal in the event ([`crate::sources`]): classify it with the rules
 //! ([`crate::rules`]), then
 //! - no rule matches → `ignored`; the rule suppresses → `suppressed` (no state, no calls);
-//! - firing → claim the dedupe key ([`DedupeStore::claim`], one conditional write): the winner
-//!   opens the incident (`opened`), everyone else joins the incident that holds the key
-//!   (`joined`);
-//! - recovered → the key's incident is marked recovered (`recovered`) for `resolve` to verify;
+//! - a state change older than one already seen for the same alarm or finding (by the signal's
+//!   own time, [`ChangeStore::observe`]) → `ignored`, naming the newer state: late and re-ordered
+//!   deliveries change nothing;
+//! - firing ([`firing`]) → claim the dedupe key ([`DedupeStore::claim`], one conditional
+//!   write): the winner opens the incident (`opened`); everyone else joins the incident that
+//!   holds the key (`joined`, conditional on it still holding it), unless the backend says that
+//!   incident is closed (then the key is settled and a new incident opens). A graver signal
+//!   raises the incident's impact;
+//! - recovered ([`clearing`]) → the signal leaves the key's firing signals; when none is left
+//!   the incident is marked recovered (`recovered`) for `resolve` to verify, else the clearing
+//!   is noted (`joined`);
 //! - informational (alarm `INSUFFICIENT_DATA`) → noted on an open incident (`joined`), else
 //!   `ignored`: missing data never opens or closes an incident.
 //!
@@ -15,22 +22,21 @@
 //! client tokens, so it can neither open a second incident nor announce one twice.
 
 mod answer;
+mod clearing;
+mod firing;
 mod incident;
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde_json::Value;
 
-use crate::domain::{
-    stable_hash, Classification, EntryKind, IncidentRef, LifecycleKind, Signal, SignalState,
-    TimelineEntry,
-};
+use crate::domain::{Classification, EntryKind, IncidentRef, Signal, SignalState, TimelineEntry};
 use crate::ports::{
-    Claim, ClaimOutcome, DedupeRecord, DedupeStore, IncidentOpener, IncidentWriter, KeyStatus,
-    PortError,
+    ChangeStore, DedupeRecord, DedupeStore, IncidentOpener, IncidentWriter, Observed, PortError,
+    StateChange,
 };
 use crate::rules::Rules;
 use crate::shell::{Failure, Input, Invocation, Once, Stage, StageError};
@@ -43,9 +49,21 @@ use answer::{combine, emit_decision};
 pub(crate) use incident::lifecycle_detail;
 use incident::related_items;
 
-/// How long an open incident keeps its dedupe key when nothing recovers it (a safety net: the
-/// `resolve` stage frees keys when it resolves incidents).
+/// How long an open incident of signals that recover keeps its dedupe key when nothing recovers
+/// it (a safety net: `resolve` frees keys when it resolves incidents, and a join first checks
+/// that the backend still has the incident open). Each join moves it.
 const OPEN_BINDING: Duration = Duration::days(14);
+/// How long a key whose incident was closed in the backend keeps its settled record.
+const SETTLED_KEEP: Duration = Duration::hours(24);
+/// How long each signal's newest state change is kept: past EventBridge's 24 hours of retries
+/// and Lambda's 6 hours of asynchronous retries.
+const CHANGE_KEEP: Duration = Duration::days(3);
+/// The most signals a key keeps as firing (an alarm storm, a burst of findings on one key).
+/// Beyond it a joining signal is counted but not tracked: the incident recovers when the
+/// tracked ones clear.
+pub const FIRING_MAX: usize = 100;
+/// How many times a signal looks at its key again when the key changed under it.
+const LOOKS: usize = 4;
 /// How long a signal waits for a concurrent invocation to finish opening its incident.
 const OPENING_WAIT: [StdDuration; 4] = [
     StdDuration::from_millis(100),
@@ -103,6 +121,7 @@ pub struct Triage {
     opener: Arc<dyn IncidentOpener>,
     incidents: Arc<dyn IncidentWriter>,
     keys: Arc<dyn DedupeStore>,
+    changes: Arc<dyn ChangeStore>,
 }
 
 impl Triage {
@@ -111,12 +130,14 @@ impl Triage {
         opener: Arc<dyn IncidentOpener>,
         incidents: Arc<dyn IncidentWriter>,
         keys: Arc<dyn DedupeStore>,
+        changes: Arc<dyn ChangeStore>,
     ) -> Self {
         Triage {
             rules,
             opener,
             incidents,
             keys,
+            changes,
         }
     }
 }
@@ -182,6 +203,9 @@ impl Triage {
             .run_once(&occurrence, |lease_until| {
                 let c = &c;
                 async move {
+                    if let Some(stale) = self.stale(signal, c, cx).await? {
+                        return Ok(stale);
+                    }
                     match signal.state {
                         SignalState::Firing => self.fire(signal, c, raw, lease_until, cx).await,
                         SignalState::Recovered => self.recover(signal, c, cx).await,
@@ -200,283 +224,36 @@ impl Triage {
         }
     }
 
-    async fn fire(
+    /// `ignored` when a newer state change of the same alarm or finding was already seen; else
+    /// records this one as its newest.
+    async fn stale(
         &self,
         signal: &Signal,
         c: &Classification,
-        raw: &str,
-        lease_until: DateTime<Utc>,
         cx: &Invocation<'_>,
-    ) -> Result<TriageAnswer, TriageError> {
-        let now = cx.now();
-        let claim = Claim {
-            key: c.dedupe_key.clone(),
-            owner: signal.fingerprint.clone(),
-            rule_id: c.rule_id.clone(),
-            impact: c.impact,
-            title: c.title.clone(),
-            now,
-            detected_at: signal.time,
-            lease_until,
-            expires_at: now + OPEN_BINDING,
+    ) -> Result<Option<TriageAnswer>, TriageError> {
+        let change = StateChange {
+            subject: signal.subject().to_string(),
+            state: signal.state,
+            at: signal.time,
+            fingerprint: signal.fingerprint.clone(),
+            expires_at: cx.now() + CHANGE_KEEP,
         };
-        let mut held = match self.keys.claim(&claim).await? {
-            ClaimOutcome::Claimed => return self.open(signal, c, raw, cx).await,
-            ClaimOutcome::Held(record) => record,
-        };
-        if held.owner == signal.fingerprint {
-            // An earlier attempt for this very occurrence claimed the key and failed later on:
-            // finish its work with the same client token.
-            return match &held.incident {
-                None => self.open(signal, c, raw, cx).await,
-                Some(incident) => {
-                    let incident = incident.clone();
-                    self.announce_opened(signal, c, &incident, cx).await
-                }
-            };
-        }
-        for pause in OPENING_WAIT {
-            if held.status != KeyStatus::Opening {
-                break;
-            }
-            tokio::time::sleep(pause).await;
-            match self.keys.get(&c.dedupe_key).await? {
-                Some(record) if record.binds(cx.now()) => held = record,
-                // The other invocation's claim lapsed meanwhile: claim it afresh.
-                _ => return Box::pin(self.fire(signal, c, raw, lease_until, cx)).await,
-            }
-        }
-        if held.status == KeyStatus::Opening {
-            return Err(TriageError::OpeningInProgress {
-                key: c.dedupe_key.clone(),
-            });
-        }
-        self.join(signal, c, &held, cx).await
-    }
-
-    async fn open(
-        &self,
-        signal: &Signal,
-        c: &Classification,
-        raw: &str,
-        cx: &Invocation<'_>,
-    ) -> Result<TriageAnswer, TriageError> {
-        let incident = new_incident(signal, c, raw);
-        let reference = self.opener.open(&incident).await?;
-        self.keys
-            .confirm_open(
-                &c.dedupe_key,
-                &signal.fingerprint,
-                &reference,
-                cx.now() + OPEN_BINDING,
-            )
-            .await?;
-        self.announce_opened(signal, c, &reference, cx).await
-    }
-
-    async fn announce_opened(
-        &self,
-        signal: &Signal,
-        c: &Classification,
-        incident: &IncidentRef,
-        cx: &Invocation<'_>,
-    ) -> Result<TriageAnswer, TriageError> {
-        let reason = format!(
-            "Opened an incident in {}, impact {}, for rule {}: {}.",
-            incident.backend.label(),
-            c.impact,
-            c.rule_id,
-            c.title
-        );
-        let detail = lifecycle_detail(signal, c, incident, &c.title, c.impact, &reason, Some(1));
-        cx.publish(LifecycleKind::IncidentOpened, detail).await?;
-        Ok(TriageAnswer::decided(
-            Action::Opened,
-            c,
-            Some(incident),
-            reason,
-        ))
-    }
-
-    async fn join(
-        &self,
-        signal: &Signal,
-        c: &Classification,
-        held: &DedupeRecord,
-        cx: &Invocation<'_>,
-    ) -> Result<TriageAnswer, TriageError> {
-        let incident = bound_incident(held)?;
-        let now = cx.now();
-        let record = self
-            .keys
-            .touch(&c.dedupe_key, KeyStatus::Open, now, now + OPEN_BINDING)
-            .await?;
-        let token = stable_hash(&["triage-join", &c.dedupe_key, &signal.fingerprint], 64);
-        let text = format!(
-            "Another signal joined (signal {}): {}",
-            record.signal_count, signal.summary
-        );
-        let kind = EntryKind::SignalJoined {
-            signal: signal.fingerprint.clone(),
-        };
-        self.note(incident, signal, kind, &text, &token).await?;
-        let items = related_items(signal);
-        if !items.is_empty() {
-            self.incidents
-                .add_related_items(incident, &items, &token)
-                .await?;
-        }
-        let reason = if held.status == KeyStatus::Recovered {
-            format!(
-                "Joined \"{}\" (key `{}`): it had recovered and fires again inside the correlation window ({} signals so far).",
-                held.title, c.dedupe_key, record.signal_count
-            )
-        } else {
-            format!(
-                "Joined the open incident \"{}\" (key `{}`, {} signals so far).",
-                held.title, c.dedupe_key, record.signal_count
-            )
-        };
-        let detail = lifecycle_detail(
-            signal,
-            c,
-            incident,
-            &held.title,
-            held.impact,
-            &reason,
-            Some(record.signal_count),
-        );
-        cx.publish(LifecycleKind::IncidentUpdated, detail).await?;
-        Ok(TriageAnswer::on(Action::Joined, c, held, incident, reason))
-    }
-
-    async fn recover(
-        &self,
-        signal: &Signal,
-        c: &Classification,
-        cx: &Invocation<'_>,
-    ) -> Result<TriageAnswer, TriageError> {
-        let now = cx.now();
-        let Some(held) = self.bound(&c.dedupe_key, now).await? else {
-            return Ok(TriageAnswer::decided(
+        match self.changes.observe(&change).await? {
+            Observed::Newest => Ok(None),
+            Observed::Stale { state, at } => Ok(Some(TriageAnswer::decided(
                 Action::Ignored,
                 c,
                 None,
                 format!(
-                    "The signal cleared, but no open incident holds `{}`; nothing to recover.",
-                    c.dedupe_key
+                    "A stale event: {} was already seen {} at {}, and this event says {} at {}; nothing changes.",
+                    signal.subject(),
+                    state_word(state),
+                    at.format("%Y-%m-%d %H:%M:%S%.3f UTC"),
+                    state_word(signal.state),
+                    signal.time.format("%Y-%m-%d %H:%M:%S%.3f UTC"),
                 ),
-            ));
-        };
-        let incident = bound_incident(&held)?;
-        let window = Duration::seconds(i64::try_from(c.correlation_window_secs).unwrap_or(0));
-        let record = self
-            .keys
-            .touch(&c.dedupe_key, KeyStatus::Recovered, now, now + window)
-            .await?;
-        let token = stable_hash(&["triage-recover", &c.dedupe_key, &signal.fingerprint], 64);
-        let text = format!(
-            "Signal recovered: {}{}",
-            signal.summary,
-            if c.auto_resolve {
-                " — the responder will verify and resolve."
-            } else {
-                " — waiting for a responder to resolve."
-            }
-        );
-        let kind = EntryKind::SignalRecovered {
-            signal: signal.fingerprint.clone(),
-        };
-        self.note(incident, signal, kind, &text, &token).await?;
-        let reason = format!(
-            "The signal cleared; the incident holding `{}` is marked recovered ({}).",
-            c.dedupe_key,
-            if c.auto_resolve {
-                "auto-resolve after verification"
-            } else {
-                "the rule leaves resolution to a responder"
-            }
-        );
-        let detail = lifecycle_detail(
-            signal,
-            c,
-            incident,
-            &held.title,
-            held.impact,
-            &reason,
-            Some(record.signal_count),
-        );
-        cx.publish(LifecycleKind::SignalRecovered, detail).await?;
-        Ok(TriageAnswer::on(
-            Action::Recovered,
-            c,
-            &held,
-            incident,
-            reason,
-        ))
-    }
-
-    async fn inform(
-        &self,
-        signal: &Signal,
-        c: &Classification,
-        cx: &Invocation<'_>,
-    ) -> Result<TriageAnswer, TriageError> {
-        let Some(held) = self.bound(&c.dedupe_key, cx.now()).await? else {
-            return Ok(TriageAnswer::decided(
-                Action::Ignored,
-                c,
-                None,
-                format!(
-                    "{} is neither firing nor recovered, and no incident holds `{}`: it opens nothing.",
-                    signal.summary, c.dedupe_key
-                ),
-            ));
-        };
-        let incident = bound_incident(&held)?;
-        let token = stable_hash(&["triage-inform", &c.dedupe_key, &signal.fingerprint], 64);
-        let text = format!(
-            "Signal lost its data (no change to the incident): {}",
-            signal.summary
-        );
-        let kind = EntryKind::SignalNoData {
-            signal: signal.fingerprint.clone(),
-        };
-        self.note(incident, signal, kind, &text, &token).await?;
-        let reason = format!(
-            "Noted on the incident holding `{}`: the signal has no data (neither firing nor recovered).",
-            c.dedupe_key
-        );
-        let detail = lifecycle_detail(
-            signal,
-            c,
-            incident,
-            &held.title,
-            held.impact,
-            &reason,
-            Some(held.signal_count),
-        );
-        cx.publish(LifecycleKind::IncidentUpdated, detail).await?;
-        Ok(TriageAnswer::on(Action::Joined, c, &held, incident, reason))
-    }
-
-    /// The record binding `key` at `now`, if any; an incident still being opened is an error to
-    /// retry (the recovery must not overtake the opening).
-    async fn bound(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DedupeRecord>, TriageError> {
-        match self.keys.get(key).await? {
-            Some(record) if record.binds(now) => {
-                if record.status == KeyStatus::Opening {
-                    return Err(TriageError::OpeningInProgress {
-                        key: key.to_string(),
-                    });
-                }
-                Ok(Some(record))
-            }
-            _ => Ok(None),
+            ))),
         }
     }
 
@@ -493,6 +270,21 @@ impl Triage {
         self.incidents.add_timeline(incident, &entry, token).await?;
         Ok(())
     }
+}
+
+/// A signal state in words.
+fn state_word(state: SignalState) -> &'static str {
+    match state {
+        SignalState::Firing => "firing",
+        SignalState::Recovered => "recovered",
+        SignalState::Informational => "without data",
+    }
+}
+
+/// How long a key stays bound after its signals recovered, or, for signals that never recover,
+/// after the incident opened: the rule's correlation window.
+fn window(c: &Classification) -> Duration {
+    Duration::seconds(i64::try_from(c.correlation_window_secs).unwrap_or(i64::MAX / 1_000))
 }
 
 fn bound_incident(record: &DedupeRecord) -> Result<&IncidentRef, StageError> {

@@ -6,10 +6,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
 use super::*;
-use crate::domain::{Backend, Impact, NewIncident, RelatedValue};
+use crate::domain::{Backend, Impact, LifecycleKind, NewIncident, RelatedValue};
 use crate::handlers::testkit::{fixture, Fakes};
 use crate::memory::MemoryIncidents;
-use crate::ports::PortErrorKind;
+use crate::ports::{opening_token, KeyStatus, PortErrorKind};
 use crate::shell::Shell;
 
 fn start() -> DateTime<Utc> {
@@ -42,6 +42,7 @@ fn bench_with(opener: impl FnOnce(Arc<MemoryIncidents>) -> Arc<dyn IncidentOpene
         opener(fakes.incidents.clone()),
         fakes.incidents.clone(),
         fakes.keys.clone(),
+        fakes.changes.clone(),
     ));
     Bench { fakes, triage }
 }
@@ -150,7 +151,7 @@ async fn vpn_alarm_opens_one_incident_and_redeliveries_join_it() {
 }
 
 #[tokio::test]
-async fn a_second_alarm_on_the_same_vpn_joins_then_recovery_is_announced() {
+async fn a_second_alarm_on_the_same_vpn_joins_and_the_incident_recovers_when_both_are_ok() {
     let b = bench(Backend::IncidentManager);
     let opened = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-down")).await;
     b.clock.advance(Duration::minutes(2));
@@ -174,8 +175,24 @@ async fn a_second_alarm_on_the_same_vpn_joins_then_recovery_is_announced() {
         stored.related_items
     );
 
+    // The first alarm's OK: the second still fires, so the incident stays open.
     b.clock.advance(Duration::minutes(10));
-    let recovered = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-ok")).await;
+    let first_ok = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-ok")).await;
+    assert_eq!(first_ok.action, Action::Joined, "{first_ok:?}");
+    assert!(
+        first_ok.reason.contains("1 other signal"),
+        "{}",
+        first_ok.reason
+    );
+    let row = &b.keys.records()[0];
+    assert_eq!(row.status, KeyStatus::Open);
+    assert_eq!(
+        row.firing.iter().collect::<Vec<_>>(),
+        vec!["arn:aws:cloudwatch:eu-west-1:111122223333:alarm:vpn-tunnel-down-203.0.113.10"]
+    );
+
+    b.clock.advance(Duration::minutes(1));
+    let recovered = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-ip-ok")).await;
     assert_eq!(recovered.action, Action::Recovered, "{recovered:?}");
     assert_eq!(recovered.incident, opened.incident);
     assert_eq!(
@@ -183,13 +200,14 @@ async fn a_second_alarm_on_the_same_vpn_joins_then_recovery_is_announced() {
         vec![
             LifecycleKind::IncidentOpened,
             LifecycleKind::IncidentUpdated,
+            LifecycleKind::IncidentUpdated,
             LifecycleKind::SignalRecovered
         ]
     );
     let last = b.bus.events().pop().map(|e| e.detail);
     assert!(
         last.as_ref()
-            .is_some_and(|d| d.incident.auto_resolve && d.signal_count == Some(3)),
+            .is_some_and(|d| d.incident.auto_resolve && d.signal_count == Some(2)),
         "{last:?}"
     );
     assert_eq!(b.keys.records()[0].status, KeyStatus::Recovered);
@@ -209,6 +227,9 @@ async fn a_second_alarm_on_the_same_vpn_joins_then_recovery_is_announced() {
             },
             EntryKind::SignalRecovered {
                 signal: events[2].detail.signal.fingerprint.clone()
+            },
+            EntryKind::SignalRecovered {
+                signal: events[3].detail.signal.fingerprint.clone()
             },
         ]
     );
@@ -465,7 +486,7 @@ async fn the_answer_has_the_contract_shape() {
 }
 
 #[test]
-fn client_token_is_stable_per_occurrence() {
+fn the_client_token_is_the_claims() {
     let rules = Rules::embedded().unwrap_or_else(|e| panic!("{e}"));
     let event = fixture("cloudwatch-alarm-vpn-tunnel-down");
     let signal = match crate::sources::parse(&event) {
@@ -473,13 +494,28 @@ fn client_token_is_stable_per_occurrence() {
         other => panic!("{other:?}"),
     };
     let c = rules.classify(&signal).unwrap_or_else(|| panic!("no rule"));
-    let a = new_incident(&signal, &c, "{}");
-    let b = new_incident(&signal, &c, "{}");
-    assert_eq!(a.client_token, b.client_token);
+    let token = opening_token(&c.dedupe_key, &signal.fingerprint, start());
+    let a = new_incident(&signal, &c, "{}", &token);
+    assert_eq!(a.client_token, token);
     assert!(a.client_token.len() <= 128);
-    let mut later = signal.clone();
-    later.fingerprint = "another-transition".into();
-    assert_ne!(new_incident(&later, &c, "{}").client_token, a.client_token);
+    assert_eq!(
+        opening_token(&c.dedupe_key, &signal.fingerprint, start()),
+        token,
+        "stable per claim"
+    );
+    assert_ne!(
+        opening_token(&c.dedupe_key, "another-transition", start()),
+        token
+    );
+    assert_ne!(
+        opening_token(
+            &c.dedupe_key,
+            &signal.fingerprint,
+            start() + chrono::Duration::seconds(1)
+        ),
+        token,
+        "a later claim of the same key opens another incident"
+    );
     assert!(a.summary.contains("Impact 2 (High)"), "{}", a.summary);
 }
 
@@ -496,10 +532,220 @@ fn an_alarm_named_with_spaces_keeps_its_arn_as_the_trigger() {
     };
     assert_eq!(signal.resource, arn);
     let c = rules.classify(&signal).unwrap_or_else(|| panic!("no rule"));
-    let new = new_incident(&signal, &c, "{}");
+    let new = new_incident(&signal, &c, "{}", "tok");
     assert_eq!(new.trigger.arn.as_deref(), Some(arn));
     assert!(new
         .related_items
         .iter()
         .any(|i| i.value == RelatedValue::Arn(arn.to_string())));
+}
+
+/// `event` as its alarm's state change at `at` (the alarm's own state timestamp).
+fn alarm_at(name: &str, at: &str) -> Value {
+    let mut event = fixture(name);
+    event["detail"]["state"]["timestamp"] = Value::String(at.to_string());
+    event["id"] = Value::String(format!("{name}-{at}"));
+    event
+}
+
+#[tokio::test]
+async fn an_incident_closed_in_the_console_is_replaced_by_a_new_one_on_the_next_alarm() {
+    for backend in [Backend::IncidentManager, Backend::OpsCenter] {
+        let b = bench(backend);
+        let first = b
+            .ok(&alarm_at(
+                "cloudwatch-alarm-vpn-tunnel-down",
+                "2024-05-14T03:02:10.485+0000",
+            ))
+            .await;
+        assert_eq!(first.action, Action::Opened);
+        let old = b.incidents.incidents()[0].reference.clone();
+        // A person resolves it in the console; no event reaches the responder.
+        b.incidents.close_in_console(&old);
+        b.clock.advance(Duration::hours(2));
+        let next = b
+            .ok(&alarm_at(
+                "cloudwatch-alarm-vpn-tunnel-ip-down",
+                "2024-05-14T05:02:40.617+0000",
+            ))
+            .await;
+        assert_eq!(next.action, Action::Opened, "{next:?}");
+        assert_ne!(next.incident, first.incident);
+        assert!(
+            next.reason.contains(&old.id) && next.reason.contains("closed outside the responder"),
+            "{}",
+            next.reason
+        );
+        assert_eq!(b.incidents.incidents().len(), 2);
+        let row = &b.keys.records()[0];
+        assert_eq!(row.status, KeyStatus::Open);
+        assert_eq!(
+            row.incident.as_ref().map(|i| i.id.clone()),
+            next.incident.clone()
+        );
+        assert_eq!(
+            b.kinds(),
+            vec![LifecycleKind::IncidentOpened, LifecycleKind::IncidentOpened]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_graver_root_sign_in_raises_the_incident_it_joins() {
+    for backend in [Backend::IncidentManager, Backend::OpsCenter] {
+        let b = bench(backend);
+        let mut failed = fixture("cloudtrail-root-console-signin");
+        failed["detail"]["responseElements"]["ConsoleLogin"] = Value::String("Failure".into());
+        failed["detail"]["eventID"] = Value::String("failed-sign-in".into());
+        let opened = b.ok(&failed).await;
+        assert_eq!(
+            (opened.action, opened.impact),
+            (Action::Opened, Some(Impact::HIGH))
+        );
+        b.clock.advance(Duration::minutes(3));
+        let success = fixture("cloudtrail-root-console-signin");
+        let joined = b.ok(&success).await;
+        assert_eq!(joined.action, Action::Joined, "{joined:?}");
+        assert_eq!(joined.impact, Some(Impact::CRITICAL), "the answer's impact");
+        assert!(
+            joined
+                .reason
+                .contains("Impact raised from 2 (High) to 1 (Critical)"),
+            "{}",
+            joined.reason
+        );
+        let stored = &b.incidents.incidents()[0];
+        assert_eq!(stored.impact, Impact::CRITICAL, "the backend's impact");
+        assert!(stored
+            .timeline
+            .iter()
+            .any(|e| matches!(e.kind, EntryKind::ImpactRaised { from: 2, to: 1, .. })));
+        let updated = b.bus.events().pop().unwrap();
+        assert_eq!(updated.kind, LifecycleKind::IncidentUpdated);
+        assert_eq!(
+            updated.detail.incident.impact,
+            Impact::CRITICAL,
+            "notify posts at the new impact"
+        );
+        assert_eq!(b.keys.records()[0].impact, Impact::CRITICAL);
+
+        // A milder one joins without lowering it.
+        b.clock.advance(Duration::minutes(1));
+        failed["detail"]["eventID"] = Value::String("failed-again".into());
+        let milder = b.ok(&failed).await;
+        assert_eq!(
+            (milder.action, milder.impact),
+            (Action::Joined, Some(Impact::CRITICAL))
+        );
+        assert_eq!(b.incidents.incidents()[0].impact, Impact::CRITICAL);
+    }
+}
+
+#[tokio::test]
+async fn root_activity_joins_only_inside_its_correlation_window() {
+    let b = bench(Backend::OpsCenter);
+    let first = b.ok(&fixture("cloudtrail-root-console-signin")).await;
+    assert_eq!(first.action, Action::Opened);
+    let mut again = fixture("cloudtrail-root-api-call");
+    b.clock.advance(Duration::minutes(50));
+    again["detail"]["eventID"] = Value::String("inside".into());
+    assert_eq!(b.ok(&again).await.action, Action::Joined);
+    // Joins do not move the window: an hour after the opening, a new incident.
+    b.clock.advance(Duration::minutes(11));
+    again["detail"]["eventID"] = Value::String("after".into());
+    let later = b.ok(&again).await;
+    assert_eq!(later.action, Action::Opened, "{later:?}");
+    assert_eq!(b.incidents.incidents().len(), 2);
+}
+
+#[tokio::test]
+async fn an_older_alarm_after_a_newer_ok_changes_nothing() {
+    let b = bench(Backend::IncidentManager);
+    let down = alarm_at(
+        "cloudwatch-alarm-vpn-tunnel-down",
+        "2024-05-14T03:02:10.485+0000",
+    );
+    assert_eq!(b.ok(&down).await.action, Action::Opened);
+    let ok = alarm_at(
+        "cloudwatch-alarm-vpn-tunnel-ok",
+        "2024-05-14T03:21:10.210+0000",
+    );
+    assert_eq!(b.ok(&ok).await.action, Action::Recovered);
+    // An ALARM from before the OK, delivered late (an EventBridge retry).
+    let late = alarm_at(
+        "cloudwatch-alarm-vpn-tunnel-down",
+        "2024-05-14T03:10:00.000+0000",
+    );
+    let answer = b.ok(&late).await;
+    assert_eq!(answer.action, Action::Ignored, "{answer:?}");
+    assert!(
+        answer
+            .reason
+            .contains("recovered at 2024-05-14 03:21:10.210"),
+        "{}",
+        answer.reason
+    );
+    assert_eq!(b.keys.records()[0].status, KeyStatus::Recovered);
+    assert_eq!(b.incidents.incidents().len(), 1);
+    assert_eq!(
+        b.kinds(),
+        vec![
+            LifecycleKind::IncidentOpened,
+            LifecycleKind::SignalRecovered
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_alarm_older_than_an_ok_seen_first_opens_nothing() {
+    let b = bench(Backend::OpsCenter);
+    let ok = alarm_at(
+        "cloudwatch-alarm-vpn-tunnel-ok",
+        "2024-05-14T03:21:10.210+0000",
+    );
+    assert_eq!(b.ok(&ok).await.action, Action::Ignored);
+    let down = alarm_at(
+        "cloudwatch-alarm-vpn-tunnel-down",
+        "2024-05-14T03:02:10.485+0000",
+    );
+    let answer = b.ok(&down).await;
+    assert_eq!(answer.action, Action::Ignored, "{answer:?}");
+    assert!(answer.reason.contains("stale"), "{}", answer.reason);
+    assert!(b.incidents.incidents().is_empty());
+    assert!(b.keys.records().is_empty());
+    // A newer ALARM does open.
+    let newer = alarm_at(
+        "cloudwatch-alarm-vpn-tunnel-down",
+        "2024-05-14T03:30:00.000+0000",
+    );
+    assert_eq!(b.ok(&newer).await.action, Action::Opened);
+}
+
+#[tokio::test]
+async fn a_take_over_of_a_lapsed_opening_opens_the_same_incident() {
+    let b = bench(Backend::IncidentManager);
+    let down = fixture("cloudwatch-alarm-vpn-tunnel-down");
+    // The first invocation opens the incident, then its confirming write fails.
+    b.keys
+        .fail_next("confirm_open", 1, PortErrorKind::Unavailable);
+    assert!(b.run(&down).await.is_err());
+    assert_eq!(b.incidents.incidents().len(), 1);
+    // Its lease runs out; another alarm on the VPN takes the key over.
+    b.clock.advance(Duration::minutes(5));
+    let other = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-ip-down")).await;
+    assert_eq!(other.action, Action::Opened, "{other:?}");
+    assert_eq!(
+        b.incidents.incidents().len(),
+        1,
+        "the same opening: one incident"
+    );
+    assert_eq!(
+        other.incident.as_deref(),
+        Some(b.incidents.incidents()[0].reference.id.as_str())
+    );
+    // The first one's retry joins it.
+    let retry = b.ok(&down).await;
+    assert_eq!(retry.action, Action::Joined, "{retry:?}");
+    assert_eq!(retry.incident, other.incident);
+    assert_eq!(b.incidents.incidents().len(), 1);
 }

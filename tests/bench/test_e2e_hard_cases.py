@@ -1,0 +1,179 @@
+"""End-to-end, the hard cases of the state table: the built binaries on the local AWS bench, on
+both incident backends.
+
+- an incident a person resolved in the console is replaced by a new one on the next alarm;
+- two alarms on one VPN recover the incident only when both are OK;
+- a late ALARM older than an OK already seen changes nothing (and the other way round);
+- a graver signal raises the incident's impact in the backend;
+- resolve finishes a committed resolution even when the key has moved on to a new incident.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bench import FIXTURES, Bench, Incidents, im_record
+from runtime_api import Function, Result
+
+DOWN = "cloudwatch-alarm-vpn-tunnel-down"
+IP_DOWN = "cloudwatch-alarm-vpn-tunnel-ip-down"
+OK = "cloudwatch-alarm-vpn-tunnel-ok"
+IP_OK = "cloudwatch-alarm-vpn-tunnel-ip-ok"
+ROOT_SIGN_IN = "cloudtrail-root-console-signin"
+
+
+def answer_of(result: Result) -> dict[str, Any]:
+    assert result.kind == "response", f"the function failed: {result}"
+    return result.body
+
+
+def action(result: Result) -> str:
+    return answer_of(result)["action"]
+
+
+def at(bench: Bench, name: str, vpn: str, timestamp: str) -> dict[str, Any]:
+    """The alarm event `name` about `vpn`, its state reached at `timestamp` (its own time)."""
+    return bench.alarm_event(
+        name, vpn, id=f"{name}-{timestamp}", detail__state__timestamp=timestamp
+    )
+
+
+def root_sign_in(bench: Bench, event_id: str, outcome: str) -> dict[str, Any]:
+    event = json.loads((FIXTURES / f"{ROOT_SIGN_IN}.json").read_text())
+    event["id"] = f"root-{event_id}"
+    event["account"] = bench.account
+    event["detail"]["eventID"] = event_id
+    event["detail"]["responseElements"]["ConsoleLogin"] = outcome
+    return event
+
+
+def test_an_incident_closed_in_the_console_is_replaced_on_the_next_alarm(
+    bench: Bench, triage: Function, vpn: str, incidents: Incidents
+) -> None:
+    first = answer_of(triage.invoke(at(bench, DOWN, vpn, "2024-05-14T03:02:10.485+0000")))
+    assert first["action"] == "opened", first
+    old = incidents.one()
+    incidents.close_in_console(old)
+
+    # The next ALARM on the VPN (a re-fire, hours later): not into the closed incident.
+    answer = answer_of(triage.invoke(at(bench, IP_DOWN, vpn, "2024-05-14T05:02:40.617+0000")))
+    assert answer["action"] == "opened", answer
+    assert answer["incident"] != first["incident"]
+    assert first["incident"] in answer["reason"], answer["reason"]
+    stored = incidents.all()
+    assert len(stored) == 2, stored
+    assert incidents.id(stored[1]) == answer["incident"]
+    row = bench.state_item(f"dedupe#vpn-tunnel-down:{vpn}", "incident")
+    assert row is not None and (row["status"], row["incident_id"]) == ("open", answer["incident"])
+    # And the next one joins the new incident.
+    again = answer_of(triage.invoke(at(bench, DOWN, vpn, "2024-05-14T05:03:10.000+0000")))
+    assert (again["action"], again["incident"]) == ("joined", answer["incident"]), again
+
+
+def test_two_alarms_on_one_vpn_recover_only_when_both_are_ok(
+    bench: Bench, triage: Function, resolve: Function, vpn: str, incidents: Incidents
+) -> None:
+    opened = answer_of(triage.invoke(bench.alarm_event(DOWN, vpn)))
+    joined = answer_of(triage.invoke(bench.alarm_event(IP_DOWN, vpn)))
+    assert (opened["action"], joined["action"]) == ("opened", "joined")
+
+    # The tunnel's alarm clears first; the VPN's alarm still fires.
+    first_ok = answer_of(triage.invoke(bench.alarm_event(IP_OK, vpn)))
+    assert first_ok["action"] == "joined", first_ok
+    assert "1 other signal" in first_ok["reason"], first_ok["reason"]
+    row = bench.state_item(f"dedupe#vpn-tunnel-down:{vpn}", "incident")
+    assert row is not None and row["status"] == "open", row
+    assert set(row["firing"]) == {bench.alarm_arn(f"vpn-tunnel-down-{vpn}")}, row
+    assert not [e for e in bench.bus_events() if e["detail-type"] == "Signal Recovered"]
+
+    bench.recover(vpn)  # both tunnels UP, the VPN's alarm OK in CloudWatch
+    recovered = answer_of(triage.invoke(bench.alarm_event(OK, vpn)))
+    assert (recovered["action"], recovered["incident"]) == ("recovered", opened["incident"])
+    signal_recovered = [e for e in bench.bus_events() if e["detail-type"] == "Signal Recovered"]
+    assert len(signal_recovered) == 1, bench.bus_events()
+    # resolve verifies (both tunnels UP, the alarm OK) and resolves the one incident.
+    resolved = answer_of(resolve.invoke(signal_recovered[0]))
+    assert resolved["action"] == "resolved", resolved
+    assert len(incidents.all()) == 1
+
+
+def test_a_late_alarm_older_than_the_ok_changes_nothing(
+    bench: Bench, triage: Function, vpn: str, incidents: Incidents
+) -> None:
+    assert action(triage.invoke(at(bench, DOWN, vpn, "2024-05-14T03:02:10.485+0000"))) == "opened"
+    assert action(triage.invoke(at(bench, OK, vpn, "2024-05-14T03:21:10.210+0000"))) == "recovered"
+    # EventBridge retries an ALARM from 03:10 after the 03:21 OK.
+    late = answer_of(triage.invoke(at(bench, DOWN, vpn, "2024-05-14T03:10:00.000+0000")))
+    assert late["action"] == "ignored", late
+    assert "recovered at 2024-05-14 03:21:10.210" in late["reason"], late["reason"]
+    row = bench.state_item(f"dedupe#vpn-tunnel-down:{vpn}", "incident")
+    assert row is not None and row["status"] == "recovered", row
+    assert len(incidents.all()) == 1
+    assert [e["detail-type"] for e in bench.bus_events()] == [
+        "Incident Opened",
+        "Signal Recovered",
+    ]
+
+
+def test_an_alarm_older_than_an_ok_seen_first_opens_nothing(
+    bench: Bench, triage: Function, vpn: str, incidents: Incidents
+) -> None:
+    assert action(triage.invoke(at(bench, OK, vpn, "2024-05-14T03:21:10.210+0000"))) == "ignored"
+    late = answer_of(triage.invoke(at(bench, DOWN, vpn, "2024-05-14T03:02:10.485+0000")))
+    assert late["action"] == "ignored", late
+    assert "stale" in late["reason"], late["reason"]
+    assert incidents.all() == []
+    assert bench.state_item(f"dedupe#vpn-tunnel-down:{vpn}", "incident") is None
+    # The alarm's newest state, as the state table keeps it.
+    alarm = bench.alarm_arn(f"vpn-tunnel-down-{vpn}")
+    change = bench.state_item(f"change#{alarm}", "change")
+    assert change is not None and change["state"] == "recovered", change
+
+
+def test_a_graver_root_sign_in_raises_the_incident(
+    bench: Bench, triage: Function, incidents: Incidents
+) -> None:
+    failed = answer_of(triage.invoke(root_sign_in(bench, "failed-1", "Failure")))
+    assert (failed["action"], failed["impact"]) == ("opened", 2), failed
+    success = answer_of(triage.invoke(root_sign_in(bench, "success-1", "Success")))
+    assert (success["action"], success["impact"]) == ("joined", 1), success
+    assert "Impact raised from 2 (High) to 1 (Critical)" in success["reason"], success["reason"]
+    record = incidents.one()
+    assert incidents.impact(record) == 1
+    kinds = [e["kind"] for e in incidents.entries(record)]
+    assert "impact-raised" in kinds, kinds
+    updated = [e for e in bench.bus_events() if e["detail-type"] == "Incident Updated"]
+    assert updated[-1]["detail"]["incident"]["impact"] == 1
+    if incidents.backend == "opscenter":
+        assert record["Severity"] == "1", record
+    else:
+        assert im_record(record)["status"] == "OPEN"
+
+
+def test_a_resolution_finishes_after_the_key_moved_on(
+    bench: Bench, triage: Function, resolve: Function, vpn: str, incidents: Incidents
+) -> None:
+    answer_of(triage.invoke(bench.alarm_event(DOWN, vpn)))
+    answer_of(triage.invoke(bench.alarm_event(OK, vpn)))
+    [recovered] = [e for e in bench.bus_events() if e["detail-type"] == "Signal Recovered"]
+    bench.recover(vpn)
+    # The backend fails the resolving call once: the invocation fails after settling the key.
+    operation = "UpdateIncidentRecord" if incidents.backend == "incident-manager" else "UpdateOpsItem"
+    bench.emu.inject(operation, 1, "AccessDeniedException")
+    failed = resolve.invoke(recovered)
+    assert failed.kind == "error", failed
+    # Before Lambda's retry, the VPN fails again: the settled key opens a new incident.
+    refire = answer_of(triage.invoke(at(bench, DOWN, vpn, "2030-01-01T00:00:00.000+0000")))
+    assert refire["action"] == "opened", refire
+    # The retry finishes the first resolution, and leaves the new incident alone.
+    retried = answer_of(resolve.invoke(recovered))
+    assert retried["action"] == "resolved", retried
+    first, second = incidents.all()
+    assert incidents.id(first) == recovered["detail"]["incident"]["id"]
+    row = bench.state_item(f"dedupe#vpn-tunnel-down:{vpn}", "incident")
+    assert row is not None and row["incident_id"] == incidents.id(second), row
+    if incidents.backend == "incident-manager":
+        assert [im_record(r)["status"] for r in (first, second)] == ["RESOLVED", "OPEN"]
+    else:
+        assert [r["Status"] for r in (first, second)] == ["Resolved", "Open"]
