@@ -591,3 +591,38 @@ def test_a_vpn_deleted_before_enrich_is_said_to_be_deleted(
     assert executions(bench) == []
     [note] = entries(incidents, f"Runbook {DOCUMENT} not started")
     assert f"VPN {vpn} is deleted" in note, (note, skipped)
+
+
+def test_a_final_status_while_a_start_is_in_flight_is_retried_not_dropped(
+    bench: Bench,
+    triage: Function,
+    enrich: Function,
+    runbook: Function,
+    vpn: str,
+) -> None:
+    """runbook notes a start of the document before `StartAutomationExecution` and links the
+    execution to its incident after it. A final status of an execution it cannot link while a
+    start is in flight (here: one that failed) fails the invocation, so Lambda retries it once
+    the link can be there, instead of answering `ignored` and losing the outcome."""
+    event = enriched(bench, triage, enrich, vpn)
+    bench.emu.inject("StartAutomationExecution", 1, "AccessDeniedException")
+    failed(runbook.invoke(event), "AccessDenied", "StartAutomationExecution")
+    # An execution of the document the responder cannot link yet reaches its final status.
+    unlinked = bench.emulated("ssm").start_automation_execution(
+        DocumentName=DOCUMENT,
+        Parameters={
+            "VpnConnectionId": [vpn],
+            "TunnelAIPAddress": ["203.0.113.10"],
+            "IKEVersion": ["IKEv2"],
+            "LogGroupName": [bench.log_group(vpn)],
+        },
+    )
+    bench.emu.finish_automation(unlinked["AutomationExecutionId"], "Success")
+    status = bench.emu.automation_status_change_event(unlinked["AutomationExecutionId"])
+    failed(runbook.invoke(status), "EventInProgress", f"automation-starting#{DOCUMENT}")
+
+    # Lambda's retry of the start links its execution; that execution's outcome is reported.
+    started = answered(runbook.invoke(event), "started")
+    bench.emu.finish_automation(started["execution"], "Success")
+    own = bench.emu.automation_status_change_event(started["execution"])
+    answered(runbook.invoke(own), "finished")

@@ -180,6 +180,7 @@ mod tests {
             finding_type: None,
             finding_id: None,
             reason: None,
+            product: None,
         };
         LifecycleEvent {
             kind: LifecycleKind::IncidentOpened,

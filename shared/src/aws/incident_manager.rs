@@ -66,6 +66,10 @@ pub const TIMELINE_EVENT_TYPE: &str = "Custom Event";
 pub const SUMMARY_MAX: usize = 8_000;
 /// `ListTimelineEvents.maxResults`: at most 100 per page.
 pub const TIMELINE_PAGE_MAX: i32 = 100;
+/// The most timeline events read back for the post-incident record.
+pub const TIMELINE_READ_MAX: usize = 2_000;
+/// How many `GetTimelineEvent` calls run at once.
+pub const TIMELINE_READS_AT_ONCE: usize = 10;
 
 /// Opens incident records, each against the response plan for its impact.
 #[derive(Debug, Clone)]
@@ -253,8 +257,13 @@ fn expect_backend(operation: &str, incident: &IncidentRef) -> Result<(), PortErr
 }
 
 impl IncidentManagerStore {
-    /// Every timeline event of the incident, oldest first, with its words.
+    /// The incident's timeline events, oldest first, with their words: at most
+    /// [`TIMELINE_READ_MAX`] of them, each page's words read [`TIMELINE_READS_AT_ONCE`] at a
+    /// time (`GetTimelineEvent` is one call per event), so that an incident with hundreds of
+    /// joins is read well inside the function's timeout.
     async fn timeline(&self, arn: &str) -> Result<Vec<TimelineEntry>, PortError> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+
         const OP: &str = "ListTimelineEvents";
         let mut entries = Vec::new();
         let mut token: Option<String> = None;
@@ -270,8 +279,16 @@ impl IncidentManagerStore {
                 .send()
                 .await
                 .map_err(|e| from_sdk_error(OP, &e))?;
-            for summary in output.event_summaries() {
-                let Some(data) = self.event_data(arn, summary.event_id()).await? else {
+            let room = TIMELINE_READ_MAX.saturating_sub(entries.len());
+            let summaries: Vec<_> = output.event_summaries().iter().take(room).collect();
+            let ids: Vec<String> = summaries.iter().map(|s| s.event_id().to_string()).collect();
+            let words: Vec<Option<String>> = stream::iter(ids)
+                .map(|id| async move { self.event_data(arn, &id).await })
+                .buffered(TIMELINE_READS_AT_ONCE)
+                .try_collect()
+                .await?;
+            for (summary, data) in summaries.iter().zip(words) {
+                let Some(data) = data else {
                     continue;
                 };
                 let Some(time) = to_chrono(summary.event_time()) else {
@@ -283,6 +300,13 @@ impl IncidentManagerStore {
                 };
                 let (kind, text) = read_entry(summary.event_type(), &data);
                 entries.push(TimelineEntry { time, kind, text });
+            }
+            if summaries.len() < output.event_summaries().len() {
+                tracing::warn!(
+                    incident = arn,
+                    "the timeline holds more than {TIMELINE_READ_MAX} events; the rest is left out"
+                );
+                break;
             }
             match output.next_token().filter(|t| !t.is_empty()) {
                 None => break,

@@ -191,6 +191,10 @@ pub struct Signal {
     /// Why the state was reached (the alarm's state reason), when the source says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The product that reported a Security Hub finding (ASFF `ProductName`: `GuardDuty` for
+    /// the copies of GuardDuty's findings Security Hub receives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
 }
 
 impl Signal {
@@ -202,13 +206,34 @@ impl Signal {
             .map(String::as_str)
     }
 
-    /// What changes state over time: the alarm (its ARN), the finding (its id), the Health
-    /// event (its ARN); for root activity, the CloudTrail event itself.
+    /// What changes state over time: the alarm (its ARN), the finding (its id; a Security Hub
+    /// copy of a GuardDuty finding is that GuardDuty finding), the Health event (its ARN); for
+    /// root activity, the CloudTrail event itself.
     pub fn subject(&self) -> &str {
         match self.kind {
             SignalKind::MetricAlarm | SignalKind::CompositeAlarm => &self.resource,
-            _ => self.finding_id.as_deref().unwrap_or(&self.resource),
+            _ => self
+                .copy_of_guardduty()
+                .or(self.finding_id.as_deref())
+                .unwrap_or(&self.resource),
         }
+    }
+
+    /// For a Security Hub copy of a GuardDuty finding, GuardDuty's own finding id (ASFF `Id` is
+    /// `arn:aws:guardduty:<region>:<account>:detector/<detector>/finding/<id>`).
+    pub fn copy_of_guardduty(&self) -> Option<&str> {
+        if self.kind != SignalKind::SecurityHubFinding
+            || !self
+                .product
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case("GuardDuty"))
+        {
+            return None;
+        }
+        let id = self.finding_id.as_deref()?;
+        id.rsplit_once("/finding/")
+            .map(|(_, finding)| finding)
+            .filter(|f| !f.is_empty() && !f.contains('/'))
     }
 
     pub fn tag(&self, name: &str) -> Option<&str> {

@@ -197,6 +197,14 @@ impl Rules {
             .map(|row| row[severity_index(severity)])
     }
 
+    /// The first rule that takes `source`'s own events (names it in `match.source`).
+    pub fn rule_for_source(&self, source: &str) -> Option<&str> {
+        self.rules
+            .iter()
+            .find(|r| r.matcher.source.iter().any(|s| s == source))
+            .map(|r| r.id.as_str())
+    }
+
     /// The first rule matching the signal, and what it decides; `None` when no rule matches.
     pub fn classify(&self, signal: &Signal) -> Option<Classification> {
         let rule = self.rules.iter().find(|r| r.matcher.matches(signal))?;

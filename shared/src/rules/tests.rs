@@ -36,6 +36,7 @@ fn vpn_alarm(dimension: (&str, &str), tags: &[(&str, &str)]) -> Signal {
         finding_type: None,
         finding_id: None,
         reason: None,
+        product: None,
     }
 }
 

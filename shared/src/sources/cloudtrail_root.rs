@@ -161,6 +161,7 @@ pub(super) fn parse(event: &Value, kind: &'static str) -> Result<Parsed, SourceE
         finding_type: Some(detail.event_name),
         finding_id: Some(detail.event_id),
         reason: None,
+        product: None,
     };
     Ok(Parsed::Signals(vec![signal]))
 }

@@ -249,6 +249,7 @@ fn to_signal(origin: Origin, alarm: AlarmData) -> Signal {
         finding_type: None,
         finding_id: None,
         reason,
+        product: None,
     }
 }
 

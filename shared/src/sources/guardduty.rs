@@ -110,6 +110,7 @@ pub(super) fn parse(event: &Value) -> Result<Parsed, SourceError> {
         finding_type: Some(finding.finding_type),
         finding_id: Some(finding.id),
         reason: None,
+        product: None,
     };
     Ok(Parsed::Signals(vec![signal]))
 }

@@ -111,6 +111,7 @@ pub(super) fn parse(event: &Value) -> Result<Parsed, SourceError> {
         finding_type: Some(detail.event_type_code),
         finding_id: Some(detail.event_arn),
         reason: None,
+        product: None,
     };
     Ok(Parsed::Signals(vec![signal]))
 }

@@ -46,6 +46,9 @@ struct Finding {
     record_state: Option<String>,
     #[serde(default)]
     compliance: Option<Status>,
+    /// The product that reported it (`GuardDuty` for GuardDuty's copies).
+    #[serde(default)]
+    product_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +125,7 @@ fn to_signal(envelope: &Envelope<()>, finding: Finding) -> Signal {
         finding_type: finding.types.into_iter().next(),
         finding_id: Some(finding.id),
         reason: None,
+        product: finding.product_name.filter(|p| !p.trim().is_empty()),
     }
 }
 

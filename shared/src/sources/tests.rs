@@ -81,6 +81,10 @@ const FIXTURES: &[(&str, &str)] = &[
         include_str!("../../../tests/fixtures/events/securityhub-finding-resolved.json"),
     ),
     (
+        "securityhub-finding-guardduty",
+        include_str!("../../../tests/fixtures/events/securityhub-finding-guardduty.json"),
+    ),
+    (
         "securityhub-findings-multiple",
         include_str!("../../../tests/fixtures/events/securityhub-findings-multiple.json"),
     ),

@@ -38,6 +38,7 @@ class Emulator:
         self.ssm = Ssm(account, region)
         self.cloudwatch = CloudWatch(account, region)
         self._faults: dict[str, deque[str | None]] = {}  # None: a call let through
+        self._latency: dict[str, float] = {}  # seconds each call of an operation takes
         self._calls: Counter[str] = Counter()
         self._log: deque[dict[str, Any]] = deque(maxlen=2000)
         self._server: _Server | None = None
@@ -98,6 +99,7 @@ class Emulator:
             self.ssm.reset()
             self.cloudwatch.reset()
             self._faults.clear()
+            self._latency.clear()
             self._calls.clear()
             self._log.clear()
 
@@ -238,6 +240,18 @@ class Emulator:
             queue = self._faults.setdefault(operation, deque())
             queue.extend([None] * int(after))  # None: this call goes through
             queue.extend([error] * int(count))
+
+    def slow(self, operation: str, seconds: float) -> None:
+        """Every call of `operation` takes `seconds` before it answers (as a real service's
+        round trip does); calls in parallel wait in parallel. 0 (or `reset`) ends it."""
+        if operation not in ALL_OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}")
+        with self.lock:
+            self._latency[operation] = max(0.0, float(seconds))
+
+    def _latency_of(self, operation: str) -> float:
+        with self.lock:
+            return self._latency.get(operation, 0.0)
 
     def calls(self, operation: str) -> int:
         """How many calls of `operation` were received (failed and faulted ones included)."""

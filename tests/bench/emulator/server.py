@@ -18,6 +18,7 @@ import json
 import socket
 import sys
 import threading
+import time
 import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -125,6 +126,9 @@ def _invoke(
 ) -> Response:
     """Counts the call, applies an injected fault, decodes, runs the operation under the lock."""
     emu._count(operation)
+    latency = emu._latency_of(operation)
+    if latency:
+        time.sleep(latency)
     fault = emu._take_fault(operation)
     try:
         if fault is not None:

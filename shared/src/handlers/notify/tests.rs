@@ -685,6 +685,28 @@ async fn a_state_table_failure_before_posting_fails_without_posting() {
     );
 }
 
+/// The guarantee is at least once: a post is never lost, and repeats only in the window between
+/// SNS accepting it and the state table recording it.
+#[tokio::test]
+async fn a_post_whose_record_fails_is_posted_again_never_lost() {
+    let b = bench();
+    let event = step_event(&story()[1]);
+    b.runs.fail_next("complete", 1, PortErrorKind::Unavailable);
+    let e = b.run(&event).await.err();
+    assert_eq!(
+        e.as_ref().map(Failure::error_type),
+        Some("ServiceUnavailable"),
+        "{e:?}"
+    );
+    assert_eq!(b.published().len(), 1, "SNS took it");
+    // Lambda's retry posts it again: the thread shows the step twice, never zero times.
+    assert_eq!(b.ok(&event).await.action, NotifyAction::Posted);
+    assert_eq!(b.steps(), ["diagnosed", "diagnosed"]);
+    // After that it is recorded: a re-delivery posts nothing.
+    assert_eq!(b.ok(&event).await.action, NotifyAction::Ignored);
+    assert_eq!(b.published().len(), 2);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Storms of joined signals.
 

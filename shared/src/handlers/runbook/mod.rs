@@ -45,6 +45,9 @@ use plan::{plan, Plan, Problem};
 
 /// How long the state table links an execution to its incident: longer than any runbook runs.
 const EXECUTION_LINK: Duration = Duration::days(7);
+/// How long a start in flight is remembered (written before `StartAutomationExecution`, the
+/// link after it): long enough for Lambda's retries of a start that failed between the two.
+const STARTING: Duration = Duration::minutes(10);
 /// One output value or failure message, in characters (timeline and bus event alike).
 const OUTPUT_VALUE_MAX: usize = 3_000;
 /// How many outputs are reported.
@@ -300,6 +303,10 @@ impl Runbook {
                 ),
             ]),
         };
+        // Before the start: a status change that outruns the link finds this and is retried.
+        self.references
+            .remember(&starting_key(document), &incident.id, cx.now() + STARTING)
+            .await?;
         let execution = self.automation.start(&request).await?;
         detail.reason = format!("Runbook {document} started (execution {execution}).");
         detail.automation = Some(RunbookRun {
@@ -389,6 +396,14 @@ impl Runbook {
             .recall(&execution_key(execution), cx.now())
             .await?
         else {
+            // The responder is starting this document right now: the execution may be ours,
+            // its link not written yet. Fail, so that Lambda's retry finds the link.
+            if let Some(definition) = change.definition.as_deref() {
+                let starting = starting_key(definition);
+                if self.references.recall(&starting, cx.now()).await?.is_some() {
+                    return Err(StageError::InProgress { key: starting });
+                }
+            }
             return Ok(RunbookAnswer::new(
                 RunbookAction::Ignored,
                 None,
@@ -516,6 +531,11 @@ fn tag_value(text: &str) -> String {
 
 fn execution_key(execution: &str) -> String {
     format!("automation#{execution}")
+}
+
+/// A start of `document` in flight (the event's `Definition` is the document's name).
+fn starting_key(document: &str) -> String {
+    format!("automation-starting#{document}")
 }
 
 /// SSM's `ClientToken`: UUID-shaped (8-4-4-4-12 lowercase hex), stable for one incident and

@@ -873,7 +873,9 @@ async fn in_progress_and_unknown_executions_are_ignored() {
     assert_eq!(answer.action, RunbookAction::Ignored, "{answer:?}");
     assert!(answer.reason.contains("InProgress"), "{}", answer.reason);
 
-    // The fixture's own execution was never started by the responder.
+    // The fixture's own execution was never started by the responder; once no start of its
+    // document is in flight, it is ignored.
+    b.clock.advance(Duration::minutes(11));
     let answer = b.ok(&fixture("ssm-automation-success")).await;
     assert_eq!(answer.action, RunbookAction::Ignored, "{answer:?}");
     assert_eq!(
@@ -882,6 +884,36 @@ async fn in_progress_and_unknown_executions_are_ignored() {
     );
     assert_eq!(b.timeline().len(), 1, "only the start");
     assert_eq!(b.kinds(), vec![LifecycleKind::RunbookStarted]);
+}
+
+#[tokio::test]
+async fn a_final_status_that_outruns_its_link_is_retried() {
+    let b = bench().await;
+    // A start of the document is in flight: StartAutomationExecution answered, the link to the
+    // incident is not written yet (the invocation is slow, or failed in between).
+    let now = b.clock.now();
+    b.references
+        .remember(
+            &starting_key(DOCUMENT),
+            &b.incident_id(),
+            now + Duration::minutes(10),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    match b.run(&fixture("ssm-automation-success")).await {
+        Err(e) => {
+            assert_eq!(e.error_type(), "EventInProgress", "{e}");
+            assert!(e.to_string().contains("automation-starting#"), "{e}");
+        }
+        Ok(answer) => panic!("should fail for Lambda to retry: {answer:?}"),
+    }
+    assert!(b.timeline().is_empty(), "nothing written");
+    // The retry, once the start linked its execution, reports it.
+    let execution = b.started().await;
+    let answer = b
+        .ok(&status_event("ssm-automation-success", &execution))
+        .await;
+    assert_eq!(answer.action, RunbookAction::Finished, "{answer:?}");
 }
 
 #[tokio::test]

@@ -62,6 +62,8 @@ const CHANGE_KEEP: Duration = Duration::days(3);
 /// Beyond it a joining signal is counted but not tracked: the incident recovers when the
 /// tracked ones clear.
 pub const FIRING_MAX: usize = 100;
+/// GuardDuty's own events.
+const GUARDDUTY_SOURCE: &str = "aws.guardduty";
 /// How many times a signal looks at its key again when the key changed under it.
 const LOOKS: usize = 4;
 /// How long a signal waits for a concurrent invocation to finish opening its incident.
@@ -178,6 +180,13 @@ impl Triage {
         raw: &str,
         cx: &Invocation<'_>,
     ) -> Result<TriageAnswer, TriageError> {
+        if let Some(finding) = signal.copy_of_guardduty() {
+            if let Some(rule) = self.rules.rule_for_source(GUARDDUTY_SOURCE) {
+                return Ok(TriageAnswer::ignored(format!(
+                    "A Security Hub copy of GuardDuty finding {finding}: GuardDuty's own event is the signal (rule {rule}), so the finding opens one incident, not two."
+                )));
+            }
+        }
         let Some(c) = self.rules.classify(signal) else {
             return Ok(TriageAnswer::ignored(format!(
                 "No rule matches {} `{}` ({}).",

@@ -749,3 +749,36 @@ async fn a_take_over_of_a_lapsed_opening_opens_the_same_incident() {
     assert_eq!(retry.incident, other.incident);
     assert_eq!(b.incidents.incidents().len(), 1);
 }
+
+#[tokio::test]
+async fn a_security_hub_copy_of_a_guardduty_finding_opens_nothing_more() {
+    for first in ["guardduty-finding-high", "securityhub-finding-guardduty"] {
+        let b = bench(Backend::OpsCenter);
+        let (one, other) = if first.starts_with("guardduty") {
+            (first, "securityhub-finding-guardduty")
+        } else {
+            (first, "guardduty-finding-high")
+        };
+        let answers = [b.ok(&fixture(one)).await, b.ok(&fixture(other)).await];
+        let actions: Vec<Action> = answers.iter().map(|a| a.action).collect();
+        assert!(
+            actions.contains(&Action::Opened) && actions.contains(&Action::Ignored),
+            "{answers:?}"
+        );
+        let copy = answers
+            .iter()
+            .find(|a| a.action == Action::Ignored)
+            .map(|a| a.reason.clone())
+            .unwrap_or_default();
+        assert!(
+            copy.contains("16afba5c5c43e07c9e3e5e2e544e95df") && copy.contains("guardduty-high"),
+            "{copy}"
+        );
+        assert_eq!(b.incidents.incidents().len(), 1, "{first} first");
+        assert_eq!(
+            b.incidents.incidents()[0].request.rule_id,
+            "guardduty-high",
+            "GuardDuty's own rule"
+        );
+    }
+}
