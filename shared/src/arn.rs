@@ -52,9 +52,22 @@ impl<'a> Arn<'a> {
             parts.next()?,
             parts.next()?,
         );
+        // AWS's own forms: a known partition; service and region in lower case, digits and `-`;
+        // the account digits (12 in AWS), empty, or `aws` (AWS managed policies). Anything else
+        // (a host in the region, a forged finding's) is no ARN, so it never reaches a link or an
+        // API.
+        let word = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
         let valid = prefix == "arn"
-            && partition.starts_with("aws")
+            && matches!(partition, "aws" | "aws-cn" | "aws-us-gov")
             && !service.is_empty()
+            && word(service)
+            && word(region)
+            && (account.is_empty()
+                || account == "aws"
+                || (account.len() <= 12 && account.bytes().all(|b| b.is_ascii_digit())))
             && !resource.is_empty();
         valid.then_some(Arn {
             partition,

@@ -176,6 +176,9 @@ pub struct RunbookConfig {
     pub stage: StageConfig,
     /// `AUTOMATION_ROLE_ARN`: the role SSM Automation assumes to run the runbooks.
     pub automation_role_arn: String,
+    /// `RULES`: optional path of a rules file replacing the embedded default: runbook starts
+    /// only the runbooks its rules name (give it triage's file).
+    pub rules_path: Option<PathBuf>,
 }
 
 impl RunbookConfig {
@@ -193,9 +196,15 @@ impl RunbookConfig {
             });
         }
         Ok(RunbookConfig {
-            stage: StageConfig::from_lookup(lookup)?,
+            stage: StageConfig::from_lookup(&lookup)?,
             automation_role_arn: role,
+            rules_path: trimmed(&lookup, "RULES").map(PathBuf::from),
         })
+    }
+
+    /// The rules: the file named by `RULES`, else the embedded default.
+    pub fn rules(&self) -> Result<Rules, ConfigError> {
+        load_rules(self.rules_path.as_deref())
     }
 }
 

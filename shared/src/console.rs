@@ -275,14 +275,15 @@ mod tests {
         );
         assert!(vpn_connection("x.evil.com/", "vpn-1")
             .starts_with("https://console.aws.amazon.com/vpcconsole/home?region=x.evil.com%2F#"));
-        let (_, url) =
-            resource_page("arn:aws:ec2:evil.example.com/#:1:instance/i-1", "eu-west-1").unwrap();
-        assert!(
-            url.starts_with(
-                "https://console.aws.amazon.com/ec2/home?region=evil.example.com%2F%23#"
-            ),
-            "{url}"
-        );
+        // A forged ARN (a host where the region goes) is no ARN: no page, it shows as text.
+        for forged in [
+            "arn:aws:ec2:evil.example.com/#:1:instance/i-1",
+            "arn:aws:ec2:evil.example#:1:instance/i-1",
+            "arn:evil:ec2:eu-west-1:1:instance/i-1",
+            "arn:aws:ec2:eu-west-1:evil.example:instance/i-1",
+        ] {
+            assert_eq!(resource_page(forged, "eu-west-1"), None, "{forged}");
+        }
     }
 
     #[test]

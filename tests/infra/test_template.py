@@ -10,6 +10,8 @@ tests/bench/test_least_privilege.py.
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 import pytest
@@ -25,6 +27,7 @@ STAR_RESOURCE_ACTIONS = {
     "ec2:DescribeCustomerGateways": "EC2 Describe* actions support no resource-level permissions",
     "ec2:DescribeTransitGateways": "EC2 Describe* actions support no resource-level permissions",
     "cloudwatch:GetMetricData": "GetMetricData supports no resource-level permissions",
+    "cloudwatch:GetMetricWidgetImage": "GetMetricWidgetImage supports no resource-level permissions",
     "ssm:CreateOpsItem": "the OpsItem does not exist before the call: there is no ARN to name",
     "logs:GetQueryResults": "it takes a query id and supports no resource-level permissions",
 }
@@ -65,6 +68,38 @@ def test_templates_load(any_template: cfn.Template) -> None:
     # Every condition a resource or an Fn::If names can be evaluated for both backends.
     for backend in BACKENDS:
         any_template.evaluated({cfn.BACKEND_PARAMETER: backend})
+
+
+# The longest stack name the README promises works: every name the template builds from it fits
+# its service's limit.
+STACK_NAME_MAX = 54
+NAME_LIMITS = {
+    "AWS::Events::Rule": ("Name", 64),
+    "AWS::Events::EventBus": ("Name", 256),
+    "AWS::Serverless::Function": ("FunctionName", 64),
+    "AWS::Lambda::Function": ("FunctionName", 64),
+    "AWS::SQS::Queue": ("QueueName", 80),
+    "AWS::Chatbot::SlackChannelConfiguration": ("ConfigurationName", 128),
+    "AWS::SSMIncidents::ResponsePlan": ("Name", 200),
+    "AWS::Logs::LogGroup": ("LogGroupName", 512),
+    "AWS::CloudWatch::Dashboard": ("DashboardName", 255),
+}
+
+
+def test_names_fit_their_limits_with_the_longest_stack_name(any_template: cfn.Template) -> None:
+    stack = "s" * STACK_NAME_MAX
+    problems = []
+    for logical_id, resource in any_template.data["Resources"].items():
+        if resource.get("Type") not in NAME_LIMITS:
+            continue
+        prop, limit = NAME_LIMITS[resource["Type"]]
+        value = resource.get("Properties", {}).get(prop)
+        if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+            name = value["Fn::Sub"].replace("${AWS::StackName}", stack)
+            name = re.sub(r"\$\{[^}]+\}", "", name)  # other parameters: at their shortest
+            if len(name) > limit:
+                problems.append(f"{logical_id}.{prop}: {len(name)} > {limit} characters")
+    assert not problems, "\n".join(problems)
 
 
 def test_the_backend_parameter_offers_the_codes_backends(template: cfn.Template) -> None:
@@ -402,7 +437,8 @@ def test_role_grants_only_what_the_linked_adapters_call(view: cfn.View, name: st
         )
     granted = view.role_actions(name)
     code = cfn.code_actions(name)
-    passed_role = {"iam:PassRole"} if name == "runbook" else set()
+    # IAM checks these inside StartAutomationExecution: the role it passes, the Tags it carries.
+    passed_role = {"iam:PassRole", "ssm:AddTagsToResource"} if name == "runbook" else set()
     extra = granted - cfn.RUNTIME_ACTIONS - code - passed_role
     modules = ", ".join(sorted(cfn.linked_modules(name)))
     for action in sorted(extra):

@@ -20,6 +20,7 @@ async fn main() -> Result<(), Error> {
     let bus = aws::responder_bus(&sdk, &config.stage.responder_bus);
     let incidents = aws::incidents(&sdk, config.stage.backend).writer;
     let runbook = Runbook::new(
+        config.rules()?,
         incidents,
         aws::automation(&sdk),
         state.clone(),

@@ -204,6 +204,21 @@ mod tests {
     }
 
     #[test]
+    fn root_activity_comes_only_from_cloudtrail_sources() {
+        // Anyone may put events with their own source on a bus; only AWS puts `aws.*`.
+        for (fixture_name, forged) in [
+            ("cloudtrail-root-console-signin", "custom.signin"),
+            ("cloudtrail-root-console-signin", "aws.kms"),
+            ("cloudtrail-root-api-call", "acme.kms"),
+        ] {
+            let mut event = fixture(fixture_name);
+            event["source"] = json!(forged);
+            let reason = not_handled(&event);
+            assert!(reason.contains("no parser"), "{forged}: {reason}");
+        }
+    }
+
+    #[test]
     fn a_failed_root_sign_in_is_medium() {
         let mut event = fixture("cloudtrail-root-console-signin");
         event["detail"]["responseElements"]["ConsoleLogin"] = json!("Failure");

@@ -127,10 +127,12 @@ fn parse_eventbridge(event: &Value) -> Result<Parsed, SourceError> {
             security_hub::DETAIL_TYPE
         ))),
         ("aws.guardduty", guardduty::DETAIL_TYPE) => guardduty::parse(event),
-        (_, cloudtrail_root::SIGN_IN_DETAIL_TYPE) => {
+        // Root activity comes from CloudTrail only: console sign-ins as `aws.signin`, API calls
+        // as the service's own `aws.<service>` (EventBridge refuses `aws.*` from anyone else).
+        ("aws.signin", cloudtrail_root::SIGN_IN_DETAIL_TYPE) => {
             cloudtrail_root::parse(event, cloudtrail_root::SIGN_IN_DETAIL_TYPE)
         }
-        (_, cloudtrail_root::API_CALL_DETAIL_TYPE) => {
+        (source, cloudtrail_root::API_CALL_DETAIL_TYPE) if source.starts_with("aws.") => {
             cloudtrail_root::parse(event, cloudtrail_root::API_CALL_DETAIL_TYPE)
         }
         ("aws.health", health::DETAIL_TYPE) => health::parse(event),

