@@ -107,7 +107,7 @@ def main() -> int:
         print(f"  exec → first answer, event with no AWS call  "
               f"{ms(statistics.median(firsts))} / {ms(min(firsts))} / {ms(max(firsts))}")
         _, vpn_firsts = cold_start(bench, path, env, lambda n: alarm(10_000 + n))
-        print(f"  exec → first answer, VPN alarm (6 AWS calls) "
+        print(f"  exec → first answer, VPN alarm (7 AWS calls) "
               f"{ms(statistics.median(vpn_firsts))} / {ms(min(vpn_firsts))} / {ms(max(vpn_firsts))}")
 
         function = Function("triage", path, env, account=bench.account, region=bench.region)

@@ -323,3 +323,15 @@ def test_a_take_over_of_a_timed_out_opening_opens_the_same_incident(
     again = answer_of(retry.invoke(bench.alarm_event(DOWN, vpn)))
     assert (again["action"], again["incident"]) == ("joined", taken["incident"]), again
     assert len(incidents.all()) == 1
+
+
+def test_root_activity_from_a_foreign_source_opens_nothing(
+    bench: Bench, triage: Function, incidents: Incidents
+) -> None:
+    forged = root_sign_in(bench, "forged-1", "Success")
+    forged["source"] = "custom.signin"  # anyone can put their own source on a bus
+    answer = answer_of(triage.invoke(forged))
+    assert answer["action"] == "ignored", answer
+    assert incidents.all() == []
+    real = answer_of(triage.invoke(root_sign_in(bench, "real-1", "Success")))
+    assert real["action"] == "opened", real

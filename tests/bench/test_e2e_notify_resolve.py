@@ -444,3 +444,36 @@ def test_malformed_and_foreign_events_fail_and_the_processes_serve_on(
     assert len(bench.slack_messages()) == 1
     for function in (notify, resolve):
         assert function.running and function.process and function.process.pid == pids[function.name]
+
+
+def test_a_post_whose_record_fails_is_posted_again_not_lost(
+    bench: Bench, triage: Function, notify: Function, vpn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """notify's guarantee is at least once. SNS took the message, then the state table failed
+    to record it (every SDK attempt): the invocation fails, and Lambda's retry posts it again.
+    Two messages for one step, never none."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    answered(triage.invoke(bench.alarm_event("cloudwatch-alarm-vpn-tunnel-down", vpn)), "opened")
+    opened = the_event(bench, "Incident Opened")
+    real = DynamoDBBackend.put_item
+    left = {"failures": 4}  # the SDK's attempts (aws::config::MAX_ATTEMPTS)
+
+    def failing(self: Any, table_name: str, item_attrs: dict[str, Any], *a: Any, **k: Any) -> Any:
+        pk = item_attrs.get("pk", {}).get("S", "")
+        done = item_attrs.get("status", {}).get("S", "") == "completed"
+        if pk.startswith("idem#notify#") and done and left["failures"] > 0:
+            left["failures"] -= 1
+            raise RuntimeError("the state table is unavailable (bench)")
+        return real(self, table_name, item_attrs, *a, **k)
+
+    monkeypatch.setattr(DynamoDBBackend, "put_item", failing)
+    first = notify.invoke(opened)
+    assert first.kind == "error", first
+    assert len(bench.slack_messages(wait=2.0, count=1)) == 1, "SNS took it"
+    retry = answered(notify.invoke(opened), "posted")
+    assert retry["message_id"], retry
+    assert len(bench.slack_messages(wait=2.0, count=2)) == 2
+    # Recorded now: a re-delivery posts nothing.
+    answered(notify.invoke(opened), "ignored")
+    assert len(bench.slack_messages()) == 2

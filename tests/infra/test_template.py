@@ -375,6 +375,43 @@ def denies_insecure_transport(view: cfn.View, bucket_id: str) -> bool:
     return False
 
 
+def test_only_the_responders_publishing_roles_put_events_on_its_bus(template: cfn.Template) -> None:
+    """An explicit Deny for every other principal: in one account an identity policy allowing
+    events:PutEvents would otherwise do."""
+    resources = template.data["Resources"]
+    [policy] = [r for r in resources.values() if r.get("Type") == "AWS::Events::EventBusPolicy"]
+    statement = policy["Properties"]["Statement"]
+    assert policy["Properties"]["EventBusName"] == {"Ref": "ResponderBus"}
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Deny",
+        "*",
+        "events:PutEvents",
+    )
+    allowed = statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    roles = {
+        att[0] if isinstance(att, list) else att.split(".")[0]
+        for att in (a["Fn::GetAtt"] for a in allowed)
+    }
+    publishing = {
+        logical_id
+        for logical_id, r in resources.items()
+        if r.get("Type") == "AWS::IAM::Role"
+        and any(
+            "events:PutEvents" in cfn.as_list(s.get("Action"))
+            for s in cfn.policy_statements({"Resources": {logical_id: r}})
+        )
+    }
+    assert roles == publishing, (roles, publishing)
+
+
+def test_root_activity_is_read_from_cloudtrail_only_read_only_calls_included(
+    template: cfn.Template,
+) -> None:
+    rule = template.data["Resources"]["RootAccountRule"]["Properties"]
+    assert rule["State"] == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+    assert rule["EventPattern"]["source"] == [{"prefix": "aws."}]
+
+
 def test_every_data_store_is_encrypted(any_template: cfn.Template) -> None:
     problems = []
     for backend in BACKENDS:

@@ -782,3 +782,96 @@ async fn a_security_hub_copy_of_a_guardduty_finding_opens_nothing_more() {
         );
     }
 }
+
+/// A state table where the key is settled (resolve closing the incident) right before the
+/// first join lands: the join must not revive it.
+struct SettledBeforeTheJoin {
+    inner: Arc<crate::memory::MemoryDedupe>,
+    done: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl DedupeStore for SettledBeforeTheJoin {
+    async fn claim(
+        &self,
+        claim: &crate::ports::Claim,
+    ) -> Result<crate::ports::ClaimOutcome, PortError> {
+        self.inner.claim(claim).await
+    }
+    async fn confirm_open(
+        &self,
+        key: &str,
+        owner: &str,
+        incident: &IncidentRef,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        self.inner
+            .confirm_open(key, owner, incident, expires_at)
+            .await
+    }
+    async fn get(&self, key: &str) -> Result<Option<DedupeRecord>, PortError> {
+        self.inner.get(key).await
+    }
+    async fn join(&self, join: &crate::ports::Join) -> Result<crate::ports::Joined, PortError> {
+        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.inner
+                .settle(
+                    &join.key,
+                    &join.incident_id,
+                    crate::ports::SettleWhen::Closed,
+                    join.at,
+                    join.at + Duration::hours(24),
+                )
+                .await?;
+        }
+        self.inner.join(join).await
+    }
+    async fn clear(&self, clear: &crate::ports::Clear) -> Result<crate::ports::Cleared, PortError> {
+        self.inner.clear(clear).await
+    }
+    async fn settle(
+        &self,
+        key: &str,
+        incident_id: &str,
+        when: crate::ports::SettleWhen,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<crate::ports::Settle, PortError> {
+        self.inner
+            .settle(key, incident_id, when, at, expires_at)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn a_join_never_revives_a_key_settled_under_it() {
+    let fakes = Fakes::new(Backend::OpsCenter, start());
+    let keys = Arc::new(SettledBeforeTheJoin {
+        inner: fakes.keys.clone(),
+        done: std::sync::atomic::AtomicBool::new(false),
+    });
+    let triage = fakes.shell(Triage::new(
+        Rules::embedded().unwrap(),
+        fakes.incidents.clone(),
+        fakes.incidents.clone(),
+        keys,
+        fakes.changes.clone(),
+    ));
+    let first = fakes
+        .run(&triage, &fixture("cloudwatch-alarm-vpn-tunnel-down"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.action, Action::Opened);
+    fakes.clock.advance(Duration::minutes(1));
+    let second = fakes
+        .run(&triage, &fixture("cloudwatch-alarm-vpn-tunnel-ip-down"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The key was settled between the read and the join: the signal went back through the
+    // firing path and opened a new incident, instead of joining a resolved one.
+    assert_eq!(second.action, Action::Opened, "{second:?}");
+    assert_ne!(second.incident, first.incident);
+    let row = &fakes.keys.records()[0];
+    assert_eq!(row.status, KeyStatus::Open);
+    assert_eq!(row.incident.as_ref().map(|i| i.id.clone()), second.incident);
+}
