@@ -1,9 +1,12 @@
 //! A signal that cleared or lost its data: the incident recovers only when every signal that
 //! fired on its key is clear; missing data is only noted.
 
-use super::{bound_incident, lifecycle_detail, window, Action, Triage, TriageAnswer, TriageError};
+use super::{
+    bound_incident, lifecycle_detail, window, Action, Triage, TriageAnswer, TriageError,
+    SETTLED_KEEP,
+};
 use crate::domain::{stable_hash, Classification, EntryKind, LifecycleKind, Signal};
-use crate::ports::{Clear, Cleared, DedupeRecord, KeyStatus};
+use crate::ports::{Clear, Cleared, DedupeRecord, KeyStatus, SettleWhen};
 use crate::shell::Invocation;
 
 impl Triage {
@@ -121,6 +124,29 @@ impl Triage {
             ));
         };
         let incident = bound_incident(&held)?;
+        let standing = self.incidents.standing(incident).await?;
+        if !standing.open {
+            // Closed outside the responder: nothing to note it on, and the key is free.
+            let now = cx.now();
+            self.keys
+                .settle(
+                    &c.dedupe_key,
+                    &incident.id,
+                    SettleWhen::Closed,
+                    now,
+                    now + SETTLED_KEEP,
+                )
+                .await?;
+            return Ok(TriageAnswer::decided(
+                Action::Ignored,
+                c,
+                None,
+                format!(
+                    "{} is neither firing nor recovered, and the incident that held `{}` is {} (closed outside the responder): it opens nothing.",
+                    signal.summary, c.dedupe_key, standing.status
+                ),
+            ));
+        }
         let token = stable_hash(&["triage-inform", &c.dedupe_key, &signal.fingerprint], 64);
         let text = format!(
             "Signal lost its data (no change to the incident): {}",

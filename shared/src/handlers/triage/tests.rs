@@ -875,3 +875,25 @@ async fn a_join_never_revives_a_key_settled_under_it() {
     assert_eq!(row.status, KeyStatus::Open);
     assert_eq!(row.incident.as_ref().map(|i| i.id.clone()), second.incident);
 }
+
+#[tokio::test]
+async fn missing_data_is_not_noted_on_an_incident_closed_in_the_console() {
+    let b = bench(Backend::IncidentManager);
+    let opened = b
+        .ok(&alarm_at(
+            "cloudwatch-alarm-vpn-tunnel-down",
+            "2024-05-14T03:02:10.485+0000",
+        ))
+        .await;
+    assert_eq!(opened.action, Action::Opened);
+    let incident = b.incidents.incidents()[0].reference.clone();
+    b.incidents.close_in_console(&incident);
+    let mut no_data = fixture("cloudwatch-alarm-insufficient-data");
+    no_data["detail"]["state"]["timestamp"] = Value::String("2024-05-14T04:00:00.000+0000".into());
+    let answer = b.ok(&no_data).await;
+    assert_eq!(answer.rule.as_deref(), Some("vpn-tunnel-down"));
+    assert_eq!(answer.action, Action::Ignored, "{answer:?}");
+    assert!(answer.reason.contains("RESOLVED"), "{}", answer.reason);
+    assert_eq!(b.keys.records()[0].status, KeyStatus::Resolved);
+    assert!(b.incidents.incidents()[0].timeline.is_empty());
+}
