@@ -61,7 +61,17 @@ impl<'a> Arn<'a> {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         };
         let valid = prefix == "arn"
-            && matches!(partition, "aws" | "aws-cn" | "aws-us-gov")
+            && matches!(
+                partition,
+                "aws"
+                    | "aws-cn"
+                    | "aws-us-gov"
+                    | "aws-iso"
+                    | "aws-iso-b"
+                    | "aws-iso-e"
+                    | "aws-iso-f"
+                    | "aws-eusc"
+            )
             && !service.is_empty()
             && word(service)
             && word(region)

@@ -296,6 +296,14 @@ pub(crate) async fn dedupe(store: &dyn DedupeStore) {
         ("fp-b", original.record().token, second(60)),
         "the take-over finishes the same opening"
     );
+    assert_eq!(
+        (
+            taken.signal_count,
+            taken.firing.iter().map(String::as_str).collect::<Vec<_>>()
+        ),
+        (2, vec!["alarm-a", "alarm-b"]),
+        "the taking signal counts and fires"
+    );
     assert_eq!(store.get(&abandoned).await.unwrap().unwrap(), taken);
     let late = store
         .confirm_open(&abandoned, "fp-a", &opened, second(7_200))

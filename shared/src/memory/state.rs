@@ -59,9 +59,12 @@ impl DedupeStore for MemoryDedupe {
                 return Ok(ClaimOutcome::Held(existing.clone()));
             }
             if existing.status == KeyStatus::Opening && existing.expires_at > now {
-                // An abandoned opening: take it over, with its token.
+                // An abandoned opening: take it over, with its token; the taking signal counts
+                // and fires.
                 existing.owner = claim.owner.clone();
                 existing.lease_until = record.lease_until;
+                existing.signal_count += 1;
+                existing.firing.extend(claim.subject.iter().cloned());
                 return Ok(ClaimOutcome::Claimed(existing.clone()));
             }
         }

@@ -232,7 +232,8 @@ pub trait DedupeStore: Send + Sync {
     /// Binds `claim.key` (status `Opening`) only when no record binds it at `claim.now` (see
     /// [`DedupeRecord::binds`]), in one conditional write. Two concurrent claims: exactly one
     /// wins; the other is told who holds the key. Taking over an `Opening` whose lease ran out
-    /// keeps its opening token (and what it recorded); only the owner and lease change.
+    /// keeps its opening token (and what it recorded); the owner and lease change, and the
+    /// taking signal is counted and added to the firing signals.
     async fn claim(&self, claim: &Claim) -> Result<ClaimOutcome, PortError>;
 
     /// Records the opened incident on a key this owner claimed (status `Open`). A key not (or no

@@ -288,21 +288,41 @@ impl DedupeStore for DynamoStateStore {
         if held.status != KeyStatus::Opening || held.binds(claim.now) {
             return Ok(ClaimOutcome::Held(held));
         }
-        // An abandoned opening: take it over, keeping its token, so that whoever finishes it
-        // opens the same incident.
+        // An abandoned opening: take it over, keeping its token (a row from before tokens were
+        // kept gets its first claimer's), so that whoever finishes it opens the same incident.
+        // The taking signal counts, and fires.
+        let mut update = "SET #owner = :owner, #lease_until = :lease_until, \
+                          #token = if_not_exists(#token, :legacy) ADD #signal_count :one"
+            .to_string();
+        let mut attrs = vec![
+            ATTR_OWNER,
+            ATTR_STATUS,
+            ATTR_LEASE_UNTIL,
+            ATTR_EXPIRES_AT,
+            ATTR_TOKEN,
+            ATTR_SIGNAL_COUNT,
+        ];
+        let mut values = vec![
+            (":owner", s(claim.owner.as_str())),
+            (":lease_until", epoch(claim.lease_until)),
+            (":legacy", s(legacy_token(&claim.key, &held.owner))),
+            (":one", n(1)),
+            (":previous", s(held.owner.as_str())),
+            (":opening", s(KeyStatus::Opening.as_str())),
+            (":now", epoch(claim.now)),
+        ];
+        if let Some(subject) = &claim.subject {
+            update.push_str(", #firing :subject");
+            attrs.push(ATTR_FIRING);
+            values.push((":subject", AttributeValue::Ss(vec![subject.clone()])));
+        }
         let taken = self
             .update_if(
                 incident_key(&claim.key),
-                "SET #owner = :owner, #lease_until = :lease_until",
+                &update,
                 TAKE_OVER_CONDITION,
-                &[ATTR_OWNER, ATTR_STATUS, ATTR_LEASE_UNTIL, ATTR_EXPIRES_AT],
-                vec![
-                    (":owner", s(claim.owner.as_str())),
-                    (":lease_until", epoch(claim.lease_until)),
-                    (":previous", s(held.owner.as_str())),
-                    (":opening", s(KeyStatus::Opening.as_str())),
-                    (":now", epoch(claim.now)),
-                ],
+                &attrs,
+                values,
             )
             .await?;
         match taken {

@@ -549,7 +549,10 @@ async fn an_abandoned_opening_is_taken_over_with_its_token() {
     let req = seen.only();
     assert_eq!(
         req.update_expression(),
-        Some("SET #owner = :owner, #lease_until = :lease_until")
+        Some(
+            "SET #owner = :owner, #lease_until = :lease_until, \
+             #token = if_not_exists(#token, :legacy) ADD #signal_count :one, #firing :subject"
+        )
     );
     assert_eq!(
         req.condition_expression(),
@@ -560,6 +563,14 @@ async fn an_abandoned_opening_is_taken_over_with_its_token() {
     );
     let values = req.expression_attribute_values().cloned().unwrap();
     assert_eq!(values.get(":previous"), Some(&s("fp-gone")));
+    assert_eq!(
+        values.get(":legacy"),
+        Some(&s(legacy_token(KEY, "fp-gone")))
+    );
+    assert_eq!(
+        values.get(":subject"),
+        Some(&AttributeValue::Ss(vec![ALARM_A.to_string()]))
+    );
     assert_eq!(values.get(":owner"), Some(&s("fp-new")));
 }
 

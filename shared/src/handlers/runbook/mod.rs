@@ -378,6 +378,10 @@ impl Runbook {
         self.references
             .remember(&execution_key(&execution), &link, cx.now() + EXECUTION_LINK)
             .await?;
+        // Linked: the start is no longer in flight (an expired note reads as absent).
+        self.references
+            .remember(&starting_key(document), "", cx.now())
+            .await?;
 
         let arn = crate::arn::format(
             &origin.region,

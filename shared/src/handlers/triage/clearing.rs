@@ -124,7 +124,7 @@ impl Triage {
             ));
         };
         let incident = bound_incident(&held)?;
-        let standing = self.incidents.standing(incident).await?;
+        let standing = self.standing(incident).await?;
         if !standing.open {
             // Closed outside the responder: nothing to note it on, and the key is free.
             let now = cx.now();
@@ -173,22 +173,23 @@ impl Triage {
         Ok(TriageAnswer::on(Action::Joined, c, &held, incident, reason))
     }
 
-    /// The record binding `key` now, if any; an incident still being opened is an error to
-    /// retry (the recovery must not overtake the opening).
+    /// The record binding `key` now, if any. An incident still being opened is an error to
+    /// retry — also when its claimer's lease ran out (its invocation failed, and its retry or a
+    /// take-over will finish the opening): the recovery must not overtake the opening, nor be
+    /// lost to it.
     async fn bound(
         &self,
         key: &str,
         cx: &Invocation<'_>,
     ) -> Result<Option<DedupeRecord>, TriageError> {
+        let now = cx.now();
         match self.keys.get(key).await? {
-            Some(record) if record.binds(cx.now()) => {
-                if record.status == KeyStatus::Opening {
-                    return Err(TriageError::OpeningInProgress {
-                        key: key.to_string(),
-                    });
-                }
-                Ok(Some(record))
+            Some(record) if record.status == KeyStatus::Opening && record.expires_at > now => {
+                Err(TriageError::OpeningInProgress {
+                    key: key.to_string(),
+                })
             }
+            Some(record) if record.binds(now) => Ok(Some(record)),
             _ => Ok(None),
         }
     }

@@ -67,7 +67,7 @@ impl Triage {
                 continue; // the other opening lapsed: claim afresh
             };
             let incident = bound_incident(&held)?.clone();
-            let standing = self.incidents.standing(&incident).await?;
+            let standing = self.standing(&incident).await?;
             if !standing.open {
                 // Closed by a person or another tool, perhaps with no event reaching us: free
                 // the key and open a new incident.
@@ -240,13 +240,16 @@ impl Triage {
                 held.title, c.dedupe_key, record.signal_count
             )
         };
+        // The backend's impact is the incident's: a person may have lowered it. Only a signal
+        // graver than that raises it (also finishing a raise whose backend write failed).
         let backend_impact = standing.impact.unwrap_or(held.impact);
-        if record.impact.get() < backend_impact.get() {
-            self.raise(signal, c, incident, backend_impact, record)
-                .await?;
+        let mut impact = backend_impact;
+        if c.impact.get() < backend_impact.get() {
+            self.raise(signal, c, incident, backend_impact).await?;
+            impact = c.impact;
             reason.push_str(&format!(
                 " Impact raised from {} to {}: this signal is graver (rule {}).",
-                backend_impact, record.impact, c.rule_id
+                backend_impact, c.impact, c.rule_id
             ));
         }
         let detail = lifecycle_detail(
@@ -254,47 +257,35 @@ impl Triage {
             c,
             incident,
             &held.title,
-            record.impact,
+            impact,
             &reason,
             Some(record.signal_count),
         );
         cx.publish(LifecycleKind::IncidentUpdated, detail).await?;
-        Ok(TriageAnswer::on(
-            Action::Joined,
-            c,
-            record,
-            incident,
-            reason,
-        ))
+        let mut answer = TriageAnswer::on(Action::Joined, c, record, incident, reason);
+        answer.impact = Some(impact);
+        Ok(answer)
     }
 
-    /// Sets the backend's impact to the key's, and says why on the timeline.
+    /// Sets the backend's impact to the signal's, and says why on the timeline.
     async fn raise(
         &self,
         signal: &Signal,
         c: &Classification,
         incident: &IncidentRef,
         from: crate::domain::Impact,
-        record: &DedupeRecord,
     ) -> Result<(), TriageError> {
-        self.incidents.set_impact(incident, record.impact).await?;
+        self.incidents.set_impact(incident, c.impact).await?;
         let text = format!(
-            "Impact raised from {from} to {}: a graver signal joined (rule {}, impact {}): {}",
-            record.impact, c.rule_id, c.impact, signal.summary
+            "Impact raised from {from} to {}: a graver signal joined (rule {}): {}",
+            c.impact, c.rule_id, signal.summary
         );
         let kind = EntryKind::ImpactRaised {
             from: from.get(),
-            to: record.impact.get(),
+            to: c.impact.get(),
             signal: signal.fingerprint.clone(),
         };
-        let token = stable_hash(
-            &[
-                "triage-impact",
-                &c.dedupe_key,
-                &record.impact.get().to_string(),
-            ],
-            64,
-        );
+        let token = stable_hash(&["triage-impact", &c.dedupe_key, &signal.fingerprint], 64);
         self.note(incident, signal, kind, &text, &token).await
     }
 }

@@ -25,8 +25,10 @@ pub fn new_incident(signal: &Signal, c: &Classification, raw: &str, token: &str)
             raw_data: raw.to_string(),
             // Incident Manager's `triggerArn` takes any resource after the account (`.+`), spaces
             // included: an alarm named with spaces keeps its ARN.
-            // Incident Manager's pattern also wants the account to be 12 digits or empty.
+            // Incident Manager's pattern also wants one of its partitions and an account of 12
+            // digits or none.
             arn: Arn::parse(&signal.resource)
+                .filter(|arn| matches!(arn.partition, "aws" | "aws-cn" | "aws-us-gov"))
                 .filter(|arn| arn.account.is_empty() || arn.account.len() == 12)
                 .map(|_| signal.resource.clone()),
         },

@@ -36,7 +36,7 @@ use serde_json::Value;
 use crate::domain::{Classification, EntryKind, IncidentRef, Signal, SignalState, TimelineEntry};
 use crate::ports::{
     ChangeStore, DedupeRecord, DedupeStore, IncidentOpener, IncidentWriter, Observed, PortError,
-    StateChange,
+    PortErrorKind, Standing, StateChange,
 };
 use crate::rules::Rules;
 use crate::shell::{Failure, Input, Invocation, Once, Stage, StageError};
@@ -250,6 +250,10 @@ impl Triage {
         };
         match self.changes.observe(&change).await? {
             Observed::Newest => Ok(None),
+            // This very signal claimed the key and its opening did not finish (its invocation
+            // failed before the answer was stored; a newer change came meanwhile): finish it —
+            // open, or announce — or the incident stays orphaned and unannounced.
+            Observed::Stale { .. } if self.opening_of(signal, c).await? => Ok(None),
             Observed::Stale { state, at } => Ok(Some(TriageAnswer::decided(
                 Action::Ignored,
                 c,
@@ -263,6 +267,28 @@ impl Triage {
                     signal.time.format("%Y-%m-%d %H:%M:%S%.3f UTC"),
                 ),
             ))),
+        }
+    }
+
+    /// Whether `signal` itself claimed its key, which still holds its incident: run inside the
+    /// signal's run-once work, this means an earlier attempt claimed it and failed before its
+    /// answer was stored — the opening or its announcement is unfinished.
+    async fn opening_of(&self, signal: &Signal, c: &Classification) -> Result<bool, TriageError> {
+        Ok(self.keys.get(&c.dedupe_key).await?.is_some_and(|row| {
+            row.owner == signal.fingerprint && row.status != crate::ports::KeyStatus::Resolved
+        }))
+    }
+
+    /// Where `incident` stands in its backend; one that is gone (deleted) is closed.
+    async fn standing(&self, incident: &IncidentRef) -> Result<Standing, TriageError> {
+        match self.incidents.standing(incident).await {
+            Ok(standing) => Ok(standing),
+            Err(e) if e.kind == PortErrorKind::NotFound => Ok(Standing {
+                open: false,
+                status: "deleted".to_string(),
+                impact: None,
+            }),
+            Err(e) => Err(e.into()),
         }
     }
 

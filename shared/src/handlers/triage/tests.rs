@@ -897,3 +897,77 @@ async fn missing_data_is_not_noted_on_an_incident_closed_in_the_console() {
     assert_eq!(b.keys.records()[0].status, KeyStatus::Resolved);
     assert!(b.incidents.incidents()[0].timeline.is_empty());
 }
+
+#[tokio::test]
+async fn a_recovery_during_an_unfinished_opening_waits_for_it_and_is_not_lost() {
+    let b = bench(Backend::IncidentManager);
+    let down = alarm_at(
+        "cloudwatch-alarm-vpn-tunnel-down",
+        "2024-05-14T03:02:10.485+0000",
+    );
+    // The opening fails after the claim (the bus is down): the key stays `opening`.
+    b.bus.fail_next(1, PortErrorKind::Unavailable);
+    assert!(b.run(&down).await.is_err());
+    assert_eq!(b.keys.records()[0].status, KeyStatus::Open);
+    // Past the claimer's lease, the alarm's OK arrives before the retry.
+    b.clock.advance(Duration::minutes(2));
+    let ok = alarm_at(
+        "cloudwatch-alarm-vpn-tunnel-ok",
+        "2024-05-14T03:04:00.000+0000",
+    );
+    let early = b.run(&ok).await;
+    assert!(early.is_ok(), "{early:?}");
+    // The retry of the ALARM is older than the OK, but it is this signal's own opening:
+    // it is finished, not ignored.
+    let retried = b.ok(&down).await;
+    assert_eq!(retried.action, Action::Opened, "{retried:?}");
+    assert_eq!(b.incidents.incidents().len(), 1);
+}
+
+#[tokio::test]
+async fn a_recovery_while_an_opening_lapsed_is_an_error_to_retry() {
+    let b = bench(Backend::IncidentManager);
+    let down = alarm_at(
+        "cloudwatch-alarm-vpn-tunnel-down",
+        "2024-05-14T03:02:10.485+0000",
+    );
+    // The opening fails before the incident exists: the key stays `opening`.
+    b.incidents.fail_next("open", 1, PortErrorKind::Unavailable);
+    assert!(b.run(&down).await.is_err());
+    assert_eq!(b.keys.records()[0].status, KeyStatus::Opening);
+    b.clock.advance(Duration::minutes(2));
+    let ok = alarm_at(
+        "cloudwatch-alarm-vpn-tunnel-ok",
+        "2024-05-14T03:04:00.000+0000",
+    );
+    match b.run(&ok).await {
+        Err(e) => assert_eq!(e.error_type(), "OpeningInProgress", "{e}"),
+        Ok(answer) => panic!("a recovery must not be lost to a lapsed opening: {answer:?}"),
+    }
+    // The ALARM's retry finishes the opening (its own, though an older change now) ...
+    assert_eq!(b.ok(&down).await.action, Action::Opened);
+    // ... and the OK's retry recovers it.
+    assert_eq!(b.ok(&ok).await.action, Action::Recovered);
+}
+
+#[tokio::test]
+async fn a_deleted_incident_is_replaced_like_a_closed_one() {
+    let b = bench(Backend::OpsCenter);
+    let first = b
+        .ok(&alarm_at(
+            "cloudwatch-alarm-vpn-tunnel-down",
+            "2024-05-14T03:02:10.485+0000",
+        ))
+        .await;
+    assert_eq!(first.action, Action::Opened);
+    b.incidents
+        .fail_next("standing", 1, PortErrorKind::NotFound);
+    let next = b
+        .ok(&alarm_at(
+            "cloudwatch-alarm-vpn-tunnel-ip-down",
+            "2024-05-14T03:05:00.000+0000",
+        ))
+        .await;
+    assert_eq!(next.action, Action::Opened, "{next:?}");
+    assert!(next.reason.contains("deleted"), "{}", next.reason);
+}
