@@ -19,6 +19,7 @@
 //! the same timeline times, the same S3 key. Metrics (EMF on stdout): `IncidentsResolved` and
 //! `TimeToResolve`, or `IncidentsAwaitingResponder`, by `Impact` and by `Service`.
 
+mod closing;
 mod verify;
 
 use std::sync::Arc;
@@ -40,6 +41,9 @@ use crate::ports::{
 use crate::report::{self, ReportInput};
 use crate::shell::{BusEvent, Invocation, Outcome, Stage, StageError};
 
+#[cfg(test)]
+use closing::resolved_metrics;
+use closing::{commit_key, Commit};
 use verify::Check;
 
 /// How long a settled key's record is kept for the post-incident record (it binds nothing).
@@ -156,19 +160,6 @@ impl Resolve {
     }
 }
 
-/// A resolution past its point of no return: the key is settled, so a retry finishes it from
-/// here whatever the key does next (a new incident may hold it by then).
-#[derive(Debug, Serialize, Deserialize)]
-struct Commit {
-    row: DedupeRecord,
-    checks: Vec<String>,
-    at: DateTime<Utc>,
-}
-
-fn commit_key(incident_id: &str, fingerprint: &str) -> String {
-    format!("resolve-commit#{incident_id}#{fingerprint}")
-}
-
 #[async_trait]
 impl Stage for Resolve {
     const NAME: &'static str = "resolve";
@@ -226,7 +217,9 @@ impl Resolve {
         if let Some(stored) = self.progress.recall(&commit, now).await? {
             if let Ok(commit) = serde_json::from_str::<Commit>(&stored) {
                 tracing::info!(incident = %incident.id, "finishing a committed resolution");
-                return self.finish(recovered, &incident, commit, cx).await;
+                return self
+                    .settle_and_finish(recovered, &incident, commit, cx)
+                    .await;
             }
         }
         let row = match self.keys.get(&summary.dedupe_key).await? {
@@ -252,162 +245,12 @@ impl Resolve {
         let checks = self.verify(&detail.signal, summary, now).await?;
         let verified = checks.iter().all(|c| c.passed);
         if summary.auto_resolve && verified {
-            self.close(recovered, &incident, &checks, now, cx).await
+            self.close(recovered, &incident, row, &checks, now, cx)
+                .await
         } else {
             self.wait(recovered, &incident, &row, &checks, now, cx)
                 .await
         }
-    }
-
-    /// Verified, and the rule allows it: settle the key (the point of no return, recorded so
-    /// that a retry finishes), then write the record, resolve, announce.
-    async fn close(
-        &self,
-        recovered: &LifecycleEvent,
-        incident: &IncidentRef,
-        checks: &[Check],
-        now: DateTime<Utc>,
-        cx: &Invocation<'_>,
-    ) -> Result<ResolveAnswer, StageError> {
-        let detail = &recovered.detail;
-        let summary = &detail.incident;
-        let row = match self
-            .keys
-            .settle(
-                &summary.dedupe_key,
-                &incident.id,
-                SettleWhen::Recovered,
-                now,
-                now + SETTLED_KEEP,
-            )
-            .await?
-        {
-            Settle::Settled(row) => row,
-            Settle::FiredAgain(_) => {
-                return Ok(ResolveAnswer::new(
-                    ResolveAction::Ignored,
-                    &incident.id,
-                    "The signal fired again while the recovery was being verified; the incident stays open.",
-                ))
-            }
-            Settle::NotBound(_) => {
-                return Ok(ResolveAnswer::new(
-                    ResolveAction::Ignored,
-                    &incident.id,
-                    format!(
-                        "The dedupe key `{}` no longer belongs to this incident; nothing resolved.",
-                        summary.dedupe_key
-                    ),
-                ))
-            }
-        };
-        let commit = Commit {
-            row,
-            checks: checks.iter().map(|c| c.sentence.clone()).collect(),
-            at: now,
-        };
-        let stored = serde_json::to_string(&commit).map_err(|e| StageError::Inconsistent {
-            what: format!("the resolution of {}", incident.id),
-            problem: e.to_string(),
-        })?;
-        self.progress
-            .remember(
-                &commit_key(&incident.id, &detail.signal.fingerprint),
-                &stored,
-                now + COMMIT_KEEP,
-            )
-            .await?;
-        self.finish(recovered, incident, commit, cx).await
-    }
-
-    /// The irreversible steps of a committed resolution, each safe to repeat: the record, the
-    /// report, the timeline, the backend's resolution, the announcement.
-    async fn finish(
-        &self,
-        recovered: &LifecycleEvent,
-        incident: &IncidentRef,
-        commit: Commit,
-        cx: &Invocation<'_>,
-    ) -> Result<ResolveAnswer, StageError> {
-        let detail = &recovered.detail;
-        let summary = &detail.incident;
-        let Commit {
-            row,
-            checks: sentences,
-            at: now,
-        } = commit;
-
-        let record = self.records.record(incident).await?;
-        let detected = report::detected_at(&row);
-        let body = report::render(&ReportInput {
-            incident: summary,
-            signal: &detail.signal,
-            row: &row,
-            record: &record,
-            checks: &sentences,
-            resolved_at: now,
-        });
-        let key = report::object_key(&incident.id, detected);
-        let stored = self.reports.put(&key, &body, report::CONTENT_TYPE).await?;
-
-        let item = RelatedItem {
-            kind: RelatedItemKind::Attachment,
-            title: REPORT_ITEM_TITLE.to_string(),
-            value: RelatedValue::Url(stored.console_url.clone()),
-        };
-        self.incidents
-            .add_related_items(incident, &[item], &client_token(&incident.id, "report"))
-            .await?;
-
-        let text = format!(
-            "Resolved automatically: {}. Post-incident record: {}",
-            sentences.join("; "),
-            stored.uri
-        );
-        self.note(
-            recovered,
-            incident,
-            EntryKind::Resolved,
-            &text,
-            &client_token(
-                &incident.id,
-                &format!("resolved:{}", detail.signal.fingerprint),
-            ),
-        )
-        .await?;
-
-        let time_to_resolve = now - detected;
-        let closing = closing_summary(summary, &sentences, time_to_resolve, &stored.uri);
-        self.records.resolve(incident, &closing).await?;
-
-        let reason = format!(
-            "Resolved automatically {} after detection: {}.",
-            report::human_duration(time_to_resolve),
-            sentences.join("; ")
-        );
-        let secs = time_to_resolve.num_seconds().max(0);
-        let resolution = Resolution {
-            status: ResolutionStatus::Resolved,
-            verified: true,
-            checks: sentences,
-            waiting_reason: None,
-            report: Some(ReportLink {
-                uri: stored.uri.clone(),
-                url: stored.console_url.clone(),
-            }),
-            time_to_resolve_secs: Some(secs),
-        };
-        let resolved = resolution_detail(detail, &reason, row.signal_count, resolution);
-        cx.publish(LifecycleKind::IncidentResolved, resolved)
-            .await?;
-
-        emit(summary, now, &resolved_metrics(secs));
-        Ok(ResolveAnswer {
-            action: ResolveAction::Resolved,
-            incident: Some(incident.id.clone()),
-            report: Some(stored.uri),
-            reason,
-        })
     }
 
     /// Not verified, or not the rule's to resolve: say why on the incident and on the bus.
@@ -541,35 +384,6 @@ fn waiting_reason(summary: &IncidentSummary, checks: &[Check]) -> String {
         (false, true) => format!("verification failed: {}", failed.join("; ")),
         (false, false) => format!("verification failed: {}; and {rule}", failed.join("; ")),
     }
-}
-
-/// The incident's closing summary: what it was, what verified the recovery, how long it took,
-/// and where the record is.
-fn closing_summary(
-    summary: &IncidentSummary,
-    checks: &[String],
-    time_to_resolve: Duration,
-    uri: &str,
-) -> String {
-    trim_chars(
-        &format!(
-            "{} — resolved automatically {} after detection. Recovery verified: {}. \
-             Post-incident record: {uri}",
-            summary.title,
-            report::human_duration(time_to_resolve),
-            checks.join("; ")
-        ),
-        SUMMARY_MAX,
-    )
-}
-
-/// The metrics of a resolution.
-fn resolved_metrics(time_to_resolve_secs: i64) -> Vec<Metric> {
-    vec![
-        Metric::count("IncidentsResolved"),
-        // Seconds fit an f64 exactly far beyond any incident's length.
-        Metric::seconds("TimeToResolve", time_to_resolve_secs as f64),
-    ]
 }
 
 /// The metrics of a recovery left to a responder.

@@ -546,6 +546,24 @@ async fn a_retry_after_the_key_moved_on_still_finishes_the_resolution() {
     }
 }
 
+#[tokio::test]
+async fn a_retry_after_the_signal_fired_again_resolves_nothing() {
+    let b = bench(Backend::OpsCenter);
+    let event = b.recovered().await;
+    // Recorded, then the settle fails: the invocation fails before the point of no return.
+    b.keys.fail_next("settle", 1, PortErrorKind::Unavailable);
+    assert!(b.run(&event).await.is_err());
+    // The VPN fails again before Lambda's retry: the signal joins the incident again.
+    b.triage(&alarm_refire(), at(3, 24, 0)).await;
+    assert_eq!(b.row().status, KeyStatus::Open);
+    b.clock.set(at(3, 25, 0));
+    let answer = b.ok(&event).await;
+    assert_eq!(answer.action, ResolveAction::Ignored, "{answer:?}");
+    assert!(answer.reason.contains("fired again"), "{}", answer.reason);
+    assert!(b.incident().resolution.is_none(), "the incident stays open");
+    assert!(b.published(LifecycleKind::IncidentResolved).is_empty());
+}
+
 /// The VPN's alarm in ALARM again, after its recovery.
 fn alarm_refire() -> Value {
     let mut event = fixture("cloudwatch-alarm-vpn-tunnel-down");
