@@ -26,7 +26,7 @@ pub use outputs::{
 pub use state::{
     opening_token, Begin, ChangeStore, Claim, ClaimOutcome, Clear, Cleared, DedupeRecord,
     DedupeStore, Join, Joined, KeyStatus, Observed, ReferenceStore, RunOnceStore, Settle,
-    SettleWhen, StateChange,
+    SettleWhen, StateChange, SETTLED_KEEP,
 };
 
 /// What went wrong talking to an outside service, in terms a handler can act on.

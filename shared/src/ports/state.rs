@@ -102,6 +102,10 @@ impl DedupeRecord {
     }
 }
 
+/// How long a settled key's record is kept after its incident is resolved (for the
+/// post-incident record); it binds nothing meanwhile.
+pub const SETTLED_KEEP: chrono::Duration = chrono::Duration::hours(24);
+
 /// An attempt to bind a dedupe key to a new incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claim {

@@ -36,7 +36,7 @@ use crate::domain::{
 use crate::metrics::{self, Metric};
 use crate::ports::{
     AlarmStates, DedupeRecord, DedupeStore, IncidentResolver, IncidentWriter, KeyStatus,
-    NetworkInventory, ReferenceStore, ReportStore, Settle, SettleWhen,
+    NetworkInventory, ReferenceStore, ReportStore, Settle, SettleWhen, SETTLED_KEEP,
 };
 use crate::report::{self, ReportInput};
 use crate::shell::{BusEvent, Invocation, Outcome, Stage, StageError};
@@ -46,8 +46,6 @@ use closing::resolved_metrics;
 use closing::{commit_key, Commit};
 use verify::Check;
 
-/// How long a settled key's record is kept for the post-incident record (it binds nothing).
-const SETTLED_KEEP: Duration = Duration::hours(24);
 /// How long a committed resolution is kept for a retry to finish (Lambda retries an
 /// asynchronous invocation for up to 6 hours).
 const COMMIT_KEEP: Duration = Duration::days(2);

@@ -1,12 +1,9 @@
 //! A signal that cleared or lost its data: the incident recovers only when every signal that
 //! fired on its key is clear; missing data is only noted.
 
-use super::{
-    bound_incident, lifecycle_detail, window, Action, Triage, TriageAnswer, TriageError,
-    SETTLED_KEEP,
-};
+use super::{bound_incident, lifecycle_detail, window, Action, Triage, TriageAnswer, TriageError};
 use crate::domain::{stable_hash, Classification, EntryKind, LifecycleKind, Signal};
-use crate::ports::{Clear, Cleared, DedupeRecord, KeyStatus, SettleWhen};
+use crate::ports::{Clear, Cleared, DedupeRecord, KeyStatus};
 use crate::shell::Invocation;
 
 impl Triage {
@@ -127,15 +124,7 @@ impl Triage {
         let standing = self.standing(incident).await?;
         if !standing.open {
             // Closed outside the responder: nothing to note it on, and the key is free.
-            let now = cx.now();
-            self.keys
-                .settle(
-                    &c.dedupe_key,
-                    &incident.id,
-                    SettleWhen::Closed,
-                    now,
-                    now + SETTLED_KEEP,
-                )
+            self.free_closed(&c.dedupe_key, incident, &standing, cx.now())
                 .await?;
             return Ok(TriageAnswer::decided(
                 Action::Ignored,

@@ -5,12 +5,11 @@ use chrono::{DateTime, Utc};
 
 use super::{
     bound_incident, lifecycle_detail, new_incident, related_items, window, Action, Triage,
-    TriageAnswer, TriageError, FIRING_MAX, LOOKS, OPENING_WAIT, OPEN_BINDING, SETTLED_KEEP,
+    TriageAnswer, TriageError, FIRING_MAX, LOOKS, OPENING_WAIT, OPEN_BINDING,
 };
 use crate::domain::{stable_hash, Classification, EntryKind, IncidentRef, LifecycleKind, Signal};
 use crate::ports::{
-    Claim, ClaimOutcome, DedupeRecord, Join, Joined, KeyStatus, PortError, PortErrorKind,
-    SettleWhen, Standing,
+    Claim, ClaimOutcome, DedupeRecord, Join, Joined, KeyStatus, PortError, PortErrorKind, Standing,
 };
 use crate::shell::Invocation;
 
@@ -71,20 +70,7 @@ impl Triage {
             if !standing.open {
                 // Closed by a person or another tool, perhaps with no event reaching us: free
                 // the key and open a new incident.
-                tracing::info!(
-                    key = %c.dedupe_key,
-                    incident = %incident.id,
-                    status = %standing.status,
-                    "the key's incident is closed in the backend; opening a new one"
-                );
-                self.keys
-                    .settle(
-                        &c.dedupe_key,
-                        &incident.id,
-                        SettleWhen::Closed,
-                        now,
-                        now + SETTLED_KEEP,
-                    )
+                self.free_closed(&c.dedupe_key, &incident, &standing, now)
                     .await?;
                 replaced = Some(Replaced {
                     incident,

@@ -36,7 +36,7 @@ use serde_json::Value;
 use crate::domain::{Classification, EntryKind, IncidentRef, Signal, SignalState, TimelineEntry};
 use crate::ports::{
     ChangeStore, DedupeRecord, DedupeStore, IncidentOpener, IncidentWriter, Observed, PortError,
-    PortErrorKind, Standing, StateChange,
+    PortErrorKind, SettleWhen, Standing, StateChange, SETTLED_KEEP,
 };
 use crate::rules::Rules;
 use crate::shell::{Failure, Input, Invocation, Once, Stage, StageError};
@@ -53,8 +53,6 @@ use incident::related_items;
 /// it (a safety net: `resolve` frees keys when it resolves incidents, and a join first checks
 /// that the backend still has the incident open). Each join moves it.
 const OPEN_BINDING: Duration = Duration::days(14);
-/// How long a key whose incident was closed in the backend keeps its settled record.
-const SETTLED_KEEP: Duration = Duration::hours(24);
 /// How long each signal's newest state change is kept: past EventBridge's 24 hours of retries
 /// and Lambda's 6 hours of asynchronous retries.
 const CHANGE_KEEP: Duration = Duration::days(3);
@@ -277,6 +275,32 @@ impl Triage {
         Ok(self.keys.get(&c.dedupe_key).await?.is_some_and(|row| {
             row.owner == signal.fingerprint && row.status != crate::ports::KeyStatus::Resolved
         }))
+    }
+
+    /// Frees `key` from `incident`, closed outside the responder (see [`Self::standing`]).
+    async fn free_closed(
+        &self,
+        key: &str,
+        incident: &IncidentRef,
+        standing: &Standing,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), TriageError> {
+        tracing::info!(
+            key,
+            incident = %incident.id,
+            status = %standing.status,
+            "the key's incident is closed in the backend; the key is freed"
+        );
+        self.keys
+            .settle(
+                key,
+                &incident.id,
+                SettleWhen::Closed,
+                now,
+                now + SETTLED_KEEP,
+            )
+            .await?;
+        Ok(())
     }
 
     /// Where `incident` stands in its backend; one that is gone (deleted) is closed.

@@ -971,3 +971,18 @@ async fn a_deleted_incident_is_replaced_like_a_closed_one() {
     assert_eq!(next.action, Action::Opened, "{next:?}");
     assert!(next.reason.contains("deleted"), "{}", next.reason);
 }
+
+#[tokio::test]
+async fn a_failed_newest_state_write_fails_the_invocation_before_anything_happens() {
+    let b = bench(Backend::OpsCenter);
+    let down = fixture("cloudwatch-alarm-vpn-tunnel-down");
+    b.changes.fail_next(1, PortErrorKind::Throttled);
+    match b.run(&down).await {
+        Err(e) => assert_eq!(e.error_type(), "Throttled", "{e}"),
+        Ok(answer) => panic!("must fail for Lambda to retry: {answer:?}"),
+    }
+    assert!(b.incidents.incidents().is_empty());
+    assert!(b.keys.records().is_empty());
+    // The retry: the same occurrence is its own newest change.
+    assert_eq!(b.ok(&down).await.action, Action::Opened);
+}
