@@ -1,6 +1,7 @@
 //! Function configuration, read once at start-up from environment variables (**contract**:
 //! every variable is listed in the README).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::arn::{is_arn_of, is_role_arn};
@@ -218,6 +219,9 @@ pub struct NotifyConfig {
     /// `RULES`: optional path of a rules file (its `notifications` section) replacing the
     /// embedded default.
     pub rules_path: Option<PathBuf>,
+    /// `ESCALATE_FUNCTION`: optional name of the `escalate` function, which the Slack buttons
+    /// invoke (every message names it in `additionalContext.escalate`).
+    pub escalate_function: Option<String>,
 }
 
 impl NotifyConfig {
@@ -240,6 +244,16 @@ impl NotifyConfig {
             state_table: trimmed(&lookup, "STATE_TABLE")
                 .ok_or(ConfigError::Missing("STATE_TABLE"))?,
             rules_path: trimmed(&lookup, "RULES").map(PathBuf::from),
+            escalate_function: match trimmed(&lookup, "ESCALATE_FUNCTION") {
+                Some(name) if is_function_name(&name) => Some(name),
+                Some(name) => {
+                    return Err(ConfigError::Invalid {
+                        name: "ESCALATE_FUNCTION",
+                        problem: format!("`{name}` is not a Lambda function name"),
+                    })
+                }
+                None => None,
+            },
         })
     }
 
@@ -247,6 +261,15 @@ impl NotifyConfig {
     pub fn rules(&self) -> Result<Rules, ConfigError> {
         load_rules(self.rules_path.as_deref())
     }
+}
+
+/// A Lambda function name: 1–64 of `A-Za-z0-9-_`.
+fn is_function_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
 
 /// Configuration of the `resolve` function.
@@ -289,6 +312,120 @@ impl ResolveConfig {
 }
 
 /// Loads a rules file, or the embedded default when `path` is `None`.
+/// Configuration of the `escalate` function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscalateConfig {
+    pub stage: StageConfig,
+    /// `RULES`: optional path of a rules file (its `escalation` section) replacing the embedded
+    /// default (give it triage's file).
+    pub rules_path: Option<PathBuf>,
+    /// `PAGING_TOPICS`: `name=<SNS topic ARN>,…`, binding the rules' topic targets.
+    pub paging_topics: BTreeMap<String, String>,
+    /// `SCHEDULE_GROUP`: the stack's EventBridge Scheduler group for the timers.
+    pub schedule_group: String,
+    /// `SCHEDULE_ROLE_ARN`: the role Scheduler assumes to invoke this function.
+    pub schedule_role_arn: String,
+    /// `SCHEDULE_TARGET_ARN`: this function's ARN, which the timers invoke.
+    pub schedule_target_arn: String,
+}
+
+impl EscalateConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| trimmed(&lookup, name).ok_or(ConfigError::Missing(name));
+        let invalid = |name: &'static str, problem: String| ConfigError::Invalid { name, problem };
+        let group = get("SCHEDULE_GROUP")?;
+        if !is_schedule_name(&group) {
+            return Err(invalid(
+                "SCHEDULE_GROUP",
+                format!("`{group}` is not a schedule group name (1–64 of 0-9A-Za-z-_.)"),
+            ));
+        }
+        let role = get("SCHEDULE_ROLE_ARN")?;
+        if !is_role_arn(&role) {
+            return Err(invalid(
+                "SCHEDULE_ROLE_ARN",
+                format!("`{role}` is not an IAM role ARN"),
+            ));
+        }
+        let target = get("SCHEDULE_TARGET_ARN")?;
+        if !is_arn_of(&target, "lambda", "function:") {
+            return Err(invalid(
+                "SCHEDULE_TARGET_ARN",
+                format!("`{target}` is not a Lambda function ARN"),
+            ));
+        }
+        let mut paging_topics = BTreeMap::new();
+        for pair in trimmed(&lookup, "PAGING_TOPICS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let (name, arn) = pair
+                .split_once('=')
+                .map(|(n, a)| (n.trim(), a.trim()))
+                .ok_or_else(|| {
+                    invalid("PAGING_TOPICS", format!("`{pair}` is not name=<topic ARN>"))
+                })?;
+            if name.is_empty() || !is_arn_of(arn, "sns", "") || arn.splitn(7, ':').nth(6).is_some()
+            {
+                return Err(invalid(
+                    "PAGING_TOPICS",
+                    format!("`{pair}` is not name=<SNS topic ARN>"),
+                ));
+            }
+            if paging_topics
+                .insert(name.to_string(), arn.to_string())
+                .is_some()
+            {
+                return Err(invalid("PAGING_TOPICS", format!("`{name}` is bound twice")));
+            }
+        }
+        Ok(EscalateConfig {
+            stage: StageConfig::from_lookup(&lookup)?,
+            rules_path: trimmed(&lookup, "RULES").map(PathBuf::from),
+            paging_topics,
+            schedule_group: group,
+            schedule_role_arn: role,
+            schedule_target_arn: target,
+        })
+    }
+
+    /// The rules, checked against `PAGING_TOPICS`: every topic target of the rules is bound, so
+    /// that no page can go nowhere.
+    pub fn rules(&self) -> Result<Rules, ConfigError> {
+        let rules = load_rules(self.rules_path.as_deref())?;
+        let unbound: Vec<&str> = rules
+            .escalation()
+            .topics()
+            .filter(|t| !self.paging_topics.contains_key(*t))
+            .collect();
+        if !unbound.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "PAGING_TOPICS",
+                problem: format!(
+                    "the rules page the topic(s) {} with no ARN bound here (name=<topic ARN>)",
+                    unbound.join(", ")
+                ),
+            });
+        }
+        Ok(rules)
+    }
+}
+
+/// A schedule group name: 1–64 of `0-9A-Za-z-_.`.
+pub fn is_schedule_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 pub fn load_rules(path: Option<&std::path::Path>) -> Result<Rules, ConfigError> {
     match path {
         None => Ok(Rules::embedded()?),

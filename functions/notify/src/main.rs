@@ -16,10 +16,12 @@ use responder::shell::Shell;
 async fn main() -> Result<(), Error> {
     responder::logging::init();
     let config = NotifyConfig::from_env()?;
-    let policy = config.rules()?.notifications().clone();
+    let rules = config.rules()?;
     let sdk = aws::config::load().await;
     let state = aws::state_table(&sdk, &config.state_table);
     let topic = aws::notifier(&sdk, &config.topic_arn);
-    let notify = Notify::new(topic, state.clone(), policy);
+    let notify = Notify::new(topic, state.clone(), rules.notifications().clone())
+        .with_escalation(rules.escalation().clone())
+        .with_buttons(config.escalate_function.clone());
     serve(Shell::new(notify, state, Arc::new(SystemClock))).await
 }

@@ -207,6 +207,7 @@ mod tests {
                 diagnosis: None,
                 automation: None,
                 resolution: None,
+                escalation: None,
             },
         }
     }

@@ -10,8 +10,10 @@
 //! - [`mod@cloudwatch`]: [`MetricSource`](crate::ports::MetricSource) on `GetMetricData`, and
 //!   [`AlarmStates`](crate::ports::AlarmStates) on `DescribeAlarms`;
 //! - [`automation`]: [`AutomationRunner`](crate::ports::AutomationRunner) on SSM Automation;
-//! - [`sns`]: [`Notifier`](crate::ports::Notifier) on the notification topic;
-//! - [`s3`]: [`ReportStore`](crate::ports::ReportStore) on the report bucket.
+//! - [`sns`]: [`Notifier`](crate::ports::Notifier) on the notification topic, and
+//!   [`Pager`](crate::ports::Pager) on the paging topics;
+//! - [`s3`]: [`ReportStore`](crate::ports::ReportStore) on the report bucket;
+//! - [`scheduler`]: [`Timers`](crate::ports::Timers) on EventBridge Scheduler.
 
 pub mod config;
 pub mod error;
@@ -51,6 +53,9 @@ pub mod sns;
 
 #[cfg(feature = "s3")]
 pub mod s3;
+
+#[cfg(feature = "scheduler")]
+pub mod scheduler;
 
 // What each function's `main.rs` wires: one adapter per port, from the shared `SdkConfig`.
 
@@ -100,6 +105,33 @@ pub fn notifier(sdk: &aws_types::SdkConfig, topic_arn: &str) -> Arc<sns::SnsNoti
     Arc::new(sns::SnsNotifier::new(
         aws_sdk_sns::Client::new(sdk),
         topic_arn.to_string(),
+    ))
+}
+
+/// The paging topics (`PAGING_TOPICS`), by the rules' topic names.
+#[cfg(feature = "sns")]
+pub fn pager(
+    sdk: &aws_types::SdkConfig,
+    topics: &std::collections::BTreeMap<String, String>,
+) -> Arc<sns::SnsPager> {
+    Arc::new(sns::SnsPager::new(
+        aws_sdk_sns::Client::new(sdk),
+        topics.clone(),
+    ))
+}
+
+/// The timers: one-time schedules in `SCHEDULE_GROUP` invoking `SCHEDULE_TARGET_ARN` through
+/// `SCHEDULE_ROLE_ARN`.
+#[cfg(feature = "scheduler")]
+pub fn timers(
+    sdk: &aws_types::SdkConfig,
+    config: &crate::config::EscalateConfig,
+) -> Arc<scheduler::SchedulerTimers> {
+    Arc::new(scheduler::SchedulerTimers::new(
+        aws_sdk_scheduler::Client::new(sdk),
+        config.schedule_group.clone(),
+        config.schedule_target_arn.clone(),
+        config.schedule_role_arn.clone(),
     ))
 }
 

@@ -1,4 +1,5 @@
-//! [`Notifier`] on Amazon SNS: one `Publish` per notification on the topic `NOTIFY_TOPIC_ARN`.
+//! [`Notifier`] on Amazon SNS: one `Publish` per notification on the topic `NOTIFY_TOPIC_ARN`;
+//! and [`Pager`]: one `Publish` per page on the paging topic the rules name (`SnsPager`).
 //!
 //! - `TopicArn`: the topic given at construction;
 //! - `Message`: the notification's body as it is (an AWS Chatbot custom notification, JSON);
@@ -28,7 +29,9 @@ use aws_sdk_sns::Client;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::error::from_sdk_error;
-use crate::ports::{AttributeValue, Notification, Notifier, PortError, PortErrorKind};
+use std::collections::BTreeMap;
+
+use crate::ports::{AttributeValue, Notification, Notifier, Page, Pager, PortError, PortErrorKind};
 
 /// `Publish`: at most 10 message attributes.
 pub const ATTRIBUTES_MAX: usize = 10;
@@ -118,11 +121,11 @@ fn is_number(text: &str) -> bool {
 /// The SDK's message attributes for ours, checked against the documented limits; also returns
 /// how many bytes they count towards the message size.
 fn attributes(
-    notification: &Notification,
+    given: &BTreeMap<String, AttributeValue>,
 ) -> Result<(Vec<(String, MessageAttributeValue)>, usize), PortError> {
     let mut out = Vec::new();
     let mut size = 0usize;
-    for (name, value) in &notification.attributes {
+    for (name, value) in given {
         let (data_type, text) = match value {
             AttributeValue::String(v) => ("String", v.as_str()),
             AttributeValue::Number(v) => ("Number", v.trim()),
@@ -164,47 +167,149 @@ fn attributes(
 #[async_trait]
 impl Notifier for SnsNotifier {
     async fn publish(&self, notification: &Notification) -> Result<String, PortError> {
-        if notification.message.trim().is_empty() {
-            return Err(invalid("the message is empty"));
+        let message = Message {
+            body: &notification.message,
+            attributes: &notification.attributes,
+            subject: None,
+            by_protocol: false,
+        };
+        publish(&self.client, &self.topic_arn, &message).await
+    }
+}
+
+/// One `Publish`.
+struct Message<'a> {
+    body: &'a str,
+    attributes: &'a BTreeMap<String, AttributeValue>,
+    subject: Option<&'a str>,
+    /// `MessageStructure` `json`: `body` is an object of one message per protocol.
+    by_protocol: bool,
+}
+
+async fn publish(
+    client: &Client,
+    topic_arn: &str,
+    message: &Message<'_>,
+) -> Result<String, PortError> {
+    if message.body.trim().is_empty() {
+        return Err(invalid("the message is empty"));
+    }
+    let (attributes, attributes_size) = attributes(message.attributes)?;
+    let size = message.body.len() + attributes_size;
+    if size > MESSAGE_MAX_BYTES {
+        return Err(invalid(format!(
+            "the message is {size} bytes with its attributes, at most {MESSAGE_MAX_BYTES}"
+        )));
+    }
+    let mut request = client
+        .publish()
+        .topic_arn(topic_arn)
+        .message(message.body)
+        .set_subject(message.subject.map(str::to_string));
+    if message.by_protocol {
+        request = request.message_structure("json");
+    }
+    for (name, value) in attributes {
+        request = request.message_attributes(name, value);
+    }
+    let output = request.send().await.map_err(|err| {
+        let mut mapped = from_sdk_error(OP, &err);
+        if let Some(kind) = err
+            .as_service_error()
+            .and_then(|e| e.code())
+            .and_then(sns_kind)
+        {
+            mapped.kind = kind;
         }
-        let (attributes, attributes_size) = attributes(notification)?;
-        let size = notification.message.len() + attributes_size;
-        if size > MESSAGE_MAX_BYTES {
-            return Err(invalid(format!(
-                "the message is {size} bytes with its attributes, at most {MESSAGE_MAX_BYTES}"
-            )));
-        }
-        let mut request = self
-            .client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .message(&notification.message);
-        for (name, value) in attributes {
-            request = request.message_attributes(name, value);
-        }
-        let output = request.send().await.map_err(|err| {
-            let mut mapped = from_sdk_error(OP, &err);
-            if let Some(kind) = err
-                .as_service_error()
-                .and_then(|e| e.code())
-                .and_then(sns_kind)
-            {
-                mapped.kind = kind;
-            }
-            mapped
+        mapped
+    })?;
+    let id = output
+        .message_id()
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| {
+            PortError::new(
+                OP,
+                PortErrorKind::Other,
+                "the response carries no MessageId",
+            )
         })?;
-        let id = output
-            .message_id()
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| {
-                PortError::new(
-                    OP,
-                    PortErrorKind::Other,
-                    "the response carries no MessageId",
-                )
-            })?;
-        tracing::debug!(message_id = id, "notification published");
-        Ok(id.to_string())
+    tracing::debug!(message_id = id, topic = topic_arn, "message published");
+    Ok(id.to_string())
+}
+
+/// An e-mail subject SNS accepts: printable ASCII on one line, under 100 characters, starting
+/// with a letter, a digit or punctuation.
+pub fn subject_line(text: &str) -> String {
+    let ascii: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    let trimmed: String = ascii.trim().chars().take(SUBJECT_MAX).collect();
+    if trimmed.is_empty() {
+        "Incident".to_string()
+    } else {
+        trimmed
+    }
+}
+
+/// `Subject`: fewer than 100 characters.
+pub const SUBJECT_MAX: usize = 99;
+
+/// The paging topics, by the rules' topic names (`PAGING_TOPICS`).
+#[derive(Debug, Clone)]
+pub struct SnsPager {
+    client: Client,
+    topics: BTreeMap<String, String>,
+}
+
+impl SnsPager {
+    pub fn new(client: Client, topics: BTreeMap<String, String>) -> Self {
+        SnsPager { client, topics }
+    }
+}
+
+#[async_trait]
+impl Pager for SnsPager {
+    /// One `Publish` with `MessageStructure` `json`: the text for e-mail (with the subject) and
+    /// any protocol without its own form, the short form for SMS, the JSON page for HTTPS, SQS,
+    /// Lambda and Firehose subscribers.
+    async fn page(&self, topic: &str, page: &Page) -> Result<String, PortError> {
+        let Some(arn) = self.topics.get(topic) else {
+            return Err(invalid(format!(
+                "no paging topic `{topic}` (PAGING_TOPICS binds the rules' topic names)"
+            )));
+        };
+        let mut forms = serde_json::Map::new();
+        for (protocol, body) in [
+            ("default", &page.text),
+            ("email", &page.text),
+            ("sms", &page.sms),
+            ("https", &page.json),
+            ("http", &page.json),
+            ("sqs", &page.json),
+            ("lambda", &page.json),
+            ("firehose", &page.json),
+        ] {
+            forms.insert(
+                protocol.to_string(),
+                serde_json::Value::String(body.clone()),
+            );
+        }
+        let body = serde_json::Value::Object(forms).to_string();
+        let subject = subject_line(&page.subject);
+        let message = Message {
+            body: &body,
+            attributes: &page.attributes,
+            subject: Some(&subject),
+            by_protocol: true,
+        };
+        publish(&self.client, arn, &message).await
     }
 }
 

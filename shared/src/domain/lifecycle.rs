@@ -23,6 +23,10 @@ pub enum LifecycleKind {
     RunbookFinished,
     #[serde(rename = "Incident Enriched")]
     IncidentEnriched,
+    #[serde(rename = "Incident Escalated")]
+    IncidentEscalated,
+    #[serde(rename = "Incident Acknowledged")]
+    IncidentAcknowledged,
 }
 
 impl LifecycleKind {
@@ -35,6 +39,8 @@ impl LifecycleKind {
             LifecycleKind::RunbookStarted => "Runbook Started",
             LifecycleKind::RunbookFinished => "Runbook Finished",
             LifecycleKind::IncidentEnriched => "Incident Enriched",
+            LifecycleKind::IncidentEscalated => "Incident Escalated",
+            LifecycleKind::IncidentAcknowledged => "Incident Acknowledged",
         }
     }
 }
@@ -62,6 +68,37 @@ pub struct LifecycleDetail {
     /// `Incident Updated` when the incident waits for a responder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<Resolution>,
+    /// Who was paged, or who acknowledged (`Incident Escalated`, `Incident Acknowledged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<EscalationNote>,
+}
+
+/// What `escalate` did: a page of the policy's stage and round, the end of escalation, or an
+/// acknowledgement (**contract**: the `escalation` of `Incident Escalated` and `Incident
+/// Acknowledged`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationNote {
+    /// The policy, from the rules (`None` for an incident acknowledged without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The stage and round paged, both from 1 (`Incident Escalated`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<u32>,
+    /// The targets paged, by name from the rules' `escalation.targets`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paged: Vec<String>,
+    /// Every stage paged and nobody acknowledged: escalation has ended.
+    #[serde(default)]
+    pub exhausted: bool,
+    /// Since the incident opened, in seconds.
+    pub unanswered_secs: i64,
+    /// Who acknowledged, and through what (`slack`, `console`) (`Incident Acknowledged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// Where an incident stands after its signal recovered.

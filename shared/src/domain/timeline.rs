@@ -91,6 +91,20 @@ pub enum EntryKind {
     Resolved,
     /// The signal recovered, but the incident waits for a responder (resolve).
     AwaitingResponder { signal: String },
+    /// The on-call was paged (escalate): the policy's stage and round (both from 1) and the
+    /// targets paged, by name.
+    Paged {
+        policy: String,
+        stage: u32,
+        round: u32,
+        #[serde(default)]
+        targets: Vec<String>,
+    },
+    /// Someone acknowledged the incident (escalate): who, where Chatbot or the console says,
+    /// and through what (`slack`, `console`).
+    Acknowledged { by: String, via: String },
+    /// Every stage of the policy paged and nobody acknowledged (escalate).
+    EscalationExhausted { policy: String },
     /// An entry the responder did not write: the backend's own (`event` is its type, such as
     /// Incident Manager's `Custom Event`), a person's, or one written before entries had kinds.
     External { event: String },
@@ -170,6 +184,24 @@ impl EntryKind {
                 document: name(document),
                 execution: name(execution),
                 status: name(status),
+            },
+            EntryKind::Paged {
+                policy,
+                stage,
+                round,
+                targets,
+            } => EntryKind::Paged {
+                policy: name(policy),
+                stage,
+                round,
+                targets: targets.into_iter().take(NOTES_MAX).map(name).collect(),
+            },
+            EntryKind::Acknowledged { by, via } => EntryKind::Acknowledged {
+                by: name(by),
+                via: name(via),
+            },
+            EntryKind::EscalationExhausted { policy } => EntryKind::EscalationExhausted {
+                policy: name(policy),
             },
             EntryKind::Diagnosis | EntryKind::Resolved => self,
         }

@@ -3,6 +3,7 @@
 //! that flow uses (a diagnosis kind, the Slack renderer, parameter planning).
 
 pub mod enrich;
+pub mod escalate;
 pub mod notify;
 pub mod resolve;
 pub mod runbook;

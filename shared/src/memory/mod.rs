@@ -17,7 +17,9 @@ mod state;
 
 pub use incidents::{MemoryIncidents, StoredIncident};
 pub use observe::{MemoryAlarms, MemoryMetrics, MemoryNetwork};
-pub use outputs::{MemoryAutomation, MemoryBus, MemoryNotifier, MemoryReports};
+pub use outputs::{
+    MemoryAutomation, MemoryBus, MemoryNotifier, MemoryPager, MemoryReports, MemoryTimers,
+};
 pub use state::{MemoryChanges, MemoryDedupe, MemoryReferences, MemoryRunOnce};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

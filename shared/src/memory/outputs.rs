@@ -11,8 +11,8 @@ use super::{lock, Faults};
 use crate::diagnosis::{AutomationExecution, AutomationRequest};
 use crate::domain::LifecycleEvent;
 use crate::ports::{
-    AutomationRunner, EventBus, Notification, Notifier, PortError, PortErrorKind, ReportStore,
-    StoredReport,
+    AutomationRunner, EventBus, Notification, Notifier, Page, Pager, PortError, PortErrorKind,
+    ReportStore, StoredReport, Timer, Timers,
 };
 
 /// The responder bus in memory: keeps what was published, in order.
@@ -220,5 +220,97 @@ impl ReportStore for MemoryReports {
             uri: format!("s3://{}/{key}", self.bucket),
             console_url: crate::console::s3_object("eu-west-1", &self.bucket, key),
         })
+    }
+}
+
+/// EventBridge Scheduler in memory: the timers set and not yet fired or cancelled.
+#[derive(Debug, Default)]
+pub struct MemoryTimers {
+    timers: Mutex<BTreeMap<String, Timer>>,
+    cancelled: Mutex<Vec<String>>,
+    faults: Faults,
+}
+
+impl MemoryTimers {
+    pub fn new() -> Self {
+        MemoryTimers::default()
+    }
+
+    /// The next `n` calls of `operation` (`set`, `cancel`) fail.
+    pub fn fail_next(&self, operation: &'static str, n: usize, kind: PortErrorKind) {
+        self.faults.set(operation, n, kind);
+    }
+
+    /// The timers pending, by time.
+    pub fn pending(&self) -> Vec<Timer> {
+        let mut timers: Vec<Timer> = lock(&self.timers).values().cloned().collect();
+        timers.sort_by(|a, b| a.at.cmp(&b.at).then(a.name.cmp(&b.name)));
+        timers
+    }
+
+    /// Takes the timers due at `now` (as Scheduler fires and then deletes them), by time.
+    pub fn fire_due(&self, now: DateTime<Utc>) -> Vec<Timer> {
+        let due: Vec<Timer> = self.pending().into_iter().filter(|t| t.at <= now).collect();
+        let mut timers = lock(&self.timers);
+        for timer in &due {
+            timers.remove(&timer.name);
+        }
+        due
+    }
+
+    /// The names cancelled, in order.
+    pub fn cancelled(&self) -> Vec<String> {
+        lock(&self.cancelled).clone()
+    }
+}
+
+#[async_trait]
+impl Timers for MemoryTimers {
+    async fn set(&self, timer: &Timer) -> Result<bool, PortError> {
+        self.faults.check("set")?;
+        let mut timers = lock(&self.timers);
+        if timers.contains_key(&timer.name) {
+            return Ok(false);
+        }
+        timers.insert(timer.name.clone(), timer.clone());
+        Ok(true)
+    }
+
+    async fn cancel(&self, name: &str) -> Result<(), PortError> {
+        self.faults.check("cancel")?;
+        lock(&self.timers).remove(name);
+        lock(&self.cancelled).push(name.to_string());
+        Ok(())
+    }
+}
+
+/// The paging topics in memory: every page, with the topic name it went to.
+#[derive(Debug, Default)]
+pub struct MemoryPager {
+    pages: Mutex<Vec<(String, Page)>>,
+    faults: Faults,
+}
+
+impl MemoryPager {
+    pub fn new() -> Self {
+        MemoryPager::default()
+    }
+
+    pub fn fail_next(&self, n: usize, kind: PortErrorKind) {
+        self.faults.set("page", n, kind);
+    }
+
+    pub fn pages(&self) -> Vec<(String, Page)> {
+        lock(&self.pages).clone()
+    }
+}
+
+#[async_trait]
+impl Pager for MemoryPager {
+    async fn page(&self, topic: &str, page: &Page) -> Result<String, PortError> {
+        self.faults.check("page")?;
+        let mut pages = lock(&self.pages);
+        pages.push((topic.to_string(), page.clone()));
+        Ok(format!("page-{}", pages.len()))
     }
 }

@@ -21,7 +21,8 @@ pub mod state;
 pub use incidents::{IncidentOpener, IncidentRecord, IncidentResolver, IncidentWriter, Standing};
 pub use observe::{AlarmState, AlarmStates, MetricSource, NetworkInventory};
 pub use outputs::{
-    AttributeValue, AutomationRunner, EventBus, Notification, Notifier, ReportStore, StoredReport,
+    AttributeValue, AutomationRunner, EventBus, Notification, Notifier, Page, Pager, ReportStore,
+    StoredReport, Timer, Timers,
 };
 pub use state::{
     opening_token, Begin, ChangeStore, Claim, ClaimOutcome, Clear, Cleared, DedupeRecord,

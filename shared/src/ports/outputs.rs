@@ -1,9 +1,10 @@
-//! Where the responder's work goes: the responder bus, the Slack topic, the report bucket, and
-//! SSM Automation.
+//! Where the responder's work goes: the responder bus, the Slack topic, the report bucket, SSM
+//! Automation, the timers, and the paging topics.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::PortError;
@@ -72,4 +73,49 @@ pub trait AutomationRunner: Send + Sync {
 
     /// `GetAutomationExecution`; NotFound when the execution does not exist.
     async fn execution(&self, id: &str) -> Result<AutomationExecution, PortError>;
+}
+
+/// A one-time timer: at `at`, the function the timers invoke gets `input` (EventBridge
+/// Scheduler, an `at(...)` schedule deleted after it fires).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timer {
+    /// Deterministic, so that a retried step sets the same timer once: 1–64 of
+    /// `0-9A-Za-z-_.`.
+    pub name: String,
+    pub at: DateTime<Utc>,
+    /// The JSON the function is invoked with.
+    pub input: String,
+}
+
+/// One-time timers (EventBridge Scheduler, in the stack's schedule group).
+#[async_trait]
+pub trait Timers: Send + Sync {
+    /// Sets the timer; one already set under this name is left as it is (`false`).
+    async fn set(&self, timer: &Timer) -> Result<bool, PortError>;
+
+    /// Cancels the timer; one that is gone (fired or cancelled) is not an error.
+    async fn cancel(&self, name: &str) -> Result<(), PortError>;
+}
+
+/// A page: one message in each subscriber's form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page {
+    /// An e-mail's subject line.
+    pub subject: String,
+    /// The whole page as text (e-mail, and any protocol without its own form).
+    pub text: String,
+    /// A short form for SMS.
+    pub sms: String,
+    /// The page as JSON, for HTTPS, SQS and Lambda subscribers (incident-management tools'
+    /// event integrations).
+    pub json: String,
+    /// Message attributes (`impact`, `service`, `target`), for subscription filter policies.
+    pub attributes: BTreeMap<String, AttributeValue>,
+}
+
+/// The paging topics, by the names the rules' escalation targets give them.
+#[async_trait]
+pub trait Pager: Send + Sync {
+    /// Publishes `page` on the topic bound to `topic`; returns the topic's message id.
+    async fn page(&self, topic: &str, page: &Page) -> Result<String, PortError>;
 }

@@ -17,6 +17,8 @@ pub(super) struct RawDocument {
     pub(super) defaults: RawDefaults,
     #[serde(default)]
     pub(super) notifications: RawNotifications,
+    #[serde(default)]
+    pub(super) escalation: Option<super::escalation::RawEscalation>,
     pub(super) rules: Vec<serde_norway::Value>,
 }
 
@@ -66,6 +68,8 @@ pub(super) struct RawRule {
     pub(super) auto_resolve: Option<bool>,
     #[serde(default)]
     pub(super) next_steps: Vec<String>,
+    #[serde(default)]
+    pub(super) escalation: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -117,6 +117,7 @@ pub(super) fn load_rule(
         runbook,
         auto_resolve: raw.auto_resolve.unwrap_or(default_auto_resolve),
         next_steps: raw.next_steps,
+        escalation: None,
     })
 }
 

@@ -19,6 +19,7 @@ use std::fmt;
 use crate::domain::{Category, Classification, Impact, RunbookRef, Severity, Signal};
 
 pub mod document;
+pub mod escalation;
 mod load;
 pub mod matcher;
 pub mod notifications;
@@ -26,11 +27,13 @@ pub mod runbook;
 pub mod template;
 
 use document::{window_seconds, RawDocument, RawRule};
+use escalation::load_escalation;
 use load::{load_rule, load_tiers};
 use matcher::Matcher;
 use notifications::load_notifications;
 use template::Template;
 
+pub use escalation::{Escalation, Policy, RuleEscalation, Step, Target};
 pub use matcher::glob;
 pub use notifications::{NotificationPolicy, NotifyStep};
 pub use runbook::{
@@ -95,6 +98,7 @@ pub struct Rules {
     default_severity: Severity,
     rules: Vec<Rule>,
     notifications: NotificationPolicy,
+    escalation: Escalation,
 }
 
 /// One validated rule.
@@ -114,6 +118,8 @@ pub struct Rule {
     pub runbook: Option<RunbookRef>,
     pub auto_resolve: bool,
     pub next_steps: Vec<String>,
+    /// The rule's own escalation policy (or `none`), over its service's and impact's.
+    pub escalation: Option<RuleEscalation>,
 }
 
 impl Rules {
@@ -149,31 +155,39 @@ impl Rules {
         };
         let default_auto_resolve = raw.defaults.auto_resolve.unwrap_or(false);
         let notifications = load_notifications(&raw.notifications)?;
+        let escalation = load_escalation(raw.escalation.as_ref())?;
 
         let mut rules = Vec::with_capacity(raw.rules.len());
         let mut seen = BTreeSet::new();
         for (index, value) in raw.rules.into_iter().enumerate() {
             let label = rule_label(&value, index);
-            let raw_rule: RawRule = serde_norway::from_value(value).map_err(|e| RulesError {
-                rule: Some(label.clone()),
-                field: None,
-                message: e.to_string(),
-            })?;
+            let mut raw_rule: RawRule =
+                serde_norway::from_value(value).map_err(|e| RulesError {
+                    rule: Some(label.clone()),
+                    field: None,
+                    message: e.to_string(),
+                })?;
             if !seen.insert(raw_rule.id.clone()) {
                 return Err(RulesError::rule(&label, "id", "the same id is used twice"));
             }
-            rules.push(load_rule(
-                raw_rule,
-                &tiers,
-                default_window,
-                default_auto_resolve,
-            )?);
+            let choice = match raw_rule.escalation.take() {
+                Some(name) => Some(
+                    escalation
+                        .rule_choice(&name)
+                        .map_err(|m| RulesError::rule(&label, "escalation", m))?,
+                ),
+                None => None,
+            };
+            let mut rule = load_rule(raw_rule, &tiers, default_window, default_auto_resolve)?;
+            rule.escalation = choice;
+            rules.push(rule);
         }
         Ok(Rules {
             tiers,
             default_severity,
             rules,
             notifications,
+            escalation,
         })
     }
 
@@ -184,6 +198,21 @@ impl Rules {
     /// Which lifecycle steps `notify` posts, by impact.
     pub fn notifications(&self) -> &NotificationPolicy {
         &self.notifications
+    }
+
+    /// Who is paged for an unacknowledged incident, and when.
+    pub fn escalation(&self) -> &Escalation {
+        &self.escalation
+    }
+
+    /// The escalation policy for an incident of `rule` (by id), `service` and `impact`.
+    pub fn escalation_for(&self, rule: &str, service: &str, impact: Impact) -> Option<&Policy> {
+        let own = self
+            .rules
+            .iter()
+            .find(|r| r.id == rule)
+            .and_then(|r| r.escalation.as_ref());
+        self.escalation.policy_for(own, service, impact)
     }
 
     pub fn tier_names(&self) -> impl Iterator<Item = &str> {

@@ -23,16 +23,19 @@ pub enum NotifyStep {
     Recovered,
     /// `Incident Resolved`, and `resolve`'s "recovered, waiting for a responder to resolve".
     Resolved,
+    /// `Incident Escalated` and `Incident Acknowledged`: pages and acknowledgements.
+    Escalation,
 }
 
 impl NotifyStep {
-    pub const ALL: [NotifyStep; 6] = [
+    pub const ALL: [NotifyStep; 7] = [
         NotifyStep::Opened,
         NotifyStep::Joined,
         NotifyStep::Diagnosed,
         NotifyStep::Runbook,
         NotifyStep::Recovered,
         NotifyStep::Resolved,
+        NotifyStep::Escalation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl NotifyStep {
             NotifyStep::Runbook => "runbook",
             NotifyStep::Recovered => "recovered",
             NotifyStep::Resolved => "resolved",
+            NotifyStep::Escalation => "escalation",
         }
     }
 
@@ -64,15 +68,21 @@ pub struct NotificationPolicy {
 
 impl Default for NotificationPolicy {
     /// Impact 1–2: every step; 3: opened, diagnosed, resolved; 4–5: opened and resolved;
-    /// joined signals summed up every 15 minutes.
+    /// 3–5 also escalation (a person's acknowledgement or "Escalate now"); joined signals summed
+    /// up every 15 minutes.
     fn default() -> Self {
         let all = NotifyStep::ALL.to_vec();
         let medium = vec![
             NotifyStep::Opened,
             NotifyStep::Diagnosed,
             NotifyStep::Resolved,
+            NotifyStep::Escalation,
         ];
-        let low = vec![NotifyStep::Opened, NotifyStep::Resolved];
+        let low = vec![
+            NotifyStep::Opened,
+            NotifyStep::Resolved,
+            NotifyStep::Escalation,
+        ];
         NotificationPolicy {
             steps: [all.clone(), all, medium, low.clone(), low],
             joined_interval_secs: 15 * 60,

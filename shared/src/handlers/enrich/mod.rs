@@ -236,6 +236,7 @@ impl Enrich {
             }),
             automation: None,
             resolution: None,
+            escalation: None,
             ..detail.clone()
         };
         cx.publish(LifecycleKind::IncidentEnriched, enriched)

@@ -92,6 +92,8 @@ impl Notify {
             origin,
             key: &key,
             joined: Some(joined),
+            mentions: &[],
+            buttons: self.buttons.as_deref(),
         };
         let ran = cx
             .run_once(&key, |_| async {

@@ -13,6 +13,8 @@
 //! | `Signal Recovered` | recovered | `notify#<incident>#recovered#<signal fingerprint>` |
 //! | `Incident Resolved` | resolved | `notify#<incident>#resolved` |
 //! | `Incident Updated` with `resolution` (awaiting a responder) | resolved | `notify#<incident>#awaiting#<signal fingerprint>` |
+//! | `Incident Escalated` | escalation | `notify#<incident>#escalated#<stage>#<round>` (`#exhausted`) |
+//! | `Incident Acknowledged` | escalation | `notify#<incident>#acknowledged` |
 //!
 //! (`Incident Updated` whose `resolution.status` is `resolved` is posted as the resolution.)
 //!
@@ -38,6 +40,7 @@
 //! The SNS message attributes `impact` (Number), `service`, `step` and `rule` (String) let other
 //! subscribers filter, e.g. an SMS subscription for impact 1–2 only.
 
+mod escalation;
 mod joined;
 mod mrkdwn;
 mod render;
@@ -51,7 +54,7 @@ use tracing::warn;
 use crate::chatbot;
 use crate::domain::{LifecycleDetail, LifecycleEvent, LifecycleKind, ResolutionStatus};
 use crate::ports::{Notification, Notifier, PortError, ReferenceStore};
-use crate::rules::{NotificationPolicy, NotifyStep};
+use crate::rules::{Escalation, NotificationPolicy, NotifyStep};
 use crate::shell::{BusEvent, Failure, Invocation, Outcome, Stage, StageError};
 
 pub use render::thread_id;
@@ -165,6 +168,8 @@ pub struct Notify {
     notifier: Arc<dyn Notifier>,
     references: Arc<dyn ReferenceStore>,
     policy: NotificationPolicy,
+    escalation: Escalation,
+    buttons: Option<String>,
 }
 
 impl Notify {
@@ -177,7 +182,22 @@ impl Notify {
             notifier,
             references,
             policy,
+            escalation: Escalation::default(),
+            buttons: None,
         }
+    }
+
+    /// The rules' escalation targets, for the Slack user groups a page mentions.
+    pub fn with_escalation(mut self, escalation: Escalation) -> Self {
+        self.escalation = escalation;
+        self
+    }
+
+    /// The `escalate` function the Slack buttons invoke: every message names it in
+    /// `additionalContext.escalate` for the custom actions' `$escalate`.
+    pub fn with_buttons(mut self, function: Option<String>) -> Self {
+        self.buttons = function;
+        self
     }
 }
 
@@ -230,6 +250,10 @@ impl Stage for Notify {
             return self.joined(&lifecycle, &origin, cx).await;
         }
         let key = once_key(post, detail);
+        let mentions = match &detail.escalation {
+            Some(note) if post == Post::Escalated => escalation::mentions(&self.escalation, note),
+            _ => Vec::new(),
+        };
         let render = Render {
             post,
             kind: lifecycle.kind,
@@ -237,6 +261,8 @@ impl Stage for Notify {
             origin: &origin,
             key: &key,
             joined: None,
+            mentions: &mentions,
+            buttons: self.buttons.as_deref(),
         };
         let replay = |first| already_posted(first, detail, step);
         cx.once(&key, replay, |_| async {
@@ -294,6 +320,9 @@ pub(super) enum Post {
     Resolved,
     /// The signal recovered but the incident waits for a responder.
     Awaiting,
+    /// The on-call was paged, or nobody acknowledged.
+    Escalated,
+    Acknowledged,
 }
 
 impl Post {
@@ -310,7 +339,14 @@ impl Post {
             LifecycleKind::RunbookFinished => Post::RunbookFinished,
             LifecycleKind::SignalRecovered => Post::Recovered,
             LifecycleKind::IncidentResolved => Post::Resolved,
+            LifecycleKind::IncidentEscalated => Post::Escalated,
+            LifecycleKind::IncidentAcknowledged => Post::Acknowledged,
         };
+        if matches!(post, Post::Escalated) && event.detail.escalation.is_none() {
+            return Err(StageError::MalformedEvent(
+                "responder bus `Incident Escalated` event: detail.escalation is missing".into(),
+            ));
+        }
         if matches!(post, Post::RunbookStarted | Post::RunbookFinished)
             && event.detail.automation.is_none()
         {
@@ -330,6 +366,7 @@ impl Post {
             Post::RunbookStarted | Post::RunbookFinished => NotifyStep::Runbook,
             Post::Recovered => NotifyStep::Recovered,
             Post::Resolved | Post::Awaiting => NotifyStep::Resolved,
+            Post::Escalated | Post::Acknowledged => NotifyStep::Escalation,
         }
     }
 
@@ -343,6 +380,8 @@ impl Post {
             Post::Recovered => "recovered",
             Post::Resolved => "resolved",
             Post::Awaiting => "awaiting",
+            Post::Escalated => "escalated",
+            Post::Acknowledged => "acknowledged",
         }
     }
 }
@@ -365,6 +404,16 @@ fn once_key(post: Post, detail: &LifecycleDetail) -> String {
         Post::Recovered => format!("notify#{id}#recovered#{fingerprint}"),
         Post::Resolved => format!("notify#{id}#resolved"),
         Post::Awaiting => format!("notify#{id}#awaiting#{fingerprint}"),
+        Post::Escalated => match &detail.escalation {
+            Some(n) if n.exhausted => format!("notify#{id}#escalated#exhausted"),
+            Some(n) => format!(
+                "notify#{id}#escalated#{}#{}",
+                n.stage.unwrap_or(0),
+                n.round.unwrap_or(0)
+            ),
+            None => format!("notify#{id}#escalated"),
+        },
+        Post::Acknowledged => format!("notify#{id}#acknowledged"),
     }
 }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 
+use super::escalation;
 use super::joined::Joined;
 use super::mrkdwn::{code, link, list, plain, text, utc};
 use super::Post;
@@ -41,6 +42,10 @@ pub(super) struct Render<'a> {
     /// The post's state-table key (the message id derives from it).
     pub(super) key: &'a str,
     pub(super) joined: Option<Joined>,
+    /// The Slack user groups an escalation post mentions (from the rules).
+    pub(super) mentions: &'a [String],
+    /// The `escalate` function the buttons invoke, when they are set up.
+    pub(super) buttons: Option<&'a str>,
 }
 
 impl Render<'_> {
@@ -108,6 +113,9 @@ impl Render<'_> {
         put("rule", &incident.rule);
         put("impact", &incident.impact.get().to_string());
         put("step", self.post.step().as_str());
+        if let Some(function) = self.buttons {
+            put("escalate", function);
+        }
         if let Some(run) = &self.detail.automation {
             if matches!(self.post, Post::RunbookStarted | Post::RunbookFinished) {
                 put("execution", &run.execution_id);
@@ -192,6 +200,7 @@ impl Render<'_> {
             Post::Recovered => ":large_green_circle:",
             Post::Resolved => ":white_check_mark:",
             Post::Awaiting => ":raised_hand:",
+            Post::Escalated | Post::Acknowledged => escalation::emoji(self),
         }
     }
 
@@ -217,6 +226,7 @@ impl Render<'_> {
             Post::Recovered => "Signal recovered, verifying".to_string(),
             Post::Resolved => "Resolved".to_string(),
             Post::Awaiting => "Recovered, waiting for a responder".to_string(),
+            Post::Escalated | Post::Acknowledged => escalation::what(self),
         }
     }
 
@@ -233,6 +243,7 @@ impl Render<'_> {
             Post::Recovered => self.recovered(),
             Post::Resolved => self.resolved(),
             Post::Awaiting => self.awaiting(),
+            Post::Escalated | Post::Acknowledged => escalation::lines(self),
         };
         if self.post != Post::Awaiting {
             lines.push(format!("*Incident:* {}", self.incident_link()));

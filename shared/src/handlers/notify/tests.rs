@@ -564,7 +564,7 @@ async fn the_impact_decides_which_steps_post() {
     assert_eq!(answer.step, Some(NotifyStep::Diagnosed));
     assert_eq!(
         answer.reason,
-        "Impact 4 (Low) posts only opened, resolved; `diagnosed` (Incident Enriched) is not posted."
+        "Impact 4 (Low) posts only opened, resolved, escalation; `diagnosed` (Incident Enriched) is not posted."
     );
 }
 
@@ -1113,4 +1113,86 @@ async fn the_vpn_story_renders_as_the_snapshots_say() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Escalation posts.
+
+#[tokio::test]
+async fn a_page_mentions_only_the_rules_user_groups_and_every_message_names_the_buttons_function() {
+    let rules = crate::rules::Rules::from_yaml(&crate::rules::DEFAULT_RULES.replace(
+        "notifications:",
+        "escalation:\n  targets:\n    primary: { topic: primary }\n    secondary: { topic: secondary }\n    team: { slack: { usergroup: S0123ABCD } }\n\nnotifications:",
+    ))
+    .unwrap();
+    let notifier = Arc::new(MemoryNotifier::new());
+    let shell = Shell::new(
+        Notify::new(
+            notifier.clone(),
+            Arc::new(MemoryReferences::new()),
+            NotificationPolicy::default(),
+        )
+        .with_escalation(rules.escalation().clone())
+        .with_buttons(Some("responder-escalate".into())),
+        Arc::new(MemoryRunOnce::new()),
+        Arc::new(ManualClock::new(t0())),
+    );
+    let mut detail = opened_detail();
+    // Text from the signal that looks like a mention stays text.
+    detail.incident.title = "<!channel> tunnel down".into();
+    detail.escalation = Some(crate::domain::EscalationNote {
+        policy: Some("page-now".into()),
+        stage: Some(1),
+        round: Some(2),
+        paged: vec!["primary".into(), "team".into(), "S999FORGED".into()],
+        exhausted: false,
+        unanswered_secs: 300,
+        acknowledged_by: None,
+        via: None,
+    });
+    let deadline = t0() + Duration::seconds(10);
+    let event = envelope(LifecycleKind::IncidentEscalated, at(5), &detail);
+    let answer = shell.handle(&event, deadline).await.unwrap();
+    assert_eq!(answer.action, NotifyAction::Posted);
+    assert_eq!(answer.step, Some(NotifyStep::Escalation));
+    // The same page again posts nothing.
+    let again = shell.handle(&event, deadline).await.unwrap();
+    assert_eq!(again.action, NotifyAction::Ignored);
+    let mut ack = detail.clone();
+    ack.escalation = Some(crate::domain::EscalationNote {
+        paged: vec![],
+        stage: None,
+        round: None,
+        acknowledged_by: Some("someone in Slack".into()),
+        via: Some("slack".into()),
+        unanswered_secs: 420,
+        ..detail.escalation.clone().unwrap()
+    });
+    let event = envelope(LifecycleKind::IncidentAcknowledged, at(7), &ack);
+    assert_eq!(
+        shell.handle(&event, deadline).await.unwrap().action,
+        NotifyAction::Posted
+    );
+    let published = notifier.published();
+    assert_eq!(published.len(), 2);
+    let page: Value = serde_json::from_str(&published[0].message).unwrap();
+    assert_valid(&published[0].message);
+    let text = page["content"]["description"].as_str().unwrap();
+    assert!(text.contains("<!subteam^S0123ABCD>"), "{text}");
+    assert!(!text.contains("S999FORGED>"), "{text}");
+    assert!(text.contains("*Unanswered for:* 5 min"), "{text}");
+    assert!(!page.to_string().contains("<!channel>"), "{page}");
+    assert_eq!(
+        page["metadata"]["additionalContext"]["escalate"],
+        json!("responder-escalate")
+    );
+    let acknowledged: Value = serde_json::from_str(&published[1].message).unwrap();
+    assert!(acknowledged["content"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("*Paging stopped.*"));
+    assert_eq!(
+        acknowledged["metadata"]["threadId"],
+        page["metadata"]["threadId"]
+    );
 }

@@ -338,6 +338,7 @@ fn resolution_detail(
         diagnosis: None,
         automation: None,
         resolution: Some(resolution),
+        escalation: None,
     }
 }
 

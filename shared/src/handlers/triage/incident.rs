@@ -109,5 +109,6 @@ pub(crate) fn lifecycle_detail(
         diagnosis: None,
         automation: None,
         resolution: None,
+        escalation: None,
     }
 }

@@ -1,0 +1,407 @@
+//! The `escalate` stage: pages the on-call by the rules' escalation policy until someone
+//! acknowledges, on one-time timers (EventBridge Scheduler), and hears the Slack buttons.
+//!
+//! Input (**contract**, README "Escalation"):
+//! - responder-bus `Incident Opened`: records the incident and, when its policy (rules'
+//!   `escalation`, by rule, service and impact) pages, runs the first step at once; `Incident
+//!   Updated` (a raised impact) starts a policy the incident did not have; `Incident Resolved`
+//!   stops paging and cancels the pending timer;
+//! - a timer's `{"escalation_step": {"incident", "stage", "round", "at"}}`: runs that step;
+//! - a Slack button's `{"action": "acknowledge" | "escalate", "incident": <id>}` (an AWS Chatbot
+//!   custom action invoking this function).
+//!
+//! A step ([`step`]) pages each of its stage's targets once per incident × stage × round
+//! (run-once keys), writes the timeline, publishes `Incident Escalated` (notify posts it to the
+//! thread, with the rules' Slack mentions) and sets the timer of the next step, named
+//! deterministically so that a retried step sets it once. A step that finds the incident
+//! acknowledged, resolved (by the state table, or by the backend: checked before every page) or
+//! past its policy pages nobody.
+
+mod page;
+mod people;
+pub mod record;
+mod step;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::{LifecycleKind, ResolutionStatus};
+use crate::ports::{IncidentWriter, Pager, PortError, ReferenceStore, Timers};
+use crate::rules::{Rules, Step};
+use crate::shell::{BusEvent, Failure, Input, Invocation, Outcome, Stage, StageError};
+
+use record::{EscalationRecord, Records, StepInput, Stop, StopReason};
+
+/// What the escalate stage did (**contract**).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalateAction {
+    /// Targets were paged (and the next step set on a timer, if any).
+    Paged,
+    /// A step that pages nobody ran, or an incident was recorded: the next step is on a timer.
+    Scheduled,
+    /// Someone acknowledged the incident: paging stopped.
+    Acknowledged,
+    /// Paging stopped: the incident resolved, or every stage paged.
+    Stopped,
+    /// The incident's policy pages nobody (it stays in Slack).
+    Skipped,
+    /// Nothing to do: already done, acknowledged, resolved, or not this stage's event.
+    Ignored,
+}
+
+/// The escalate stage's answer (**contract**).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalateAnswer {
+    pub action: EscalateAction,
+    pub incident: Option<String>,
+    pub policy: Option<String>,
+    /// The step run (stage and round from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paged: Vec<String>,
+    /// The step now pending on a timer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<record::Pending>,
+    pub reason: String,
+}
+
+impl EscalateAnswer {
+    fn new(action: EscalateAction, incident: &str, reason: impl Into<String>) -> Self {
+        EscalateAnswer {
+            action,
+            incident: Some(incident.to_string()),
+            policy: None,
+            stage: None,
+            round: None,
+            paged: Vec::new(),
+            next: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Outcome for EscalateAnswer {
+    fn action(&self) -> &'static str {
+        match self.action {
+            EscalateAction::Paged => "paged",
+            EscalateAction::Scheduled => "scheduled",
+            EscalateAction::Acknowledged => "acknowledged",
+            EscalateAction::Stopped => "stopped",
+            EscalateAction::Skipped => "skipped",
+            EscalateAction::Ignored => "ignored",
+        }
+    }
+
+    fn incident(&self) -> Option<&str> {
+        self.incident.as_deref()
+    }
+
+    fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// Why an invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EscalateError {
+    #[error(transparent)]
+    Stage(#[from] StageError),
+    /// A button or timer named an incident the responder has no record of.
+    #[error("no incident {0} is known to the responder (was it opened by it, in this account and region?)")]
+    UnknownIncident(String),
+}
+
+impl From<PortError> for EscalateError {
+    fn from(e: PortError) -> Self {
+        EscalateError::Stage(e.into())
+    }
+}
+
+impl Failure for EscalateError {
+    fn error_type(&self) -> &'static str {
+        match self {
+            EscalateError::Stage(e) => e.error_type(),
+            EscalateError::UnknownIncident(_) => "UnknownIncident",
+        }
+    }
+}
+
+/// A person's action from a Slack button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonAction {
+    Acknowledge,
+    Escalate,
+}
+
+/// What `escalate` takes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EscalateInput {
+    Bus(Box<BusEvent>),
+    Step(StepInput),
+    Person {
+        action: PersonAction,
+        incident: String,
+    },
+}
+
+impl Input for EscalateInput {
+    fn parse(event: &Value) -> Result<Option<Self>, StageError> {
+        if let Some(bus) = BusEvent::parse(event)? {
+            return Ok(Some(EscalateInput::Bus(Box::new(bus))));
+        }
+        if let Some(step) = event.get("escalation_step") {
+            let step: StepInput = serde_json::from_value(step.clone())
+                .map_err(|e| StageError::MalformedEvent(format!("escalation_step: {e}")))?;
+            return Ok(Some(EscalateInput::Step(step)));
+        }
+        if event.get("action").is_some() && event.get("incident").is_some() {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Button {
+                action: PersonAction,
+                incident: String,
+            }
+            let button: Button = serde_json::from_value(event.clone()).map_err(|e| {
+                StageError::MalformedEvent(format!(
+                    "a button's payload is {{\"action\": \"acknowledge\"|\"escalate\", \"incident\": <id>}}: {e}"
+                ))
+            })?;
+            let incident = button.incident.trim().to_string();
+            if incident.is_empty() || incident.len() > 2048 || incident.starts_with('$') {
+                return Err(StageError::MalformedEvent(format!(
+                    "a button's incident `{incident}` is not an incident id"
+                )));
+            }
+            return Ok(Some(EscalateInput::Person {
+                action: button.action,
+                incident,
+            }));
+        }
+        Ok(None)
+    }
+}
+
+/// The escalate stage with its ports.
+pub struct Escalate {
+    rules: Rules,
+    incidents: Arc<dyn IncidentWriter>,
+    references: Arc<dyn ReferenceStore>,
+    timers: Arc<dyn Timers>,
+    pager: Arc<dyn Pager>,
+}
+
+impl Escalate {
+    pub fn new(
+        rules: Rules,
+        incidents: Arc<dyn IncidentWriter>,
+        references: Arc<dyn ReferenceStore>,
+        timers: Arc<dyn Timers>,
+        pager: Arc<dyn Pager>,
+    ) -> Self {
+        Escalate {
+            rules,
+            incidents,
+            references,
+            timers,
+            pager,
+        }
+    }
+
+    fn records(&self) -> Records<'_> {
+        Records {
+            store: self.references.as_ref(),
+        }
+    }
+}
+
+#[async_trait]
+impl Stage for Escalate {
+    const NAME: &'static str = "escalate";
+    const TAKES: &'static str = "`Incident Opened`, `Incident Updated` and `Incident Resolved` from incident.responder, its timers' escalation steps, and the Slack buttons' actions";
+    const PUBLISHES: bool = true;
+    type Input = EscalateInput;
+    type Answer = EscalateAnswer;
+    type Error = EscalateError;
+
+    async fn handle(
+        &self,
+        input: EscalateInput,
+        cx: &Invocation<'_>,
+    ) -> Result<EscalateAnswer, EscalateError> {
+        match input {
+            EscalateInput::Bus(bus) => self.bus(*bus, cx).await,
+            EscalateInput::Step(step) => {
+                let now = cx.now().max(step.at);
+                let Some(record) = self.records().get(&step.incident, cx.now()).await? else {
+                    return Err(EscalateError::UnknownIncident(step.incident));
+                };
+                self.run_step(&record, step.step(), now, false, cx).await
+            }
+            EscalateInput::Person { action, incident } => {
+                let Some(record) = self.records().get(&incident, cx.now()).await? else {
+                    return Err(EscalateError::UnknownIncident(incident));
+                };
+                match action {
+                    PersonAction::Acknowledge => self.acknowledge(&record, "slack", cx).await,
+                    PersonAction::Escalate => self.escalate_now(&record, cx).await,
+                }
+            }
+        }
+    }
+}
+
+impl Escalate {
+    async fn bus(
+        &self,
+        bus: BusEvent,
+        cx: &Invocation<'_>,
+    ) -> Result<EscalateAnswer, EscalateError> {
+        let event = bus.event;
+        let detail = &event.detail;
+        let id = detail.incident.id.clone();
+        match event.kind {
+            LifecycleKind::IncidentOpened => {}
+            LifecycleKind::IncidentUpdated if detail.resolution.is_none() => {}
+            LifecycleKind::IncidentResolved => {
+                return self.resolved(&id, "resolved by the responder", cx).await
+            }
+            LifecycleKind::IncidentUpdated
+                if detail
+                    .resolution
+                    .as_ref()
+                    .is_some_and(|r| r.status == ResolutionStatus::Resolved) =>
+            {
+                return self.resolved(&id, "resolved by the responder", cx).await
+            }
+            kind => {
+                return Ok(EscalateAnswer::new(
+                    EscalateAction::Ignored,
+                    &id,
+                    format!("`{}` changes nothing for escalation.", kind.detail_type()),
+                ))
+            }
+        }
+        let incident = &detail.incident;
+        let policy = self
+            .rules
+            .escalation_for(&incident.rule, &incident.service, incident.impact);
+        let existing = self.records().get(&id, cx.now()).await?;
+        let chosen = policy.map(|p| p.name.as_str());
+        match existing.as_ref().map(|r| r.policy.as_deref()) {
+            // Another policy runs already (the impact changed): it goes on.
+            Some(Some(running)) if Some(running) != chosen => {
+                return Ok(EscalateAnswer::new(
+                    EscalateAction::Ignored,
+                    &id,
+                    format!("Already escalating under policy `{running}`."),
+                ))
+            }
+            Some(None) if chosen.is_none() => {
+                return Ok(EscalateAnswer::new(
+                    EscalateAction::Ignored,
+                    &id,
+                    format!(
+                        "Impact {} of service {} pages nobody; the incident stays in Slack.",
+                        incident.impact, incident.service
+                    ),
+                ))
+            }
+            // The same policy: its start is run once (a retry finishes it).
+            _ => {}
+        }
+        let record = EscalationRecord {
+            incident: incident.clone(),
+            signal: detail.signal.clone(),
+            account: bus.origin.account.clone(),
+            region: bus.origin.region.clone(),
+            opened_at: existing.as_ref().map_or(event.time, |r| r.opened_at),
+            policy: policy.map(|p| p.name.clone()),
+            pending: None,
+        };
+        let key = format!(
+            "escalate#{id}#start#{}",
+            record.policy.as_deref().unwrap_or("none")
+        );
+        let replay = |first: Option<EscalateAnswer>| {
+            first.map_or_else(
+                || EscalateAnswer::new(EscalateAction::Ignored, &id, "Already started."),
+                |f| EscalateAnswer {
+                    action: EscalateAction::Ignored,
+                    reason: format!("Already started: {}", f.reason),
+                    ..f
+                },
+            )
+        };
+        cx.once(&key, replay, |_| async {
+            self.records().put(&record, cx.now()).await?;
+            if record.policy.is_none() {
+                return Ok(EscalateAnswer::new(
+                    EscalateAction::Skipped,
+                    &id,
+                    format!(
+                        "Impact {} of service {} pages nobody; the incident stays in Slack (its buttons still work).",
+                        incident.impact, incident.service
+                    ),
+                ));
+            }
+            let at = cx.now().max(event.time);
+            self.run_step(&record, Step::FIRST, at, false, cx).await
+        })
+        .await
+    }
+
+    /// Stops paging for a resolved incident and cancels its pending timer.
+    async fn resolved(
+        &self,
+        id: &str,
+        by: &str,
+        cx: &Invocation<'_>,
+    ) -> Result<EscalateAnswer, EscalateError> {
+        let records = self.records();
+        let Some(record) = records.get(id, cx.now()).await? else {
+            return Ok(EscalateAnswer::new(
+                EscalateAction::Ignored,
+                id,
+                "The responder never escalated this incident.",
+            ));
+        };
+        let stop = records.stop(id, cx.now()).await?;
+        if stop
+            .as_ref()
+            .is_none_or(|s| s.reason != StopReason::Resolved)
+        {
+            let resolved = Stop {
+                reason: StopReason::Resolved,
+                by: by.to_string(),
+                via: "responder".to_string(),
+                at: cx.now(),
+            };
+            records.put_stop(id, &resolved, cx.now()).await?;
+        }
+        if let Some(pending) = &record.pending {
+            self.timers.cancel(&pending.timer).await?;
+        }
+        Ok(EscalateAnswer::new(
+            EscalateAction::Stopped,
+            id,
+            format!("The incident is {by}: paging stopped."),
+        ))
+    }
+}
+
+/// Seconds from `from` to `to`, never negative.
+fn secs_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_seconds().max(0)
+}
+
+#[cfg(test)]
+mod tests;

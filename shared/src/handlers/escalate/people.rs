@@ -1,0 +1,152 @@
+//! What people do from Slack: acknowledge (paging stops, the pending timer is cancelled) and
+//! escalate now (the next stage that pages runs at once).
+//!
+//! AWS Chatbot runs a custom action's command with the channel's role and passes nothing about
+//! who clicked, so an acknowledgement from Slack is recorded as "someone in Slack" at the time
+//! it arrived.
+
+use super::record::{EscalationRecord, Stop, StopReason};
+use super::{secs_between, Escalate, EscalateAction, EscalateAnswer, EscalateError};
+use crate::domain::{EntryKind, EscalationNote, Impact, LifecycleKind, TimelineEntry};
+use crate::rules::Step;
+use crate::shell::Invocation;
+
+/// Who acknowledged from a Slack button.
+const SLACK_PERSON: &str = "someone in Slack";
+
+impl Escalate {
+    pub(super) async fn acknowledge(
+        &self,
+        record: &EscalationRecord,
+        via: &str,
+        cx: &Invocation<'_>,
+    ) -> Result<EscalateAnswer, EscalateError> {
+        let id = record.incident.id.clone();
+        let records = self.records();
+        if let Some(stop) = records.stop(&id, cx.now()).await? {
+            if stop.reason != StopReason::Exhausted {
+                return Ok(EscalateAnswer::new(
+                    EscalateAction::Ignored,
+                    &id,
+                    format!("Already {}.", stop.sentence()),
+                ));
+            }
+        }
+        let key = format!("escalate#{id}#acknowledged");
+        let replay = |first: Option<EscalateAnswer>| match first {
+            Some(f) => EscalateAnswer {
+                action: EscalateAction::Ignored,
+                reason: format!("Already acknowledged: {}", f.reason),
+                ..f
+            },
+            None => EscalateAnswer::new(EscalateAction::Ignored, &id, "Already acknowledged."),
+        };
+        cx.once(&key, replay, |_| async {
+            let now = cx.now();
+            let stop = Stop {
+                reason: StopReason::Acknowledged,
+                by: SLACK_PERSON.to_string(),
+                via: via.to_string(),
+                at: now,
+            };
+            records.put_stop(&id, &stop, now).await?;
+            if let Some(pending) = &record.pending {
+                self.timers.cancel(&pending.timer).await?;
+            }
+            let unanswered = secs_between(record.opened_at, now);
+            let entry = TimelineEntry::new(
+                now,
+                EntryKind::Acknowledged {
+                    by: stop.by.clone(),
+                    via: via.to_string(),
+                },
+                &format!(
+                    "Acknowledged by {} (from {via}) {} min after the incident opened; paging stopped",
+                    stop.by,
+                    unanswered / 60
+                ),
+            );
+            self.timeline(record, &entry, "acknowledged").await?;
+            let note = EscalationNote {
+                policy: record.policy.clone(),
+                stage: None,
+                round: None,
+                paged: Vec::new(),
+                exhausted: false,
+                unanswered_secs: unanswered,
+                acknowledged_by: Some(stop.by.clone()),
+                via: Some(via.to_string()),
+            };
+            self.announce(record, LifecycleKind::IncidentAcknowledged, note, "acknowledged", cx)
+                .await?;
+            Ok(EscalateAnswer {
+                policy: record.policy.clone(),
+                ..EscalateAnswer::new(
+                    EscalateAction::Acknowledged,
+                    &id,
+                    format!(
+                        "Acknowledged {} min after the incident opened; paging stopped.",
+                        unanswered / 60
+                    ),
+                )
+            })
+        })
+        .await
+    }
+
+    /// Runs the next step that pages someone now: the pending one (or the one after it, if it
+    /// pages nobody), else, for an incident without a policy, the first paging step of impact 1's.
+    pub(super) async fn escalate_now(
+        &self,
+        record: &EscalationRecord,
+        cx: &Invocation<'_>,
+    ) -> Result<EscalateAnswer, EscalateError> {
+        let id = &record.incident.id;
+        let mut record = record.clone();
+        if record.policy.is_none() {
+            let policy = self.rules.escalation().policy_for(
+                None,
+                &record.incident.service,
+                Impact::CRITICAL,
+            );
+            record.policy = policy.map(|p| p.name.clone());
+        }
+        let Some(policy) = record
+            .policy
+            .as_deref()
+            .and_then(|p| self.rules.escalation().policy(p))
+        else {
+            return Ok(EscalateAnswer::new(
+                EscalateAction::Ignored,
+                id,
+                "No escalation policy pages anyone for this incident (not even impact 1's).",
+            ));
+        };
+        let from = record.pending.as_ref().map_or(Step::FIRST, |p| Step {
+            stage: p.stage.saturating_sub(1) as usize,
+            round: p.round,
+        });
+        let Some(step) = policy.next_paging(from) else {
+            return Ok(EscalateAnswer::new(
+                EscalateAction::Ignored,
+                id,
+                "Every stage of the policy has paged already.",
+            ));
+        };
+        let acknowledged = self
+            .records()
+            .stop(id, cx.now())
+            .await?
+            .is_some_and(|s| s.reason == StopReason::Acknowledged);
+        if let Some(pending) = &record.pending {
+            if !acknowledged {
+                self.timers.cancel(&pending.timer).await?;
+            }
+        }
+        let mut answer = self
+            .run_step(&record, step, cx.now(), acknowledged, cx)
+            .await?;
+        answer.reason = format!("Escalated now: {}", answer.reason);
+        Ok(answer)
+    }
+}

@@ -1,0 +1,255 @@
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use serde_json::{json, Value};
+
+use super::*;
+use crate::domain::{Backend, EntryKind, Impact, IncidentRef, LifecycleEvent};
+use crate::handlers::testkit::{to_envelope, Fakes};
+use crate::memory::{MemoryPager, MemoryTimers};
+use crate::ports::{Clock, PortErrorKind};
+use crate::shell::Shell;
+
+struct Bench {
+    fakes: Fakes,
+    timers: Arc<MemoryTimers>,
+    pager: Arc<MemoryPager>,
+    shell: Shell<Escalate>,
+}
+
+fn bench(backend: Backend) -> Bench {
+    let start = Utc.with_ymd_and_hms(2026, 12, 5, 3, 0, 0).single().unwrap();
+    let fakes = Fakes::new(backend, start);
+    let timers = Arc::new(MemoryTimers::new());
+    let pager = Arc::new(MemoryPager::new());
+    let stage = Escalate::new(
+        Rules::embedded().unwrap(),
+        fakes.incidents.clone(),
+        fakes.references.clone(),
+        timers.clone(),
+        pager.clone(),
+    );
+    let shell = fakes.shell(stage);
+    Bench {
+        fakes,
+        timers,
+        pager,
+        shell,
+    }
+}
+
+impl Bench {
+    /// Triage opens the VPN incident; its impact is set to `impact`.
+    async fn opened(&self, impact: u8) -> LifecycleEvent {
+        let mut event = self
+            .fakes
+            .opened_by_triage("cloudwatch-alarm-vpn-tunnel-down")
+            .await;
+        event.detail.incident.impact = Impact::new(impact).unwrap();
+        event
+    }
+
+    async fn run(&self, payload: &Value) -> Result<EscalateAnswer, EscalateError> {
+        self.fakes.run(&self.shell, payload).await
+    }
+
+    /// Moves the clock to the next timer and fires it, as Scheduler would.
+    async fn fire_next(&self) -> Option<EscalateAnswer> {
+        let next = self.timers.pending().into_iter().next()?;
+        self.fakes.clock.set(next.at);
+        let fired = self.timers.fire_due(next.at);
+        let input: Value = serde_json::from_str(&fired[0].input).unwrap();
+        Some(self.run(&input).await.unwrap())
+    }
+
+    fn paged(&self) -> Vec<String> {
+        self.pager.pages().into_iter().map(|(t, _)| t).collect()
+    }
+
+    fn kinds(&self) -> Vec<LifecycleKind> {
+        self.fakes.bus.events().iter().map(|e| e.kind).collect()
+    }
+}
+
+fn envelope(event: &LifecycleEvent) -> Value {
+    to_envelope(event, "111122223333", "eu-west-1")
+}
+
+#[tokio::test]
+async fn impact_1_pages_now_repages_then_adds_the_secondary_until_acknowledged() {
+    let b = bench(Backend::OpsCenter);
+    let opened = b.opened(1).await;
+    let id = opened.detail.incident.id.clone();
+    let first = b.run(&envelope(&opened)).await.unwrap();
+    assert_eq!(first.action, EscalateAction::Paged);
+    assert_eq!(first.paged, vec!["primary"]);
+    assert_eq!(b.paged(), vec!["primary"]);
+    let next = first.next.clone().unwrap();
+    assert_eq!((next.stage, next.round), (1, 2));
+    assert_eq!(
+        next.at,
+        opened.time.max(b.fakes.clock.now()) + Duration::minutes(5)
+    );
+
+    // A re-delivered `Incident Opened` pages nobody again.
+    let again = b.run(&envelope(&opened)).await.unwrap();
+    assert_eq!(again.action, EscalateAction::Ignored);
+    assert_eq!(b.paged().len(), 1);
+
+    // Two more pages of stage 1, then stage 2 adds the secondary.
+    for _ in 0..3 {
+        b.fire_next().await.unwrap();
+    }
+    assert_eq!(
+        b.paged(),
+        vec!["primary", "primary", "primary", "primary", "secondary"]
+    );
+    let page = &b.pager.pages()[4].1;
+    assert!(
+        page.text.contains("Unanswered for: 15 min"),
+        "{}",
+        page.text
+    );
+    assert!(page.subject.starts_with("[Impact 1 "), "{}", page.subject);
+    let json: Value = serde_json::from_str(&page.json).unwrap();
+    assert_eq!(json["incident"], json!(id));
+    assert_eq!(json["stage"], json!(2));
+
+    // A retried step (Scheduler's retry after a time-out) pages nobody twice.
+    let retry = json!({"escalation_step": {"incident": id, "stage": 2, "round": 1,
+        "at": b.fakes.clock.now().to_rfc3339()}});
+    assert_eq!(b.run(&retry).await.unwrap().action, EscalateAction::Ignored);
+    assert_eq!(b.paged().len(), 5);
+
+    // The button acknowledges: paging stops and the pending timer is cancelled.
+    let pending = b.timers.pending();
+    assert_eq!(pending.len(), 1);
+    let ack = b
+        .run(&json!({"action": "acknowledge", "incident": id}))
+        .await
+        .unwrap();
+    assert_eq!(ack.action, EscalateAction::Acknowledged);
+    assert!(b.timers.pending().is_empty());
+    assert_eq!(b.timers.cancelled(), vec![pending[0].name.clone()]);
+    // A step that fires anyway does nothing; a second click says who acknowledged.
+    let late: Value = serde_json::from_str(&pending[0].input).unwrap();
+    assert_eq!(b.run(&late).await.unwrap().action, EscalateAction::Ignored);
+    let twice = b
+        .run(&json!({"action": "acknowledge", "incident": id}))
+        .await
+        .unwrap();
+    assert_eq!(twice.action, EscalateAction::Ignored);
+    assert!(
+        twice.reason.contains("acknowledged by someone in Slack"),
+        "{}",
+        twice.reason
+    );
+    assert_eq!(b.paged().len(), 5);
+
+    let kinds = b.kinds();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == LifecycleKind::IncidentEscalated)
+            .count(),
+        4
+    );
+    assert_eq!(kinds.last(), Some(&LifecycleKind::IncidentAcknowledged));
+    let timeline = &b.fakes.incidents.incidents()[0].timeline;
+    assert!(timeline
+        .iter()
+        .any(|e| matches!(&e.kind, EntryKind::Acknowledged { via, .. } if via == "slack")));
+    assert_eq!(
+        timeline
+            .iter()
+            .filter(|e| matches!(e.kind, EntryKind::Paged { .. }))
+            .count(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn impact_2_waits_ten_minutes_in_slack_then_pages_and_then_ends() {
+    let b = bench(Backend::IncidentManager);
+    let opened = b.opened(2).await;
+    let first = b.run(&envelope(&opened)).await.unwrap();
+    assert_eq!(first.action, EscalateAction::Scheduled);
+    assert!(b.paged().is_empty());
+    assert_eq!(first.next.as_ref().map(|n| n.stage), Some(2));
+    let stage2 = b.fire_next().await.unwrap();
+    assert_eq!(stage2.action, EscalateAction::Paged);
+    assert_eq!(b.paged(), vec!["primary"]);
+    b.fire_next().await.unwrap();
+    b.fire_next().await.unwrap();
+    let end = b.fire_next().await.unwrap();
+    assert_eq!(end.action, EscalateAction::Stopped);
+    assert!(b.timers.pending().is_empty());
+    let last = b.fakes.bus.events().last().cloned().unwrap();
+    assert!(last.detail.escalation.unwrap().exhausted);
+}
+
+#[tokio::test]
+async fn impact_3_stays_in_slack_but_escalate_now_pages_impact_1s_policy() {
+    let b = bench(Backend::OpsCenter);
+    let opened = b.opened(3).await;
+    let id = opened.detail.incident.id.clone();
+    let answer = b.run(&envelope(&opened)).await.unwrap();
+    assert_eq!(answer.action, EscalateAction::Skipped);
+    assert!(b.timers.pending().is_empty());
+    let now = b
+        .run(&json!({"action": "escalate", "incident": id}))
+        .await
+        .unwrap();
+    assert_eq!(now.action, EscalateAction::Paged);
+    assert_eq!(now.policy.as_deref(), Some("page-now"));
+    assert_eq!(b.paged(), vec!["primary"]);
+    assert_eq!(b.timers.pending().len(), 1);
+}
+
+#[tokio::test]
+async fn an_incident_closed_in_the_console_stops_paging_at_the_next_step() {
+    let b = bench(Backend::OpsCenter);
+    let opened = b.opened(1).await;
+    b.run(&envelope(&opened)).await.unwrap();
+    let incident = IncidentRef {
+        backend: Backend::OpsCenter,
+        id: opened.detail.incident.id.clone(),
+    };
+    b.fakes.incidents.close_in_console(&incident);
+    let step = b.fire_next().await.unwrap();
+    assert_eq!(step.action, EscalateAction::Ignored);
+    assert!(step.reason.contains("paging stopped"), "{}", step.reason);
+    assert_eq!(b.paged().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_page_fails_the_step_and_its_retry_pages_once() {
+    let b = bench(Backend::OpsCenter);
+    let opened = b.opened(1).await;
+    b.pager.fail_next(1, PortErrorKind::Throttled);
+    assert!(b.run(&envelope(&opened)).await.is_err());
+    assert!(b.paged().is_empty());
+    let retried = b.run(&envelope(&opened)).await.unwrap();
+    assert_eq!(retried.action, EscalateAction::Paged);
+    assert_eq!(b.paged(), vec!["primary"]);
+}
+
+#[tokio::test]
+async fn buttons_for_unknown_incidents_and_forged_payloads_fail_clearly() {
+    let b = bench(Backend::OpsCenter);
+    let unknown = b
+        .run(&json!({"action": "acknowledge", "incident": "oi-000000000000"}))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(unknown.error_type(), "UnknownIncident");
+    for payload in [
+        json!({"action": "page-everyone", "incident": "oi-1"}),
+        json!({"action": "acknowledge", "incident": "$incident"}),
+        json!({"action": "acknowledge", "incident": "oi-1", "target": "+15550100"}),
+        json!({"escalation_step": {"incident": "oi-1"}}),
+    ] {
+        let err = b.run(&payload).await.err().unwrap();
+        assert_eq!(err.error_type(), "MalformedEvent", "{payload}");
+    }
+}
