@@ -46,6 +46,8 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 
+from paging import ESCALATE_FUNCTION, Paging
+
 if TYPE_CHECKING:
     from runtime_api import Function, Result
 
@@ -233,9 +235,23 @@ def _request_actions(
         operation = name[:1].upper() + name[1:]
     elif prefix == "s3":
         return key, _s3_actions(method, url.path, query, headers, target)
+    elif prefix == "scheduler":
+        operation = _scheduler_operation(method, url.path)
     else:
         operation = f"{method} {target}"
     return key, [f"{prefix}:{operation}"]
+
+
+def _scheduler_operation(method: str, path: str) -> str:
+    """EventBridge Scheduler (REST-JSON): `/schedules/<name>` by method, `/schedules` lists."""
+    one = {"POST": "CreateSchedule", "PUT": "UpdateSchedule", "GET": "GetSchedule",
+           "DELETE": "DeleteSchedule"}
+    parts = path.strip("/").split("/")
+    if parts[0] == "schedules" and len(parts) == 2 and method in one:
+        return one[method]
+    if parts == ["schedules"] and method == "GET":
+        return "ListSchedules"
+    return f"{method} {path}"
 
 
 def _s3_actions(
@@ -282,6 +298,7 @@ class Bench:
         self._clients: dict[str, Any] = {}
         self._bus_log: list[dict[str, Any]] = []
         self.calls = CallRecorder()
+        self.paging = Paging(self)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -409,10 +426,18 @@ class Bench:
         return {**self.stage_env(backend), "AUTOMATION_ROLE_ARN": self.automation_role_arn}
 
     def notify_env(self) -> dict[str, str]:
-        """`notify`'s configuration: NOTIFY_TOPIC_ARN (the bench's Chatbot topic), STATE_TABLE.
-        No backend: it only reads the events."""
+        """`notify`'s configuration: NOTIFY_TOPIC_ARN (the bench's Chatbot topic), STATE_TABLE,
+        ESCALATE_FUNCTION (the buttons' function). No backend: it only reads the events."""
         assert self.notify_topic_arn, "no Chatbot topic: create_resources() has not run"
-        return {"NOTIFY_TOPIC_ARN": self.notify_topic_arn, "STATE_TABLE": STATE_TABLE}
+        return {
+            "NOTIFY_TOPIC_ARN": self.notify_topic_arn,
+            "STATE_TABLE": STATE_TABLE,
+            "ESCALATE_FUNCTION": ESCALATE_FUNCTION,
+        }
+
+    def escalate_env(self, backend: str) -> dict[str, str]:
+        """`escalate`'s configuration: the stage's, plus the paging topics and the timers'."""
+        return {**self.stage_env(backend), **self.paging.env()}
 
     def resolve_env(self, backend: str) -> dict[str, str]:
         """`resolve`'s configuration: the stage's, plus REPORT_BUCKET (the bench's bucket)."""
@@ -538,6 +563,7 @@ class Bench:
             Endpoint=slack_queue_arn,
             Attributes={"RawMessageDelivery": "false"},
         )
+        self.paging.create()
         # The report bucket (us-east-1: no LocationConstraint).
         if self.region == "us-east-1":
             self.s3.create_bucket(Bucket=self.report_bucket)
@@ -594,6 +620,7 @@ class Bench:
         self._slack_log.clear()
         for key in self._report_keys():
             self.s3.delete_object(Bucket=self.report_bucket, Key=key)
+        self.paging.reset()
         if self.emu is not None:
             self.emu.reset()
             self.create_response_plan()

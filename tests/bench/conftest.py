@@ -9,9 +9,10 @@
   Runtime API with the bench's endpoints plus `env`, and returns the `Function`; every process
   started is stopped at the end of the test, and its output is attached to a failed test's
   report. Binaries are taken from `$RESPONDER_BIN_DIR`, else `<repo>/target/debug`.
-- `triage`, `enrich`, `runbook`, `notify`, `resolve`: each `function(name, env=...)` with only
-  the contract's variables for it: `bench.triage_env(backend)`, `bench.stage_env(backend)`,
-  `bench.runbook_env(backend)`, `bench.notify_env()`, `bench.resolve_env(backend)`. A later
+- `triage`, `enrich`, `runbook`, `notify`, `resolve`, `escalate`: each `function(name, env=...)`
+  with only the contract's variables for it: `bench.triage_env(backend)`,
+  `bench.stage_env(backend)`, `bench.runbook_env(backend)`, `bench.notify_env()`,
+  `bench.resolve_env(backend)`, `bench.escalate_env(backend)`. A later
   function joins with one fixture of the same shape.
 """
 
@@ -146,6 +147,15 @@ def resolve(function: StartFunction, bench: Bench, backend: str) -> Function:
     """`resolve` configured as the SAM template will: INCIDENT_BACKEND, RESPONDER_BUS,
     STATE_TABLE, REPORT_BUCKET (the bench's bucket in moto S3: `bench.report_objects()`)."""
     return function("resolve", env=bench.resolve_env(backend))
+
+
+@pytest.fixture
+def escalate(function: StartFunction, bench: Bench, backend: str) -> Function:
+    """`escalate` configured as the SAM template will: INCIDENT_BACKEND, RESPONDER_BUS,
+    STATE_TABLE, PAGING_TOPICS (the bench's topics, heard through SQS: `bench.paging.pages()`),
+    SCHEDULE_GROUP, SCHEDULE_ROLE_ARN, SCHEDULE_TARGET_ARN (moto's Scheduler, fired by
+    `bench.paging.fire_next`)."""
+    return function("escalate", env=bench.escalate_env(backend))
 
 
 _FUNCTIONS = pytest.StashKey[list[Function]]()

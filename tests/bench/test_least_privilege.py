@@ -2,7 +2,7 @@
 
 Every function signs its AWS requests with its own access key (its name, see the `function`
 fixture), and the bench records the IAM action of every request moto and the emulator receive,
-by key (`bench.calls`). For each backend, the test plays the whole story through the five built
+by key (`bench.calls`). For each backend, the test plays the whole story through the six built
 functions — the VPN story to its resolution; a VPN on a transit gateway where every stage first
 fails on an AWS error and Lambda's retry finishes it, and a second alarm joins; a Security Hub
 finding about an SSM document — and then compares, per function, what it called with what its
@@ -39,6 +39,7 @@ from bench import (
     at,
     play_to_recovery,
 )
+from paging import SCHEDULE_GROUP
 from runtime_api import Function
 
 sys.path.insert(0, str(REPO / "tests" / "infra"))
@@ -74,11 +75,13 @@ def test_each_role_grants_exactly_what_its_function_calls(
     runbook: Function,
     notify: Function,
     resolve: Function,
+    escalate: Function,
     vpn: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     bench.calls.clear()
-    play_everything(bench, backend, triage, enrich, runbook, notify, resolve, vpn, monkeypatch)
+    functions = (triage, enrich, runbook, notify, resolve, escalate)
+    play_everything(bench, backend, functions, vpn, monkeypatch)
 
     by_key = bench.calls.by_key()
     called = {name: by_key.get(name, set()) for name in cfn.FUNCTION_NAMES}
@@ -88,6 +91,9 @@ def test_each_role_grants_exactly_what_its_function_calls(
         # runbook tags every execution it starts (incident, rule): IAM checks
         # ssm:AddTagsToResource on the execution when StartAutomationExecution carries Tags.
         called["runbook"].add("ssm:AddTagsToResource")
+    if called["escalate"] & {"scheduler:CreateSchedule"}:
+        # CreateSchedule passes the scheduler role (Target.RoleArn): IAM checks iam:PassRole.
+        called["escalate"].add("iam:PassRole")
     view = cfn.Template.load(cfn.TEMPLATE).evaluated({cfn.BACKEND_PARAMETER: backend})
     problems = []
     for name in cfn.FUNCTION_NAMES:
@@ -118,15 +124,12 @@ def test_each_role_grants_exactly_what_its_function_calls(
 def play_everything(
     bench: Bench,
     backend: str,
-    triage: Function,
-    enrich: Function,
-    runbook: Function,
-    notify: Function,
-    resolve: Function,
+    functions: tuple[Function, ...],
     vpn: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Every call the functions make, as far as the bench can make them make it."""
+    triage, enrich, runbook, notify, resolve, escalate = functions
     # The VPN story, from the tunnel going down to the resolved incident and its report.
     story, recovered = play_to_recovery(bench, triage, enrich, runbook, notify, vpn)
     answered(resolve.invoke(recovered), "resolved")
@@ -140,6 +143,17 @@ def play_everything(
     retried(triage, bench.alarm_event(VPN_ALARM, tgw_vpn, **at(5)), "opened",
             denied(bench, OPEN[backend]))
     answered(triage.invoke(bench.alarm_event(IP_ALARM, tgw_vpn, **at(4))), "joined")
+    # escalate: the impact-2 incident waits in Slack on a timer; when it fires, the first page
+    # fails on SNS and the retry pages; Acknowledge from Slack cancels what is pending.
+    tgw_opened = latest(bench, "Incident Opened")
+    answered(escalate.invoke(tgw_opened), "scheduled")
+    [timer] = bench.paging.timers()
+    bench.paging.scheduler.delete_schedule(Name=timer.name, GroupName=SCHEDULE_GROUP)
+    publish_denied_once(monkeypatch)()
+    assert not escalate.invoke(timer.input).ok, "escalate did not fail on the denied page"
+    answered(escalate.invoke(timer.input), "paged")
+    tgw_incident = tgw_opened["detail"]["incident"]["id"]
+    answered(escalate.invoke({"action": "acknowledge", "incident": tgw_incident}), "acknowledged")
     retried(enrich, latest(bench, "Incident Opened"), "enriched",
             denied(bench, ENRICH_WRITE[backend]))
     started = retried(runbook, latest(bench, "Incident Enriched"), "started",
@@ -152,6 +166,7 @@ def play_everything(
     answered(triage.invoke(bench.recover(tgw_vpn)), "recovered")
     retried(resolve, latest(bench, "Signal Recovered"), "resolved",
             denied(bench, RECORD_READ[backend]))
+    answered(escalate.invoke(latest(bench, "Incident Resolved")), "stopped")
 
     # A failed root sign-in opens an incident; a successful one joins and raises its impact.
     for event_id, login in (("lp-failed", "Failure"), ("lp-success", "Success")):

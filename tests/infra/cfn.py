@@ -39,7 +39,7 @@ VPN_ALARM_TEMPLATE = INFRA / "vpn-alarm.yaml"
 SHARED_SRC = REPO / "shared" / "src"
 FUNCTIONS_DIR = REPO / "functions"
 
-FUNCTION_NAMES = ("triage", "enrich", "runbook", "notify", "resolve")
+FUNCTION_NAMES = ("triage", "enrich", "runbook", "notify", "resolve", "escalate")
 BACKEND_PARAMETER = "IncidentBackend"
 
 # What every role grants for the Lambda runtime rather than for the code: its own log group,
@@ -57,6 +57,7 @@ ADAPTER_PREFIXES = {
     "cloudwatch": "cloudwatch",
     "sns": "sns",
     "s3": "s3",
+    "scheduler": "scheduler",
 }
 
 NO_VALUE = {"Ref": "AWS::NoValue"}

@@ -83,6 +83,8 @@ NAME_LIMITS = {
     "AWS::SSMIncidents::ResponsePlan": ("Name", 200),
     "AWS::Logs::LogGroup": ("LogGroupName", 512),
     "AWS::CloudWatch::Dashboard": ("DashboardName", 255),
+    "AWS::Scheduler::ScheduleGroup": ("Name", 64),
+    "AWS::Chatbot::CustomAction": ("ActionName", 64),
 }
 
 
@@ -474,8 +476,12 @@ def test_role_grants_only_what_the_linked_adapters_call(view: cfn.View, name: st
         )
     granted = view.role_actions(name)
     code = cfn.code_actions(name)
-    # IAM checks these inside StartAutomationExecution: the role it passes, the Tags it carries.
-    passed_role = {"iam:PassRole", "ssm:AddTagsToResource"} if name == "runbook" else set()
+    # IAM checks these inside StartAutomationExecution: the role it passes, the Tags it carries;
+    # and inside CreateSchedule: the scheduler role.
+    passed_role = {
+        "runbook": {"iam:PassRole", "ssm:AddTagsToResource"},
+        "escalate": {"iam:PassRole"},
+    }.get(name, set())
     extra = granted - cfn.RUNTIME_ACTIONS - code - passed_role
     modules = ", ".join(sorted(cfn.linked_modules(name)))
     for action in sorted(extra):
@@ -485,8 +491,8 @@ def test_role_grants_only_what_the_linked_adapters_call(view: cfn.View, name: st
     for action in sorted(cfn.RUNTIME_ACTIONS - granted):
         problems.append(f"{where} lacks {action}, which the Lambda runtime needs for {name}")
     problems += runtime_scope_problems(view, function, where)
-    if name == "runbook":
-        problems += pass_role_problems(view, where)
+    if name in PASSED_ROLES:
+        problems += pass_role_problems(view, name, where)
     assert not problems, "\n".join(problems)
 
 
@@ -515,38 +521,42 @@ def runtime_scope_problems(view: cfn.View, function: cfn.Function, where: str) -
     return problems
 
 
-def pass_role_problems(view: cfn.View, where: str) -> list[str]:
-    """runbook's iam:PassRole: only to SSM, only the role AUTOMATION_ROLE_ARN names."""
+# The functions that pass a role: to which service, the variable naming the role, and the call.
+PASSED_ROLES = {
+    "runbook": ("ssm.amazonaws.com", "AUTOMATION_ROLE_ARN", "StartAutomationExecution"),
+    "escalate": ("scheduler.amazonaws.com", "SCHEDULE_ROLE_ARN", "CreateSchedule"),
+}
+
+
+def pass_role_problems(view: cfn.View, name: str, where: str) -> list[str]:
+    """A function's iam:PassRole: only to its service, only the role its variable names."""
+    service, variable, call = PASSED_ROLES[name]
     problems = []
     statements = [
         s
-        for s in view.role_statements("runbook")
+        for s in view.role_statements(name)
         if s.get("Effect") == "Allow" and "iam:PassRole" in cfn.as_list(s.get("Action"))
     ]
     if not statements:
-        problems.append(
-            f"{where} lacks iam:PassRole: StartAutomationExecution passes AUTOMATION_ROLE_ARN "
-            "to SSM"
-        )
-    automation_role = view.environment("runbook").get("AUTOMATION_ROLE_ARN")
+        problems.append(f"{where} lacks iam:PassRole: {call} passes {variable} to {service}")
+    passed_role = view.environment(name).get(variable)
     for statement in statements:
         condition = (statement.get("Condition") or {}).get("StringEquals") or {}
-        if cfn.as_list(condition.get("iam:PassedToService")) != ["ssm.amazonaws.com"]:
+        if cfn.as_list(condition.get("iam:PassedToService")) != [service]:
             problems.append(
                 f"{where}: iam:PassRole without Condition StringEquals iam:PassedToService: "
-                "ssm.amazonaws.com"
+                f"{service}"
             )
         resources = cfn.as_list(statement.get("Resource"))
         if "*" in resources:
-            problems.append(f"{where}: iam:PassRole on Resource \"*\": name the automation role")
+            problems.append(f"{where}: iam:PassRole on Resource \"*\": name the role")
         elif not all(
-            r == automation_role
-            or cfn.referenced_ids(r) & cfn.referenced_ids(automation_role)
+            r == passed_role or cfn.referenced_ids(r) & cfn.referenced_ids(passed_role)
             for r in resources
         ):
             problems.append(
-                f"{where}: iam:PassRole on {resources}, not the role AUTOMATION_ROLE_ARN names "
-                f"({automation_role!r})"
+                f"{where}: iam:PassRole on {resources}, not the role {variable} names "
+                f"({passed_role!r})"
             )
     return problems
 

@@ -173,8 +173,19 @@ impl Notifier for SnsNotifier {
             subject: None,
             by_protocol: false,
         };
-        publish(&self.client, &self.topic_arn, &message).await
+        Topic {
+            client: &self.client,
+            arn: &self.topic_arn,
+        }
+        .publish(&message)
+        .await
     }
+}
+
+/// One topic to publish on.
+struct Topic<'a> {
+    client: &'a Client,
+    arn: &'a str,
 }
 
 /// One `Publish`.
@@ -186,55 +197,55 @@ struct Message<'a> {
     by_protocol: bool,
 }
 
-async fn publish(
-    client: &Client,
-    topic_arn: &str,
-    message: &Message<'_>,
-) -> Result<String, PortError> {
-    if message.body.trim().is_empty() {
-        return Err(invalid("the message is empty"));
-    }
-    let (attributes, attributes_size) = attributes(message.attributes)?;
-    let size = message.body.len() + attributes_size;
-    if size > MESSAGE_MAX_BYTES {
-        return Err(invalid(format!(
-            "the message is {size} bytes with its attributes, at most {MESSAGE_MAX_BYTES}"
-        )));
-    }
-    let mut request = client
-        .publish()
-        .topic_arn(topic_arn)
-        .message(message.body)
-        .set_subject(message.subject.map(str::to_string));
-    if message.by_protocol {
-        request = request.message_structure("json");
-    }
-    for (name, value) in attributes {
-        request = request.message_attributes(name, value);
-    }
-    let output = request.send().await.map_err(|err| {
-        let mut mapped = from_sdk_error(OP, &err);
-        if let Some(kind) = err
-            .as_service_error()
-            .and_then(|e| e.code())
-            .and_then(sns_kind)
-        {
-            mapped.kind = kind;
+impl Topic<'_> {
+    async fn publish(&self, message: &Message<'_>) -> Result<String, PortError> {
+        let topic_arn = self.arn;
+        if message.body.trim().is_empty() {
+            return Err(invalid("the message is empty"));
         }
-        mapped
-    })?;
-    let id = output
-        .message_id()
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| {
-            PortError::new(
-                OP,
-                PortErrorKind::Other,
-                "the response carries no MessageId",
-            )
+        let (attributes, attributes_size) = attributes(message.attributes)?;
+        let size = message.body.len() + attributes_size;
+        if size > MESSAGE_MAX_BYTES {
+            return Err(invalid(format!(
+                "the message is {size} bytes with its attributes, at most {MESSAGE_MAX_BYTES}"
+            )));
+        }
+        let mut request = self
+            .client
+            .publish()
+            .topic_arn(topic_arn)
+            .message(message.body)
+            .set_subject(message.subject.map(str::to_string));
+        if message.by_protocol {
+            request = request.message_structure("json");
+        }
+        for (name, value) in attributes {
+            request = request.message_attributes(name, value);
+        }
+        let output = request.send().await.map_err(|err| {
+            let mut mapped = from_sdk_error(OP, &err);
+            if let Some(kind) = err
+                .as_service_error()
+                .and_then(|e| e.code())
+                .and_then(sns_kind)
+            {
+                mapped.kind = kind;
+            }
+            mapped
         })?;
-    tracing::debug!(message_id = id, topic = topic_arn, "message published");
-    Ok(id.to_string())
+        let id = output
+            .message_id()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| {
+                PortError::new(
+                    OP,
+                    PortErrorKind::Other,
+                    "the response carries no MessageId",
+                )
+            })?;
+        tracing::debug!(message_id = id, topic = topic_arn, "message published");
+        Ok(id.to_string())
+    }
 }
 
 /// An e-mail subject SNS accepts: printable ASCII on one line, under 100 characters, starting
@@ -309,7 +320,12 @@ impl Pager for SnsPager {
             subject: Some(&subject),
             by_protocol: true,
         };
-        publish(&self.client, arn, &message).await
+        Topic {
+            client: &self.client,
+            arn,
+        }
+        .publish(&message)
+        .await
     }
 }
 

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use responder::config::load_rules;
-use responder::domain::Backend;
+use responder::domain::{Backend, Impact};
 use responder::handlers::triage::Triage;
 use responder::memory::{
     ManualClock, MemoryBus, MemoryChanges, MemoryDedupe, MemoryIncidents, MemoryRunOnce,
@@ -55,6 +55,27 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// `page-now: primary ×3 every 5 min, then primary, secondary ×3 every 15 min`.
+fn policy_line(policy: Option<&responder::rules::Policy>) -> String {
+    let Some(policy) = policy else {
+        return "Slack only".to_string();
+    };
+    let stages: Vec<String> = policy
+        .stages
+        .iter()
+        .map(|s| match s.page.is_empty() {
+            true => format!("wait {} min in Slack", s.wait_secs / 60),
+            false => format!(
+                "page {} ×{} every {} min",
+                s.page.join(", "),
+                s.repeat,
+                s.wait_secs / 60
+            ),
+        })
+        .collect();
+    format!("{}: {}", policy.name, stages.join(", then "))
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = match parse_args() {
@@ -92,6 +113,11 @@ async fn main() -> ExitCode {
                 rule.id,
                 rule.description.as_deref().unwrap_or("")
             );
+        }
+        println!("escalation (by impact; rules and services may choose their own):");
+        for impact in (1..=5).filter_map(Impact::new) {
+            let policy = rules.escalation().policy_for(None, "", impact);
+            println!("  impact {impact}: {}", policy_line(policy));
         }
         if args.events.is_empty() {
             return ExitCode::SUCCESS;

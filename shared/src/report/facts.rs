@@ -30,6 +30,9 @@ pub(super) struct Facts<'a> {
     pub(super) runs: Vec<Run<'a>>,
     pub(super) recovered: DateTime<Utc>,
     pub(super) resolved: DateTime<Utc>,
+    /// The pages escalate sent (one entry per stage and round), and the acknowledgement.
+    pub(super) pages: Vec<&'a TimelineEntry>,
+    pub(super) acknowledged: Option<&'a TimelineEntry>,
 }
 
 impl<'a> Facts<'a> {
@@ -84,6 +87,37 @@ impl<'a> Facts<'a> {
             runs,
             recovered: input.signal.time,
             resolved: input.resolved_at,
+            pages: timeline
+                .iter()
+                .filter(|e| matches!(e.kind, EntryKind::Paged { .. }))
+                .collect(),
+            acknowledged: timeline
+                .iter()
+                .find(|e| matches!(e.kind, EntryKind::Acknowledged { .. })),
+        }
+    }
+
+    /// How many times each target was paged, in the order first paged.
+    pub(super) fn pages_by_target(&self) -> Vec<(&'a str, usize)> {
+        let mut counts: Vec<(&'a str, usize)> = Vec::new();
+        for entry in &self.pages {
+            if let EntryKind::Paged { targets, .. } = &entry.kind {
+                for target in targets {
+                    match counts.iter_mut().find(|(t, _)| *t == target.as_str()) {
+                        Some((_, n)) => *n += 1,
+                        None => counts.push((target.as_str(), 1)),
+                    }
+                }
+            }
+        }
+        counts
+    }
+
+    /// Who acknowledged, and through what.
+    pub(super) fn acknowledged_by(&self) -> Option<(&'a str, &'a str)> {
+        match self.acknowledged.map(|e| &e.kind) {
+            Some(EntryKind::Acknowledged { by, via }) => Some((by.as_str(), via.as_str())),
+            _ => None,
         }
     }
 

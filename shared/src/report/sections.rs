@@ -91,7 +91,13 @@ pub(super) fn milestones(out: &mut String, facts: &Facts<'_>) {
         ("Recovered (signal cleared)", Some(facts.recovered)),
         ("Resolved", Some(facts.resolved)),
     ];
-    for (name, time) in rows {
+    let paging: [(&str, Option<DateTime<Utc>>); 2] = [
+        ("First page", facts.pages.first().map(|e| e.time)),
+        ("Acknowledged", facts.acknowledged.map(|e| e.time)),
+    ];
+    // The paging rows only where escalation left them on the timeline.
+    let paging = paging.into_iter().filter(|(_, time)| time.is_some());
+    for (name, time) in rows.into_iter().chain(paging) {
         match time {
             Some(time) if name.starts_with("Detected") => {
                 let _ = writeln!(out, "| {name} | {} | — |", stamp(time));
@@ -125,6 +131,18 @@ pub(super) fn milestones(out: &mut String, facts: &Facts<'_>) {
         "- **Time to resolve:** {} (detected → resolved)",
         human_duration(facts.resolved - facts.detected)
     );
+    if let (Some(entry), Some((by, via))) = (facts.acknowledged, facts.acknowledged_by()) {
+        let _ = writeln!(
+            out,
+            "- **Time to acknowledge:** {} (opened → acknowledged by {by}, from {via})",
+            human_duration(entry.time - facts.opened)
+        );
+    }
+    let pages = facts.pages_by_target();
+    if !pages.is_empty() {
+        let list: Vec<String> = pages.iter().map(|(t, n)| format!("{t} ×{n}")).collect();
+        let _ = writeln!(out, "- **Pages sent:** {}", list.join(", "));
+    }
 }
 
 pub(super) fn timeline(out: &mut String, input: &ReportInput<'_>) {

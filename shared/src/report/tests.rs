@@ -423,3 +423,39 @@ fn table_cells_stay_one_row() {
     assert_eq!(fence_for("no ticks"), "```");
     assert_eq!(fence_for("a ```` b"), "`````");
 }
+
+#[test]
+fn pages_and_the_acknowledgement_are_in_the_record() {
+    let mut story = vpn_story();
+    let paged = |round| EntryKind::Paged {
+        policy: "page-now".into(),
+        stage: 1,
+        round,
+        targets: vec!["primary".into()],
+    };
+    story.record.timeline.extend([
+        entry(at(3, 2, 14), paged(1), "Paged primary"),
+        entry(at(3, 7, 14), paged(2), "Paged primary"),
+        entry(
+            at(3, 9, 12),
+            EntryKind::Acknowledged {
+                by: "someone in Slack".into(),
+                via: "slack".into(),
+            },
+            "Acknowledged",
+        ),
+    ]);
+    story.record.timeline.sort_by_key(|e| e.time);
+    let text = render(&story.input());
+    for expected in [
+        "| First page | 2024-05-14 03:02:14 | 4 s |",
+        "| Acknowledged | 2024-05-14 03:09:12 | 7 min |",
+        "- **Time to acknowledge:** 7 min (opened → acknowledged by someone in Slack, from slack)",
+        "- **Pages sent:** primary ×2",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    // Without escalation, the record says nothing about paging.
+    let quiet = render(&vpn_story().input());
+    assert!(!quiet.contains("Pages sent") && !quiet.contains("| Acknowledged |"));
+}

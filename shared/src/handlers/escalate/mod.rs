@@ -331,16 +331,7 @@ impl Escalate {
             "escalate#{id}#start#{}",
             record.policy.as_deref().unwrap_or("none")
         );
-        let replay = |first: Option<EscalateAnswer>| {
-            first.map_or_else(
-                || EscalateAnswer::new(EscalateAction::Ignored, &id, "Already started."),
-                |f| EscalateAnswer {
-                    action: EscalateAction::Ignored,
-                    reason: format!("Already started: {}", f.reason),
-                    ..f
-                },
-            )
-        };
+        let replay = |first| already(first, &id, "Already started");
         cx.once(&key, replay, |_| async {
             self.records().put(&record, cx.now()).await?;
             if record.policy.is_none() {
@@ -395,6 +386,19 @@ impl Escalate {
             id,
             format!("The incident is {by}: paging stopped."),
         ))
+    }
+}
+
+/// The answer for work done before (a re-delivery, a retried step): the first answer, as a
+/// no-op, `what` before its reason.
+fn already(first: Option<EscalateAnswer>, incident: &str, what: &str) -> EscalateAnswer {
+    match first {
+        Some(f) => EscalateAnswer {
+            action: EscalateAction::Ignored,
+            reason: format!("{what}: {}", f.reason),
+            ..f
+        },
+        None => EscalateAnswer::new(EscalateAction::Ignored, incident, format!("{what}.")),
     }
 }
 

@@ -6,8 +6,9 @@
 //! it arrived.
 
 use super::record::{EscalationRecord, Stop, StopReason};
-use super::{secs_between, Escalate, EscalateAction, EscalateAnswer, EscalateError};
+use super::{already, secs_between, Escalate, EscalateAction, EscalateAnswer, EscalateError};
 use crate::domain::{EntryKind, EscalationNote, Impact, LifecycleKind, TimelineEntry};
+use crate::metrics::{self, Metric};
 use crate::rules::Step;
 use crate::shell::Invocation;
 
@@ -33,14 +34,7 @@ impl Escalate {
             }
         }
         let key = format!("escalate#{id}#acknowledged");
-        let replay = |first: Option<EscalateAnswer>| match first {
-            Some(f) => EscalateAnswer {
-                action: EscalateAction::Ignored,
-                reason: format!("Already acknowledged: {}", f.reason),
-                ..f
-            },
-            None => EscalateAnswer::new(EscalateAction::Ignored, &id, "Already acknowledged."),
-        };
+        let replay = |first| already(first, &id, "Already acknowledged");
         cx.once(&key, replay, |_| async {
             let now = cx.now();
             let stop = Stop {
@@ -79,6 +73,12 @@ impl Escalate {
             };
             self.announce(record, LifecycleKind::IncidentAcknowledged, note, "acknowledged", cx)
                 .await?;
+            let impact = record.incident.impact.get().to_string();
+            metrics::emit(
+                now,
+                &[("Impact", impact.as_str())],
+                &[Metric::seconds("TimeToAcknowledge", unanswered as f64)],
+            );
             Ok(EscalateAnswer {
                 policy: record.policy.clone(),
                 ..EscalateAnswer::new(

@@ -7,6 +7,7 @@
 //!   whom and when. A step that finds it pages nobody.
 
 use chrono::{DateTime, Duration, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{stable_hash, IncidentSummary, Signal};
@@ -112,30 +113,48 @@ fn stop_key(incident: &str) -> String {
     format!("escalation-stop#{incident}")
 }
 
-fn unreadable(what: &str, e: serde_json::Error) -> StageError {
-    StageError::Inconsistent {
-        what: what.to_string(),
-        problem: e.to_string(),
-    }
-}
-
 /// The records on the state table.
 pub struct Records<'a> {
     pub store: &'a dyn ReferenceStore,
 }
 
 impl Records<'_> {
+    /// The JSON value under `key`, read back as `T`; `what` names it in an error.
+    async fn read<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        what: String,
+        now: DateTime<Utc>,
+    ) -> Result<Option<T>, StageError> {
+        let Some(text) = self.store.recall(key, now).await? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StageError::Inconsistent {
+                what,
+                problem: e.to_string(),
+            })
+    }
+
+    async fn write<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        now: DateTime<Utc>,
+    ) -> Result<(), PortError> {
+        let text = serde_json::to_string(value).unwrap_or_default();
+        let until = now + Duration::days(KEEP_DAYS);
+        self.store.remember(key, &text, until).await
+    }
+
     pub async fn get(
         &self,
         incident: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<EscalationRecord>, StageError> {
-        let Some(text) = self.store.recall(&record_key(incident), now).await? else {
-            return Ok(None);
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| unreadable(&format!("incident {incident}'s escalation"), e))
+        let what = format!("incident {incident}'s escalation");
+        self.read(&record_key(incident), what, now).await
     }
 
     pub async fn put(
@@ -143,10 +162,7 @@ impl Records<'_> {
         record: &EscalationRecord,
         now: DateTime<Utc>,
     ) -> Result<(), PortError> {
-        let text = serde_json::to_string(record).unwrap_or_default();
-        let until = now + Duration::days(KEEP_DAYS);
-        self.store
-            .remember(&record_key(&record.incident.id), &text, until)
+        self.write(&record_key(&record.incident.id), record, now)
             .await
     }
 
@@ -155,12 +171,8 @@ impl Records<'_> {
         incident: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Stop>, StageError> {
-        let Some(text) = self.store.recall(&stop_key(incident), now).await? else {
-            return Ok(None);
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| unreadable(&format!("why incident {incident}'s paging stopped"), e))
+        let what = format!("why incident {incident}'s paging stopped");
+        self.read(&stop_key(incident), what, now).await
     }
 
     pub async fn put_stop(
@@ -169,8 +181,6 @@ impl Records<'_> {
         stop: &Stop,
         now: DateTime<Utc>,
     ) -> Result<(), PortError> {
-        let text = serde_json::to_string(stop).unwrap_or_default();
-        let until = now + Duration::days(KEEP_DAYS);
-        self.store.remember(&stop_key(incident), &text, until).await
+        self.write(&stop_key(incident), stop, now).await
     }
 }

@@ -6,13 +6,19 @@ use tracing::warn;
 
 use super::page;
 use super::record::{timer_name, EscalationRecord, Pending, StepInput, Stop, StopReason};
-use super::{secs_between, Escalate, EscalateAction, EscalateAnswer, EscalateError};
+use super::{already, secs_between, Escalate, EscalateAction, EscalateAnswer, EscalateError};
 use crate::domain::{
     EntryKind, EscalationNote, IncidentRef, LifecycleDetail, LifecycleKind, TimelineEntry,
 };
+use crate::metrics::{self, Metric};
 use crate::ports::{PortErrorKind, Timer};
 use crate::rules::{Policy, Step, Target};
 use crate::shell::{Invocation, Once, StageError};
+
+/// EMF `PagesSent`, by target.
+fn pages_sent(now: DateTime<Utc>, target: &str) {
+    metrics::emit(now, &[("Target", target)], &[Metric::count("PagesSent")]);
+}
 
 impl Escalate {
     /// Runs `step` of the record's policy at `now`. `forced` (a person's "Escalate now") pages
@@ -75,14 +81,7 @@ impl Escalate {
             ));
         }
         let key = format!("escalate#{id}#step#{}#{}", step.stage + 1, step.round);
-        let replay = |first: Option<EscalateAnswer>| match first {
-            Some(f) => EscalateAnswer {
-                action: EscalateAction::Ignored,
-                reason: format!("Step already run: {}", f.reason),
-                ..f
-            },
-            None => EscalateAnswer::new(EscalateAction::Ignored, &id, "Step already run."),
-        };
+        let replay = |first| already(first, &id, "Step already run");
         cx.once(&key, replay, |_| async {
             match policy.stage(step) {
                 Some(_) => self.page_stage(record, policy, step, now, forced, cx).await,
@@ -109,7 +108,9 @@ impl Escalate {
         let unanswered = secs_between(record.opened_at, now);
         for target in &stage {
             let Some(Target::Topic(topic)) = self.rules.escalation().target(target) else {
-                continue; // Slack targets: notify mentions them in the thread.
+                // Slack targets: notify mentions them in the thread.
+                pages_sent(now, target);
+                continue;
             };
             let key = format!(
                 "escalate#{id}#page#{}#{}#{target}",
@@ -120,8 +121,9 @@ impl Escalate {
             let ran = cx
                 .run_once(&key, |_| async {
                     let sent = self.pager.page(topic, &page).await;
-                    if let Err(e) = &sent {
-                        warn!(error = %e, target = target.as_str(), "paging failed");
+                    match &sent {
+                        Ok(_) => pages_sent(now, target),
+                        Err(e) => warn!(error = %e, target = target.as_str(), "paging failed"),
                     }
                     Ok::<_, EscalateError>(sent?)
                 })

@@ -1120,11 +1120,12 @@ async fn the_vpn_story_renders_as_the_snapshots_say() {
 
 #[tokio::test]
 async fn a_page_mentions_only_the_rules_user_groups_and_every_message_names_the_buttons_function() {
-    let rules = crate::rules::Rules::from_yaml(&crate::rules::DEFAULT_RULES.replace(
-        "notifications:",
-        "escalation:\n  targets:\n    primary: { topic: primary }\n    secondary: { topic: secondary }\n    team: { slack: { usergroup: S0123ABCD } }\n\nnotifications:",
-    ))
-    .unwrap();
+    let with_team = crate::rules::DEFAULT_RULES.replace(
+        "    secondary: { topic: secondary }\n",
+        "    secondary: { topic: secondary }\n    team: { slack: { usergroup: S0123ABCD } }\n",
+    );
+    assert_ne!(with_team, crate::rules::DEFAULT_RULES);
+    let rules = crate::rules::Rules::from_yaml(&with_team).unwrap();
     let notifier = Arc::new(MemoryNotifier::new());
     let shell = Shell::new(
         Notify::new(
