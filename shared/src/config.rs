@@ -180,6 +180,9 @@ pub struct RunbookConfig {
     /// `RULES`: optional path of a rules file replacing the embedded default: runbook starts
     /// only the runbooks its rules name (give it triage's file).
     pub rules_path: Option<PathBuf>,
+    /// Optional: the watchdog's timers (`SCHEDULE_GROUP`, `SCHEDULE_ROLE_ARN`,
+    /// `SCHEDULE_TARGET_ARN`, all or none).
+    pub timers: Option<TimerConfig>,
 }
 
 impl RunbookConfig {
@@ -200,6 +203,7 @@ impl RunbookConfig {
             stage: StageConfig::from_lookup(&lookup)?,
             automation_role_arn: role,
             rules_path: trimmed(&lookup, "RULES").map(PathBuf::from),
+            timers: TimerConfig::from_lookup(&lookup)?,
         })
     }
 
@@ -321,12 +325,11 @@ pub struct EscalateConfig {
     pub rules_path: Option<PathBuf>,
     /// `PAGING_TOPICS`: `name=<SNS topic ARN>,…`, binding the rules' topic targets.
     pub paging_topics: BTreeMap<String, String>,
-    /// `SCHEDULE_GROUP`: the stack's EventBridge Scheduler group for the timers.
-    pub schedule_group: String,
-    /// `SCHEDULE_ROLE_ARN`: the role Scheduler assumes to invoke this function.
-    pub schedule_role_arn: String,
-    /// `SCHEDULE_TARGET_ARN`: this function's ARN, which the timers invoke.
-    pub schedule_target_arn: String,
+    /// The timers: `SCHEDULE_GROUP`, `SCHEDULE_ROLE_ARN`, `SCHEDULE_TARGET_ARN`.
+    pub timers: TimerConfig,
+    /// `RESPONDER_ROLE_ARNS`: optional, the responder's roles (`<role ARN>,…`): a console change
+    /// one of them made is the responder's own, not a person's.
+    pub responder_roles: Vec<String>,
 }
 
 impl EscalateConfig {
@@ -335,29 +338,9 @@ impl EscalateConfig {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &'static str| trimmed(&lookup, name).ok_or(ConfigError::Missing(name));
         let invalid = |name: &'static str, problem: String| ConfigError::Invalid { name, problem };
-        let group = get("SCHEDULE_GROUP")?;
-        if !is_schedule_name(&group) {
-            return Err(invalid(
-                "SCHEDULE_GROUP",
-                format!("`{group}` is not a schedule group name (1–64 of 0-9A-Za-z-_.)"),
-            ));
-        }
-        let role = get("SCHEDULE_ROLE_ARN")?;
-        if !is_role_arn(&role) {
-            return Err(invalid(
-                "SCHEDULE_ROLE_ARN",
-                format!("`{role}` is not an IAM role ARN"),
-            ));
-        }
-        let target = get("SCHEDULE_TARGET_ARN")?;
-        if !is_arn_of(&target, "lambda", "function:") {
-            return Err(invalid(
-                "SCHEDULE_TARGET_ARN",
-                format!("`{target}` is not a Lambda function ARN"),
-            ));
-        }
+        let timers =
+            TimerConfig::from_lookup(&lookup)?.ok_or(ConfigError::Missing("SCHEDULE_GROUP"))?;
         let mut paging_topics = BTreeMap::new();
         for pair in trimmed(&lookup, "PAGING_TOPICS")
             .unwrap_or_default()
@@ -385,13 +368,27 @@ impl EscalateConfig {
                 return Err(invalid("PAGING_TOPICS", format!("`{name}` is bound twice")));
             }
         }
+        let mut responder_roles = Vec::new();
+        for role in trimmed(&lookup, "RESPONDER_ROLE_ARNS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+        {
+            if !is_role_arn(role) {
+                return Err(invalid(
+                    "RESPONDER_ROLE_ARNS",
+                    format!("`{role}` is not an IAM role ARN"),
+                ));
+            }
+            responder_roles.push(role.to_string());
+        }
         Ok(EscalateConfig {
             stage: StageConfig::from_lookup(&lookup)?,
+            responder_roles,
             rules_path: trimmed(&lookup, "RULES").map(PathBuf::from),
             paging_topics,
-            schedule_group: group,
-            schedule_role_arn: role,
-            schedule_target_arn: target,
+            timers,
         })
     }
 
@@ -414,6 +411,59 @@ impl EscalateConfig {
             });
         }
         Ok(rules)
+    }
+}
+
+/// One-time timers on EventBridge Scheduler: where they go, as whom they run, what they invoke
+/// (the function itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimerConfig {
+    /// `SCHEDULE_GROUP`: the stack's schedule group.
+    pub group: String,
+    /// `SCHEDULE_ROLE_ARN`: the role Scheduler assumes to invoke the function.
+    pub role_arn: String,
+    /// `SCHEDULE_TARGET_ARN`: the function's own ARN, which the timers invoke.
+    pub target_arn: String,
+}
+
+impl TimerConfig {
+    /// The three variables, `None` when none is set; one without the others is an error.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, ConfigError> {
+        let group = trimmed(&lookup, "SCHEDULE_GROUP");
+        let role = trimmed(&lookup, "SCHEDULE_ROLE_ARN");
+        let target = trimmed(&lookup, "SCHEDULE_TARGET_ARN");
+        if group.is_none() && role.is_none() && target.is_none() {
+            return Ok(None);
+        }
+        let group = group.ok_or(ConfigError::Missing("SCHEDULE_GROUP"))?;
+        let role = role.ok_or(ConfigError::Missing("SCHEDULE_ROLE_ARN"))?;
+        let target = target.ok_or(ConfigError::Missing("SCHEDULE_TARGET_ARN"))?;
+        let invalid = |name: &'static str, problem: String| ConfigError::Invalid { name, problem };
+        if !is_schedule_name(&group) {
+            return Err(invalid(
+                "SCHEDULE_GROUP",
+                format!("`{group}` is not a schedule group name (1–64 of 0-9A-Za-z-_.)"),
+            ));
+        }
+        if !is_role_arn(&role) {
+            return Err(invalid(
+                "SCHEDULE_ROLE_ARN",
+                format!("`{role}` is not an IAM role ARN"),
+            ));
+        }
+        if !is_arn_of(&target, "lambda", "function:") {
+            return Err(invalid(
+                "SCHEDULE_TARGET_ARN",
+                format!("`{target}` is not a Lambda function ARN"),
+            ));
+        }
+        Ok(Some(TimerConfig {
+            group,
+            role_arn: role,
+            target_arn: target,
+        }))
     }
 }
 

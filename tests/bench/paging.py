@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import yaml
@@ -45,7 +45,9 @@ class Timer:
 
     @property
     def at(self) -> datetime:
-        return datetime.fromisoformat(self.input["escalation_step"]["at"].replace("Z", "+00:00"))
+        """When it is due: the `at` of its input (an escalation step or a watchdog check)."""
+        [body] = self.input.values()
+        return datetime.fromisoformat(body["at"].replace("Z", "+00:00"))
 
 
 class Paging:
@@ -56,9 +58,19 @@ class Paging:
         self.topic_arns: dict[str, str] = {}
         self.queue_urls: dict[str, str] = {}
         self.scheduler_role_arn = ""
-        self.target_arn = (
-            f"arn:aws:lambda:{bench.region}:{bench.account}:function:{ESCALATE_FUNCTION}"
-        )
+        self.target_arn = self.function_arn("escalate")
+
+    def function_arn(self, name: str) -> str:
+        """The ARN a timer for function `name` targets (the template's `<stack>-<name>`)."""
+        return f"arn:aws:lambda:{self.bench.region}:{self.bench.account}:function:responder-{name}"
+
+    def timer_env(self, name: str) -> dict[str, str]:
+        """The timers' variables of function `name`: the group, the role, its own ARN."""
+        return {
+            "SCHEDULE_GROUP": SCHEDULE_GROUP,
+            "SCHEDULE_ROLE_ARN": self.scheduler_role_arn,
+            "SCHEDULE_TARGET_ARN": self.function_arn(name),
+        }
 
     @property
     def scheduler(self) -> Any:
@@ -96,29 +108,30 @@ class Paging:
 
     def reset(self) -> None:
         """No schedules pending, no pages waiting."""
-        for timer in self.timers():
+        for timer in self.timers(""):
             self.scheduler.delete_schedule(Name=timer.name, GroupName=SCHEDULE_GROUP)
         self.pages()
 
     def env(self) -> dict[str, str]:
         """escalate's own variables (README): the paging topics, the schedule group, the role
-        Scheduler assumes, and the function the timers invoke."""
+        Scheduler assumes, the function the timers invoke, and the responder's own roles (here
+        the bench's automation role: its console changes are not a person's)."""
         return {
             "PAGING_TOPICS": ",".join(f"{n}={a}" for n, a in self.topic_arns.items()),
-            "SCHEDULE_GROUP": SCHEDULE_GROUP,
-            "SCHEDULE_ROLE_ARN": self.scheduler_role_arn,
-            "SCHEDULE_TARGET_ARN": self.target_arn,
+            **self.timer_env("escalate"),
+            "RESPONDER_ROLE_ARNS": self.bench.automation_role_arn,
         }
 
     # --- timers ---------------------------------------------------------------------------------
 
-    def timers(self) -> list[Timer]:
-        """The schedules pending in the group, earliest first."""
+    def timers(self, prefix: str = "esc-") -> list[Timer]:
+        """The schedules pending in the group whose name starts with `prefix` (`esc-` escalation
+        steps, `wd-` runbook watchdogs, `` all), earliest first."""
         names: list[str] = []
         for page in self.scheduler.get_paginator("list_schedules").paginate(
             GroupName=SCHEDULE_GROUP
         ):
-            names.extend(s["Name"] for s in page["Schedules"])
+            names.extend(s["Name"] for s in page["Schedules"] if s["Name"].startswith(prefix))
         timers = []
         for name in names:
             s = self.scheduler.get_schedule(Name=name, GroupName=SCHEDULE_GROUP)
@@ -134,13 +147,13 @@ class Paging:
             )
         return sorted(timers, key=lambda t: (t.at, t.name))
 
-    def fire_next(self, function: Any) -> dict[str, Any]:
-        """Fires the earliest pending timer as Scheduler would: deletes it, then invokes
-        `function` with its input. Returns the answer."""
-        timers = self.timers()
+    def fire_next(self, function: Any, prefix: str = "esc-") -> dict[str, Any]:
+        """Fires the earliest pending timer (named `prefix…`) as Scheduler would: deletes it,
+        then invokes `function` (the timer's target) with its input. Returns the answer."""
+        timers = self.timers(prefix)
         assert timers, "no timer is pending"
         timer = timers[0]
-        assert timer.target == self.target_arn, timer
+        assert timer.target == self.function_arn(function.name), timer
         assert timer.action_after_completion == "DELETE", timer
         self.scheduler.delete_schedule(Name=timer.name, GroupName=SCHEDULE_GROUP)
         result = function.invoke(timer.input)
@@ -181,17 +194,26 @@ class Paging:
 # --- the Slack buttons, as AWS Chatbot runs them -------------------------------------------------
 
 
-def custom_actions(template: str) -> dict[str, dict[str, Any]]:
-    """The template's AWS::Chatbot::CustomAction resources, by button text."""
+def _resources(template: str) -> dict[str, Any]:
+    """The template's resources, its intrinsic functions left out (None)."""
 
     class Loader(yaml.SafeLoader):
         pass
 
     Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-    data = yaml.load(template, Loader=Loader)  # noqa: S506 - SafeLoader subclass
+    return dict(yaml.load(template, Loader=Loader)["Resources"])  # noqa: S506 - SafeLoader
+
+
+def routed_detail_types(template: str, rule: str) -> list[str]:
+    """The detail-types the template's EventBridge rule `rule` delivers to its target."""
+    return list(_resources(template)[rule]["Properties"]["EventPattern"]["detail-type"])
+
+
+def custom_actions(template: str) -> dict[str, dict[str, Any]]:
+    """The template's AWS::Chatbot::CustomAction resources, by button text."""
     return {
         a["Attachments"][0]["ButtonText"]: a
-        for r in data["Resources"].values()
+        for r in _resources(template).values()
         if r.get("Type") == "AWS::Chatbot::CustomAction"
         for a in [r["Properties"]]
     }
@@ -221,3 +243,28 @@ def press(action: dict[str, Any], message: dict[str, Any]) -> tuple[str, dict[st
     function = words[words.index("--function-name") + 1]
     payload = json.loads(words[words.index("--payload") + 1])
     return function, payload
+
+
+# --- what people do in the console, as EventBridge delivers it ---------------------------------
+
+PERSON = "arn:aws:iam::111122223333:user/oncall-engineer"
+
+
+def console_event(bench: Any, incident: str, status: str, by: str = PERSON) -> dict[str, Any]:
+    """The event a person's change in the console produces: OpsCenter's `OpsItem Update`
+    (`status` `InProgress`, `Resolved`), or Incident Manager's `UpdateIncidentRecord` through
+    CloudTrail (`status` `RESOLVED`), from the fixtures in the AWS documentation's shapes."""
+    from bench import FIXTURES  # noqa: PLC0415 - bench imports this module
+
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if incident.startswith("oi-"):
+        event = json.loads((FIXTURES / "ssm-opsitem-update.json").read_text())
+        event["detail"].update({"ops-item-id": incident, "status": status, "modified-by": by})
+        event["resources"] = [f"arn:aws:ssm:{bench.region}:{bench.account}:opsitem/{incident}"]
+    else:
+        name = "cloudtrail-ssm-incidents-update-incident-record.json"
+        event = json.loads((FIXTURES / name).read_text())
+        event["detail"]["requestParameters"] = {"arn": incident, "status": status}
+        event["detail"]["userIdentity"]["arn"] = by
+    event.update({"account": bench.account, "region": bench.region, "time": now})
+    return event

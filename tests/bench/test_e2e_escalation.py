@@ -14,8 +14,26 @@ from typing import Any
 
 import pytest
 
-from bench import REPO, VPN_ALARM, Bench, Incidents, answered, at, the_event
-from paging import ESCALATE_FUNCTION, custom_actions, press
+from bench import (
+    INCIDENT_MANAGER,
+    OPSCENTER,
+    REPO,
+    VPN_ALARM,
+    Bench,
+    Incidents,
+    answered,
+    at,
+    im_record,
+    the_event,
+)
+from paging import (
+    ESCALATE_FUNCTION,
+    PERSON,
+    console_event,
+    custom_actions,
+    press,
+    routed_detail_types,
+)
 from runtime_api import Function
 
 TEMPLATE = (REPO / "infra" / "template.yaml").read_text()
@@ -47,10 +65,16 @@ def people(
     return triage, escalate, notify
 
 
+NOTIFIED = routed_detail_types(TEMPLATE, "LifecycleRule")
+
+
 def tell_notify(bench: Bench, notify: Function, told: int) -> int:
-    """Delivers the bus events after the first `told` to notify; returns how many are told."""
+    """Delivers the bus events after the first `told` that the template routes to notify;
+    returns how many events the bus delivered."""
     events = bench.bus_events()
     for event in events[told:]:
+        if event["detail-type"] not in NOTIFIED:
+            continue
         result = notify.invoke(event)
         assert result.ok, f"notify failed on {event['detail-type']}: {result}"
     return len(events)
@@ -153,3 +177,78 @@ def test_escalate_now_from_slack_pages_an_incident_that_stays_in_slack(
     assert [p.topic for p in bench.paging.pages()] == ["primary"]
     [timer] = bench.paging.timers()
     assert timer.name.endswith("-s2-r2"), timer
+
+
+def test_in_progress_set_in_the_opsitem_console_acknowledges_and_the_responders_own_change_does_not(
+    bench: Bench, incidents: Incidents, people: tuple[Function, Function, Function], vpn: str,
+    backend: str,
+) -> None:
+    if backend != OPSCENTER:
+        pytest.skip("Incident Manager has no acknowledged status for an incident")
+    triage, escalate, _ = people
+    answered(triage.invoke(bench.alarm_event(VPN_ALARM, vpn, **at(1))), "opened")
+    answered(escalate.invoke(the_event(bench, "Incident Opened")), "paged")
+    incident = incidents.id(incidents.one())
+    # The responder's own role setting the status (its automation, say) is not a person.
+    own = bench.automation_role_arn.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/")
+    answered(escalate.invoke(console_event(bench, incident, "InProgress", f"{own}/session")),
+             "ignored")
+    assert len(bench.paging.timers()) == 1
+    # A person sets it In progress in the console.
+    bench.emulated("ssm").update_ops_item(OpsItemId=incident, Status="InProgress")
+    ack = answered(escalate.invoke(console_event(bench, incident, "InProgress")), "acknowledged")
+    assert "paging stopped" in ack["reason"]
+    assert bench.paging.timers() == []
+    acknowledged = the_event(bench, "Incident Acknowledged")["detail"]["escalation"]
+    assert acknowledged["acknowledged_by"] == PERSON and acknowledged["via"] == "console"
+    assert "Acknowledged by " + PERSON in "\n".join(incidents.timeline(incidents.one()))
+
+
+def test_an_incident_resolved_in_the_console_gets_its_record_and_paging_stops(
+    bench: Bench, incidents: Incidents, people: tuple[Function, Function, Function], vpn: str,
+    function: Any, backend: str,
+) -> None:
+    triage, escalate, notify = people
+    resolve = function("resolve", env=bench.resolve_env(backend))
+    answered(triage.invoke(bench.alarm_event(VPN_ALARM, vpn, **at(1))), "opened")
+    answered(escalate.invoke(the_event(bench, "Incident Opened")), "paged")
+    record = incidents.one()
+    incident = incidents.id(record)
+    incidents.close_in_console(record)
+    status = "RESOLVED" if backend == INCIDENT_MANAGER else "Resolved"
+    answered(escalate.invoke(console_event(bench, incident, status)), "resolution_requested")
+    resolved = answered(resolve.invoke(the_event(bench, "Resolution Requested")), "resolved")
+    [report] = bench.report_objects().values()
+    assert resolved["report"].endswith(report.key)
+    assert f"by {PERSON}" in report.text, report.text
+    assert "- **Pages sent:** primary ×1" in report.text, report.text
+    # resolve's announcement ends escalation; the thread says who resolved it.
+    ended = answered(escalate.invoke(the_event(bench, "Incident Resolved")), "stopped")
+    assert PERSON in ended["reason"]
+    assert bench.paging.timers() == []
+    tell_notify(bench, notify, 0)
+    last = bench.slack_messages()[-1]
+    assert f"*Resolved by* `{PERSON}`" in last.content["description"], last.content
+    # The alarm's OK afterwards changes nothing: the key was settled with the resolution.
+    late = answered(triage.invoke(bench.recover(vpn)), "ignored")
+    assert "no open incident" in late["reason"]
+    assert len(bench.report_objects()) == 1
+
+
+def test_resolve_from_slack_resolves_in_the_backend_with_the_record(
+    bench: Bench, incidents: Incidents, people: tuple[Function, Function, Function], vpn: str,
+    function: Any, backend: str,
+) -> None:
+    triage, escalate, notify = people
+    resolve = function("resolve", env=bench.resolve_env(backend))
+    answered(triage.invoke(bench.alarm_event(VPN_ALARM, vpn, **at(1))), "opened")
+    answered(escalate.invoke(the_event(bench, "Incident Opened")), "paged")
+    tell_notify(bench, notify, 0)
+    _, payload = press(custom_actions(TEMPLATE)["Resolve"], bench.slack_messages()[-1].message)
+    answered(escalate.invoke(payload), "resolution_requested")
+    answered(resolve.invoke(the_event(bench, "Resolution Requested")), "resolved")
+    record = incidents.one()
+    status = im_record(record)["status"] if backend == INCIDENT_MANAGER else record["Status"]
+    assert status in ("RESOLVED", "Resolved"), record
+    [report] = bench.report_objects().values()
+    assert "by someone in Slack" in report.text

@@ -626,3 +626,34 @@ def test_a_final_status_while_a_start_is_in_flight_is_retried_not_dropped(
     bench.emu.finish_automation(started["execution"], "Success")
     own = bench.emu.automation_status_change_event(started["execution"])
     answered(runbook.invoke(own), "finished")
+
+
+def test_the_watchdog_records_an_outcome_whose_status_event_was_lost(
+    bench: Bench,
+    incidents: Incidents,
+    triage: Function,
+    enrich: Function,
+    runbook: Function,
+    vpn: str,
+) -> None:
+    """SSM's status events are best-effort: the execution ends, no event comes, and the
+    watchdog's timer (EventBridge Scheduler, fired by the bench) finds the outcome."""
+    started = answered(runbook.invoke(enriched(bench, triage, enrich, vpn)), "started")
+    [timer] = bench.paging.timers("wd-")
+    assert timer.name.endswith("-c1") and timer.input["runbook_watchdog"]["execution"] == (
+        started["execution"]
+    )
+    # Still running at the first check: it looks again later.
+    still = bench.paging.fire_next(runbook, "wd-")
+    assert still["action"] == "ignored" and "looks again" in still["reason"], still
+    [again] = bench.paging.timers("wd-")
+    assert again.name.endswith("-c2")
+    # It ends; its status event never reaches the runbook function.
+    bench.emu.finish_automation(started["execution"], "Success", {OUTPUT: FINDING})
+    finished = bench.paging.fire_next(runbook, "wd-")
+    assert finished["action"] == "finished", finished
+    assert the_event(bench, "Runbook Finished")["detail"]["automation"]["status"] == "Success"
+    assert len(entries(incidents, "finished: Success")) == 1
+    # The late status event records nothing twice.
+    late = runbook.invoke(bench.emu.automation_status_change_event(started["execution"]))
+    assert late.ok and late.body["action"] == "ignored", late

@@ -521,32 +521,54 @@ def runtime_scope_problems(view: cfn.View, function: cfn.Function, where: str) -
     return problems
 
 
-# The functions that pass a role: to which service, the variable naming the role, and the call.
+# The functions that pass roles: to which service, the variable naming the role, and the call.
 PASSED_ROLES = {
-    "runbook": ("ssm.amazonaws.com", "AUTOMATION_ROLE_ARN", "StartAutomationExecution"),
-    "escalate": ("scheduler.amazonaws.com", "SCHEDULE_ROLE_ARN", "CreateSchedule"),
+    "runbook": [
+        ("ssm.amazonaws.com", "AUTOMATION_ROLE_ARN", "StartAutomationExecution"),
+        ("scheduler.amazonaws.com", "SCHEDULE_ROLE_ARN", "CreateSchedule"),
+    ],
+    "escalate": [("scheduler.amazonaws.com", "SCHEDULE_ROLE_ARN", "CreateSchedule")],
 }
 
 
 def pass_role_problems(view: cfn.View, name: str, where: str) -> list[str]:
-    """A function's iam:PassRole: only to its service, only the role its variable names."""
-    service, variable, call = PASSED_ROLES[name]
+    """A function's iam:PassRole: one statement per role it passes, each only to its service and
+    only the role its variable names."""
     problems = []
     statements = [
         s
         for s in view.role_statements(name)
         if s.get("Effect") == "Allow" and "iam:PassRole" in cfn.as_list(s.get("Action"))
     ]
-    if not statements:
-        problems.append(f"{where} lacks iam:PassRole: {call} passes {variable} to {service}")
+
+    def service_of(statement: Any) -> list[Any]:
+        condition = (statement.get("Condition") or {}).get("StringEquals") or {}
+        return cfn.as_list(condition.get("iam:PassedToService"))
+
+    services = [[service] for service, _, _ in PASSED_ROLES[name]]
+    for statement in statements:
+        if service_of(statement) not in services:
+            problems.append(
+                f"{where}: iam:PassRole without Condition StringEquals iam:PassedToService "
+                f"naming one service it passes a role to ({', '.join(s for [s] in services)})"
+            )
+    for service, variable, call in PASSED_ROLES[name]:
+        mine = [s for s in statements if service_of(s) == [service]]
+        if not mine:
+            problems.append(
+                f"{where} lacks iam:PassRole with iam:PassedToService {service}: {call} passes "
+                f"{variable}"
+            )
+        problems += _passed_role_resources(view, name, where, variable, mine)
+    return problems
+
+
+def _passed_role_resources(
+    view: cfn.View, name: str, where: str, variable: str, statements: list[Any]
+) -> list[str]:
+    problems = []
     passed_role = view.environment(name).get(variable)
     for statement in statements:
-        condition = (statement.get("Condition") or {}).get("StringEquals") or {}
-        if cfn.as_list(condition.get("iam:PassedToService")) != [service]:
-            problems.append(
-                f"{where}: iam:PassRole without Condition StringEquals iam:PassedToService: "
-                f"{service}"
-            )
         resources = cfn.as_list(statement.get("Resource"))
         if "*" in resources:
             problems.append(f"{where}: iam:PassRole on Resource \"*\": name the role")

@@ -20,8 +20,9 @@ async fn main() -> Result<(), Error> {
     let state = aws::state_table(&sdk, &config.stage.state_table);
     let bus = aws::responder_bus(&sdk, &config.stage.responder_bus);
     let incidents = aws::incidents(&sdk, config.stage.backend);
-    let timers = aws::timers(&sdk, &config);
+    let timers = aws::timers(&sdk, &config.timers);
     let pager = aws::pager(&sdk, &config.paging_topics);
-    let escalate = Escalate::new(rules, incidents.writer, state.clone(), timers, pager);
+    let escalate = Escalate::new(rules, incidents.writer, state.clone(), timers, pager)
+        .with_own_roles(config.responder_roles.clone());
     serve(Shell::new(escalate, state, Arc::new(SystemClock)).with_bus(bus)).await
 }

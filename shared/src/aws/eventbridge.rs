@@ -208,6 +208,7 @@ mod tests {
                 automation: None,
                 resolution: None,
                 escalation: None,
+                request: None,
             },
         }
     }

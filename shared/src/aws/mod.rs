@@ -125,13 +125,13 @@ pub fn pager(
 #[cfg(feature = "scheduler")]
 pub fn timers(
     sdk: &aws_types::SdkConfig,
-    config: &crate::config::EscalateConfig,
+    config: &crate::config::TimerConfig,
 ) -> Arc<scheduler::SchedulerTimers> {
     Arc::new(scheduler::SchedulerTimers::new(
         aws_sdk_scheduler::Client::new(sdk),
-        config.schedule_group.clone(),
-        config.schedule_target_arn.clone(),
-        config.schedule_role_arn.clone(),
+        config.group.clone(),
+        config.target_arn.clone(),
+        config.role_arn.clone(),
     ))
 }
 

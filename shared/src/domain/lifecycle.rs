@@ -27,6 +27,8 @@ pub enum LifecycleKind {
     IncidentEscalated,
     #[serde(rename = "Incident Acknowledged")]
     IncidentAcknowledged,
+    #[serde(rename = "Resolution Requested")]
+    ResolutionRequested,
 }
 
 impl LifecycleKind {
@@ -41,6 +43,7 @@ impl LifecycleKind {
             LifecycleKind::IncidentEnriched => "Incident Enriched",
             LifecycleKind::IncidentEscalated => "Incident Escalated",
             LifecycleKind::IncidentAcknowledged => "Incident Acknowledged",
+            LifecycleKind::ResolutionRequested => "Resolution Requested",
         }
     }
 }
@@ -71,6 +74,22 @@ pub struct LifecycleDetail {
     /// Who was paged, or who acknowledged (`Incident Escalated`, `Incident Acknowledged`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalation: Option<EscalationNote>,
+    /// A person's resolution (`Resolution Requested`): from a Slack button, or made in the
+    /// console.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<ResolutionRequest>,
+}
+
+/// A person resolving an incident (**contract**: the `request` of `Resolution Requested`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolutionRequest {
+    /// Who: a principal's ARN from the console's event, or "someone in Slack".
+    pub by: String,
+    /// `slack` or `console`.
+    pub via: String,
+    /// Already resolved in the backend (the console): resolve records it and closes nothing.
+    pub closed: bool,
+    pub at: DateTime<Utc>,
 }
 
 /// What `escalate` did: a page of the policy's stage and round, the end of escalation, or an
@@ -130,6 +149,9 @@ pub struct Resolution {
     /// From the first signal to the resolution, in seconds, where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_to_resolve_secs: Option<i64>,
+    /// Who resolved it, when a person did (absent: the responder, after verification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
 }
 
 /// A stored post-incident record.

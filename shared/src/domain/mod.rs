@@ -24,7 +24,7 @@ pub use incident::{
 };
 pub use lifecycle::{
     EscalationNote, LifecycleDetail, LifecycleEvent, LifecycleKind, ReportLink, Resolution,
-    ResolutionStatus, RESPONDER_SOURCE,
+    ResolutionRequest, ResolutionStatus, RESPONDER_SOURCE,
 };
 pub use signal::{MetricRef, Severity, Signal, SignalKind, SignalState};
 pub use text::{clock_time, one_line, stable_hash, trim_bytes, trim_chars, unique};

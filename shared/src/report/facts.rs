@@ -28,7 +28,8 @@ pub(super) struct Facts<'a> {
     pub(super) opened: DateTime<Utc>,
     pub(super) diagnosis: Option<&'a TimelineEntry>,
     pub(super) runs: Vec<Run<'a>>,
-    pub(super) recovered: DateTime<Utc>,
+    /// When the signal recovered (not known when a person resolved the incident).
+    pub(super) recovered: Option<DateTime<Utc>>,
     pub(super) resolved: DateTime<Utc>,
     /// The pages escalate sent (one entry per stage and round), and the acknowledgement.
     pub(super) pages: Vec<&'a TimelineEntry>,
@@ -85,7 +86,7 @@ impl<'a> Facts<'a> {
             opened: input.record.created_at.unwrap_or(input.row.opened_at),
             diagnosis: timeline.iter().find(|e| e.kind == EntryKind::Diagnosis),
             runs,
-            recovered: input.signal.time,
+            recovered: input.resolved_by.is_none().then_some(input.signal.time),
             resolved: input.resolved_at,
             pages: timeline
                 .iter()

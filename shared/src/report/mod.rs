@@ -41,8 +41,11 @@ pub struct ReportInput<'a> {
     pub record: &'a IncidentRecord,
     /// The verification checks, one sentence each.
     pub checks: &'a [String],
-    /// When the responder resolved it.
+    /// When it was resolved.
     pub resolved_at: DateTime<Utc>,
+    /// Who resolved it, when a person did (in Slack or in the console): `signal` is then the
+    /// incident's opening signal, not a recovery.
+    pub resolved_by: Option<&'a str>,
 }
 
 /// The object key of an incident's record: `incidents/<YYYY>/<MM>/<DD>/<safe id>.md`, dated by

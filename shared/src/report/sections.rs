@@ -40,9 +40,13 @@ pub(super) fn header(out: &mut String, input: &ReportInput<'_>, facts: &Facts<'_
         signal.account, signal.region
     );
     let _ = writeln!(out, "- **Signals received:** {}", input.row.signal_count);
+    let how = match input.resolved_by {
+        Some(by) => format!("by {by}"),
+        None => "automatically after verification".to_string(),
+    };
     let _ = writeln!(
         out,
-        "- **Resolved:** {} UTC, automatically after verification, {} after detection",
+        "- **Resolved:** {} UTC, {how}, {} after detection",
         stamp(facts.resolved),
         human_duration(facts.resolved - facts.detected)
     );
@@ -51,18 +55,31 @@ pub(super) fn header(out: &mut String, input: &ReportInput<'_>, facts: &Facts<'_
 pub(super) fn summary(out: &mut String, input: &ReportInput<'_>, facts: &Facts<'_>) {
     let incident = input.incident;
     let _ = writeln!(out, "\n## Summary\n");
+    let resolution = match (input.resolved_by, facts.recovered) {
+        (Some(by), _) => format!(
+            "It was resolved by {by} {} after detection ({}).",
+            human_duration(facts.resolved - facts.detected),
+            if input.checks.is_empty() {
+                "the responder could not verify a recovery"
+            } else {
+                "the verification at that time is below"
+            }
+        ),
+        (None, recovered) => format!(
+            "The signal recovered {} later, and the responder resolved the incident \
+             automatically {} after detection, once every verification check passed.",
+            human_duration(recovered.unwrap_or(facts.resolved) - facts.detected),
+            human_duration(facts.resolved - facts.detected),
+        ),
+    };
     let _ = writeln!(
         out,
-        "{} Detected on {} UTC by rule `{}`; impact {}, service {}. The signal recovered {} \
-         later, and the responder resolved the incident automatically {} after detection, once \
-         every verification check passed.",
+        "{} Detected on {} UTC by rule `{}`; impact {}, service {}. {resolution}",
         sentence(&incident.title),
         stamp(facts.detected),
         incident.rule,
         incident.impact,
         incident.service,
-        human_duration(facts.recovered - facts.detected),
-        human_duration(facts.resolved - facts.detected),
     );
     if let Some(diagnosis) = facts.diagnosis {
         let _ = writeln!(
@@ -71,11 +88,13 @@ pub(super) fn summary(out: &mut String, input: &ReportInput<'_>, facts: &Facts<'
             sentence(diagnosis.headline())
         );
     }
-    let _ = writeln!(
-        out,
-        "\nThe recovery: {}",
-        sentence(&one_line(&input.signal.summary))
-    );
+    if input.resolved_by.is_none() {
+        let _ = writeln!(
+            out,
+            "\nThe recovery: {}",
+            sentence(&one_line(&input.signal.summary))
+        );
+    }
 }
 
 pub(super) fn milestones(out: &mut String, facts: &Facts<'_>) {
@@ -88,7 +107,7 @@ pub(super) fn milestones(out: &mut String, facts: &Facts<'_>) {
         ("Diagnosed", facts.diagnosis.map(|e| e.time)),
         ("Runbook started", facts.runbook_started()),
         ("Runbook finished", facts.runbook_finished()),
-        ("Recovered (signal cleared)", Some(facts.recovered)),
+        ("Recovered (signal cleared)", facts.recovered),
         ("Resolved", Some(facts.resolved)),
     ];
     let paging: [(&str, Option<DateTime<Utc>>); 2] = [
@@ -121,11 +140,13 @@ pub(super) fn milestones(out: &mut String, facts: &Facts<'_>) {
         "- **Time to open:** {} (detected → opened)",
         human_duration(facts.opened - facts.detected)
     );
-    let _ = writeln!(
-        out,
-        "- **Time to recover:** {} (detected → signal recovered)",
-        human_duration(facts.recovered - facts.detected)
-    );
+    if let Some(recovered) = facts.recovered {
+        let _ = writeln!(
+            out,
+            "- **Time to recover:** {} (detected → signal recovered)",
+            human_duration(recovered - facts.detected)
+        );
+    }
     let _ = writeln!(
         out,
         "- **Time to resolve:** {} (detected → resolved)",

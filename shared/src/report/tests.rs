@@ -76,6 +76,7 @@ impl Story {
             record: &self.record,
             checks: &self.checks,
             resolved_at: self.resolved_at,
+            resolved_by: None,
         }
     }
 }

@@ -237,6 +237,7 @@ impl Enrich {
             automation: None,
             resolution: None,
             escalation: None,
+            request: None,
             ..detail.clone()
         };
         cx.publish(LifecycleKind::IncidentEnriched, enriched)

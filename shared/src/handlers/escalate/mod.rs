@@ -7,8 +7,12 @@
 //!   Updated` (a raised impact) starts a policy the incident did not have; `Incident Resolved`
 //!   stops paging and cancels the pending timer;
 //! - a timer's `{"escalation_step": {"incident", "stage", "round", "at"}}`: runs that step;
-//! - a Slack button's `{"action": "acknowledge" | "escalate", "incident": <id>}` (an AWS Chatbot
-//!   custom action invoking this function).
+//! - a Slack button's `{"action": "acknowledge" | "escalate" | "resolve", "incident": <id>}` (an
+//!   AWS Chatbot custom action invoking this function);
+//! - what people do in the console ([`console`]): OpsCenter's `OpsItem Update`, Incident
+//!   Manager's `UpdateIncidentRecord` through CloudTrail. An acknowledgement stops paging; a
+//!   resolution (there, or the Resolve button) is handed to `resolve` as `Resolution Requested`,
+//!   which settles the key, verifies what it can and writes the record ("resolved by …").
 //!
 //! A step ([`step`]) pages each of its stage's targets once per incident × stage × round
 //! (run-once keys), writes the timeline, publishes `Incident Escalated` (notify posts it to the
@@ -17,6 +21,7 @@
 //! acknowledged, resolved (by the state table, or by the backend: checked before every page) or
 //! past its policy pages nobody.
 
+pub mod console;
 mod page;
 mod people;
 pub mod record;
@@ -29,7 +34,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::{LifecycleKind, ResolutionStatus};
+use crate::domain::{LifecycleDetail, LifecycleKind, ResolutionStatus};
 use crate::ports::{IncidentWriter, Pager, PortError, ReferenceStore, Timers};
 use crate::rules::{Rules, Step};
 use crate::shell::{BusEvent, Failure, Input, Invocation, Outcome, Stage, StageError};
@@ -46,6 +51,8 @@ pub enum EscalateAction {
     Scheduled,
     /// Someone acknowledged the incident: paging stopped.
     Acknowledged,
+    /// A person resolved it (Resolve in Slack, or the console): handed to resolve.
+    ResolutionRequested,
     /// Paging stopped: the incident resolved, or every stage paged.
     Stopped,
     /// The incident's policy pages nobody (it stays in Slack).
@@ -94,6 +101,7 @@ impl Outcome for EscalateAnswer {
             EscalateAction::Paged => "paged",
             EscalateAction::Scheduled => "scheduled",
             EscalateAction::Acknowledged => "acknowledged",
+            EscalateAction::ResolutionRequested => "resolution_requested",
             EscalateAction::Stopped => "stopped",
             EscalateAction::Skipped => "skipped",
             EscalateAction::Ignored => "ignored",
@@ -140,6 +148,7 @@ impl Failure for EscalateError {
 pub enum PersonAction {
     Acknowledge,
     Escalate,
+    Resolve,
 }
 
 /// What `escalate` takes.
@@ -151,12 +160,16 @@ pub enum EscalateInput {
         action: PersonAction,
         incident: String,
     },
+    Console(console::ConsoleChange),
 }
 
 impl Input for EscalateInput {
     fn parse(event: &Value) -> Result<Option<Self>, StageError> {
         if let Some(bus) = BusEvent::parse(event)? {
             return Ok(Some(EscalateInput::Bus(Box::new(bus))));
+        }
+        if let Some(change) = console::parse(event)? {
+            return Ok(Some(EscalateInput::Console(change)));
         }
         if let Some(step) = event.get("escalation_step") {
             let step: StepInput = serde_json::from_value(step.clone())
@@ -172,7 +185,7 @@ impl Input for EscalateInput {
             }
             let button: Button = serde_json::from_value(event.clone()).map_err(|e| {
                 StageError::MalformedEvent(format!(
-                    "a button's payload is {{\"action\": \"acknowledge\"|\"escalate\", \"incident\": <id>}}: {e}"
+                    "a button's payload is {{\"action\": \"acknowledge\"|\"escalate\"|\"resolve\", \"incident\": <id>}}: {e}"
                 ))
             })?;
             let incident = button.incident.trim().to_string();
@@ -197,6 +210,8 @@ pub struct Escalate {
     references: Arc<dyn ReferenceStore>,
     timers: Arc<dyn Timers>,
     pager: Arc<dyn Pager>,
+    /// The responder's own roles: their console changes are its own, not a person's.
+    own_roles: Vec<String>,
 }
 
 impl Escalate {
@@ -213,7 +228,14 @@ impl Escalate {
             references,
             timers,
             pager,
+            own_roles: Vec::new(),
         }
+    }
+
+    /// The responder's roles (`RESPONDER_ROLE_ARNS`), whose changes in the console are ignored.
+    pub fn with_own_roles(mut self, roles: Vec<String>) -> Self {
+        self.own_roles = roles;
+        self
     }
 
     fn records(&self) -> Records<'_> {
@@ -226,7 +248,7 @@ impl Escalate {
 #[async_trait]
 impl Stage for Escalate {
     const NAME: &'static str = "escalate";
-    const TAKES: &'static str = "`Incident Opened`, `Incident Updated` and `Incident Resolved` from incident.responder, its timers' escalation steps, and the Slack buttons' actions";
+    const TAKES: &'static str = "`Incident Opened`, `Incident Updated` and `Incident Resolved` from incident.responder, its timers' escalation steps, the Slack buttons' actions, `OpsItem Update` and Incident Manager's `UpdateIncidentRecord` through CloudTrail";
     const PUBLISHES: bool = true;
     type Input = EscalateInput;
     type Answer = EscalateAnswer;
@@ -251,10 +273,19 @@ impl Stage for Escalate {
                     return Err(EscalateError::UnknownIncident(incident));
                 };
                 match action {
-                    PersonAction::Acknowledge => self.acknowledge(&record, "slack", cx).await,
+                    PersonAction::Acknowledge => {
+                        self.acknowledge(&record, people::SLACK_PERSON, "slack", cx)
+                            .await
+                    }
                     PersonAction::Escalate => self.escalate_now(&record, cx).await,
+                    PersonAction::Resolve => {
+                        let by = people::SLACK_PERSON;
+                        self.request_resolution(&record, by, "slack", false, cx)
+                            .await
+                    }
                 }
             }
+            EscalateInput::Console(change) => self.console(change, cx).await,
         }
     }
 }
@@ -271,16 +302,14 @@ impl Escalate {
         match event.kind {
             LifecycleKind::IncidentOpened => {}
             LifecycleKind::IncidentUpdated if detail.resolution.is_none() => {}
-            LifecycleKind::IncidentResolved => {
-                return self.resolved(&id, "resolved by the responder", cx).await
-            }
+            LifecycleKind::IncidentResolved => return self.resolved(&id, detail, cx).await,
             LifecycleKind::IncidentUpdated
                 if detail
                     .resolution
                     .as_ref()
                     .is_some_and(|r| r.status == ResolutionStatus::Resolved) =>
             {
-                return self.resolved(&id, "resolved by the responder", cx).await
+                return self.resolved(&id, detail, cx).await
             }
             kind => {
                 return Ok(EscalateAnswer::new(
@@ -354,9 +383,18 @@ impl Escalate {
     async fn resolved(
         &self,
         id: &str,
-        by: &str,
+        detail: &LifecycleDetail,
         cx: &Invocation<'_>,
     ) -> Result<EscalateAnswer, EscalateError> {
+        let by = match detail
+            .resolution
+            .as_ref()
+            .and_then(|r| r.resolved_by.as_ref())
+        {
+            Some(person) => format!("resolved by {person}"),
+            None => "resolved by the responder".to_string(),
+        };
+        let by = by.as_str();
         let records = self.records();
         let Some(record) = records.get(id, cx.now()).await? else {
             return Ok(EscalateAnswer::new(
@@ -384,7 +422,7 @@ impl Escalate {
         Ok(EscalateAnswer::new(
             EscalateAction::Stopped,
             id,
-            format!("The incident is {by}: paging stopped."),
+            format!("The incident is resolved ({by}): paging stopped."),
         ))
     }
 }

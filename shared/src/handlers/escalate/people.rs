@@ -5,20 +5,25 @@
 //! who clicked, so an acknowledgement from Slack is recorded as "someone in Slack" at the time
 //! it arrived.
 
+use super::console::{self, Change, ConsoleChange};
 use super::record::{EscalationRecord, Stop, StopReason};
 use super::{already, secs_between, Escalate, EscalateAction, EscalateAnswer, EscalateError};
-use crate::domain::{EntryKind, EscalationNote, Impact, LifecycleKind, TimelineEntry};
+use crate::domain::{
+    EntryKind, EscalationNote, Impact, LifecycleDetail, LifecycleKind, ResolutionRequest,
+    TimelineEntry,
+};
 use crate::metrics::{self, Metric};
 use crate::rules::Step;
 use crate::shell::Invocation;
 
-/// Who acknowledged from a Slack button.
-const SLACK_PERSON: &str = "someone in Slack";
+/// Who acknowledged or resolved from a Slack button.
+pub(super) const SLACK_PERSON: &str = "someone in Slack";
 
 impl Escalate {
     pub(super) async fn acknowledge(
         &self,
         record: &EscalationRecord,
+        by: &str,
         via: &str,
         cx: &Invocation<'_>,
     ) -> Result<EscalateAnswer, EscalateError> {
@@ -39,7 +44,7 @@ impl Escalate {
             let now = cx.now();
             let stop = Stop {
                 reason: StopReason::Acknowledged,
-                by: SLACK_PERSON.to_string(),
+                by: by.to_string(),
                 via: via.to_string(),
                 at: now,
             };
@@ -148,5 +153,96 @@ impl Escalate {
             .await?;
         answer.reason = format!("Escalated now: {}", answer.reason);
         Ok(answer)
+    }
+}
+
+impl Escalate {
+    /// What a person did in the console: their own changes aside, an acknowledgement or a
+    /// resolution of an incident the responder escalates.
+    pub(super) async fn console(
+        &self,
+        change: ConsoleChange,
+        cx: &Invocation<'_>,
+    ) -> Result<EscalateAnswer, EscalateError> {
+        let id = &change.incident;
+        if console::is_responder(&change.by, &self.own_roles) {
+            return Ok(EscalateAnswer::new(
+                EscalateAction::Ignored,
+                id,
+                "A change the responder made itself.",
+            ));
+        }
+        let Some(record) = self.records().get(id, cx.now()).await? else {
+            return Ok(EscalateAnswer::new(
+                EscalateAction::Ignored,
+                id,
+                "Not an incident the responder opened (no escalation record).",
+            ));
+        };
+        match change.change {
+            Change::Acknowledged => self.acknowledge(&record, &change.by, "console", cx).await,
+            Change::Resolved => {
+                self.request_resolution(&record, &change.by, "console", true, cx)
+                    .await
+            }
+            Change::Other => Ok(EscalateAnswer::new(
+                EscalateAction::Ignored,
+                id,
+                "A change in the console that neither acknowledges nor resolves.",
+            )),
+        }
+    }
+
+    /// Hands a person's resolution to `resolve` (`Resolution Requested`), once per incident.
+    /// `closed`: already resolved in the backend (the console).
+    pub(super) async fn request_resolution(
+        &self,
+        record: &EscalationRecord,
+        by: &str,
+        via: &str,
+        closed: bool,
+        cx: &Invocation<'_>,
+    ) -> Result<EscalateAnswer, EscalateError> {
+        let id = record.incident.id.clone();
+        if let Some(stop) = self.records().stop(&id, cx.now()).await? {
+            if stop.reason == StopReason::Resolved {
+                return Ok(EscalateAnswer::new(
+                    EscalateAction::Ignored,
+                    &id,
+                    format!("Already {}.", stop.sentence()),
+                ));
+            }
+        }
+        let key = format!("escalate#{id}#resolution");
+        let replay = |first| already(first, &id, "Resolution already requested");
+        cx.once(&key, replay, |_| async {
+            let detail = LifecycleDetail {
+                incident: record.incident.clone(),
+                signal: record.signal.clone(),
+                reason: format!("Resolved by {by} (from {via})."),
+                signal_count: None,
+                diagnosis: None,
+                automation: None,
+                resolution: None,
+                escalation: None,
+                request: Some(ResolutionRequest {
+                    by: by.to_string(),
+                    via: via.to_string(),
+                    closed,
+                    at: cx.now(),
+                }),
+            };
+            cx.publish(LifecycleKind::ResolutionRequested, detail)
+                .await?;
+            Ok(EscalateAnswer {
+                policy: record.policy.clone(),
+                ..EscalateAnswer::new(
+                    EscalateAction::ResolutionRequested,
+                    &id,
+                    format!("Resolved by {by} (from {via}); resolve records it and ends paging."),
+                )
+            })
+        })
+        .await
     }
 }

@@ -337,6 +337,7 @@ impl Escalate {
             automation: None,
             resolution: None,
             escalation: Some(note),
+            request: None,
         };
         cx.publish(kind, detail).await.map_err(Into::into)
     }

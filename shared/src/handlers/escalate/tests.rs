@@ -253,3 +253,90 @@ async fn buttons_for_unknown_incidents_and_forged_payloads_fail_clearly() {
         assert_eq!(err.error_type(), "MalformedEvent", "{payload}");
     }
 }
+
+fn opsitem_update(id: &str, status: &str, by: &str) -> Value {
+    let mut event = crate::handlers::testkit::fixture("ssm-opsitem-update");
+    event["detail"]["ops-item-id"] = json!(id);
+    event["detail"]["status"] = json!(status);
+    event["detail"]["modified-by"] = json!(by);
+    event
+}
+
+const PERSON: &str = "arn:aws:iam::111122223333:user/JaneDoe";
+const OWN_ROLE: &str = "arn:aws:iam::111122223333:role/responder-ResolveRole-1A2B";
+
+#[tokio::test]
+async fn in_progress_set_by_a_person_in_the_console_acknowledges_and_the_responders_own_change_does_not(
+) {
+    let b = bench(Backend::OpsCenter);
+    let b = Bench {
+        shell: b.fakes.shell(
+            Escalate::new(
+                Rules::embedded().unwrap(),
+                b.fakes.incidents.clone(),
+                b.fakes.references.clone(),
+                b.timers.clone(),
+                b.pager.clone(),
+            )
+            .with_own_roles(vec![OWN_ROLE.to_string()]),
+        ),
+        ..b
+    };
+    let opened = b.opened(1).await;
+    let id = opened.detail.incident.id.clone();
+    b.run(&envelope(&opened)).await.unwrap();
+    let own = "arn:aws:sts::111122223333:assumed-role/responder-ResolveRole-1A2B/responder-resolve";
+    let ours = b
+        .run(&opsitem_update(&id, "InProgress", own))
+        .await
+        .unwrap();
+    assert_eq!(ours.action, EscalateAction::Ignored);
+    assert_eq!(b.timers.pending().len(), 1);
+    let stranger = b
+        .run(&opsitem_update("oi-999999999999", "InProgress", PERSON))
+        .await
+        .unwrap();
+    assert_eq!(stranger.action, EscalateAction::Ignored);
+    let ack = b
+        .run(&opsitem_update(&id, "InProgress", PERSON))
+        .await
+        .unwrap();
+    assert_eq!(ack.action, EscalateAction::Acknowledged);
+    assert!(b.timers.pending().is_empty());
+    let last = b.fakes.bus.events().last().cloned().unwrap();
+    let note = last.detail.escalation.unwrap();
+    assert_eq!(note.acknowledged_by.as_deref(), Some(PERSON));
+    assert_eq!(note.via.as_deref(), Some("console"));
+}
+
+#[tokio::test]
+async fn a_resolution_in_the_console_or_from_slack_is_handed_to_resolve_once() {
+    let b = bench(Backend::OpsCenter);
+    let opened = b.opened(1).await;
+    let id = opened.detail.incident.id.clone();
+    b.run(&envelope(&opened)).await.unwrap();
+    let resolved = b
+        .run(&opsitem_update(&id, "Resolved", PERSON))
+        .await
+        .unwrap();
+    assert_eq!(resolved.action, EscalateAction::ResolutionRequested);
+    let again = b
+        .run(&json!({"action": "resolve", "incident": id}))
+        .await
+        .unwrap();
+    assert_eq!(again.action, EscalateAction::Ignored);
+    let requests: Vec<_> = b
+        .fakes
+        .bus
+        .events()
+        .into_iter()
+        .filter(|e| e.kind == LifecycleKind::ResolutionRequested)
+        .collect();
+    assert_eq!(requests.len(), 1);
+    let request = requests[0].detail.request.clone().unwrap();
+    assert_eq!(
+        (request.by.as_str(), request.via.as_str()),
+        (PERSON, "console")
+    );
+    assert!(request.closed);
+}

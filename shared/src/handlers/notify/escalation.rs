@@ -7,7 +7,7 @@ use chrono::Duration;
 use super::mrkdwn::{code, plain};
 use super::render::Render;
 use super::Post;
-use crate::domain::EscalationNote;
+use crate::domain::{EscalationNote, Resolution};
 use crate::report::human_duration;
 use crate::rules::{Escalation, Target};
 
@@ -91,4 +91,12 @@ pub(super) fn lines(render: &Render<'_>) -> Vec<String> {
     }
     lines.push("*Acknowledge* with the button on this thread to stop paging.".to_string());
     lines
+}
+
+/// `*Resolved*`, or `*Resolved by* `<who>`` when a person resolved the incident.
+pub(super) fn resolved_head(resolution: &Resolution) -> String {
+    match &resolution.resolved_by {
+        Some(by) => format!("*Resolved by* {}", code(by)),
+        None => "*Resolved*".to_string(),
+    }
 }

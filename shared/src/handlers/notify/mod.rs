@@ -341,6 +341,13 @@ impl Post {
             LifecycleKind::IncidentResolved => Post::Resolved,
             LifecycleKind::IncidentEscalated => Post::Escalated,
             LifecycleKind::IncidentAcknowledged => Post::Acknowledged,
+            // resolve announces the resolution itself (`Incident Resolved`).
+            LifecycleKind::ResolutionRequested => {
+                return Err(StageError::UnknownEvent(
+                    "notify does not post `Resolution Requested`: resolve's `Incident Resolved` says how it ended"
+                        .into(),
+                ))
+            }
         };
         if matches!(post, Post::Escalated) && event.detail.escalation.is_none() {
             return Err(StageError::MalformedEvent(

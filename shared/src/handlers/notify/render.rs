@@ -474,7 +474,7 @@ impl Render<'_> {
         let Some(resolution) = &detail.resolution else {
             return vec![format!("*Resolved.* {}", text(&detail.reason))];
         };
-        let mut head = "*Resolved*".to_string();
+        let mut head = escalation::resolved_head(resolution);
         if let Some(secs) = resolution.time_to_resolve_secs {
             head.push_str(&format!(
                 " {} after the first signal",

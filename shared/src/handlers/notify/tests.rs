@@ -199,6 +199,7 @@ fn story() -> Vec<Step> {
         ),
         report: None,
         time_to_resolve_secs: None,
+        resolved_by: None,
     });
     let mut resolved = opened.clone();
     recovered_signal(&mut resolved, 50);
@@ -217,6 +218,7 @@ fn story() -> Vec<Step> {
             url: "https://s3.console.aws.amazon.com/s3/object/responder-reports?region=eu-west-1&prefix=2024/05/14/00000001.md".to_string(),
         }),
         time_to_resolve_secs: Some(2_880),
+        resolved_by: None,
     });
     vec![
         Step {

@@ -73,10 +73,10 @@ impl Resolve {
             .await?;
         match settled {
             Settle::Settled(row) => {
-                self.finish(recovered, incident, Commit { row, ..commit }, cx)
-                    .await
+                let commit = Commit { row, ..commit };
+                self.finish(recovered, incident, commit, None, cx).await
             }
-            Settle::NotBound(_) => self.finish(recovered, incident, commit, cx).await,
+            Settle::NotBound(_) => self.finish(recovered, incident, commit, None, cx).await,
             Settle::FiredAgain(_) => {
                 let commit_key = commit_key(&incident.id, &recovered.detail.signal.fingerprint);
                 self.progress.remember(&commit_key, "", cx.now()).await?;
@@ -90,12 +90,15 @@ impl Resolve {
     }
 
     /// The irreversible steps of a committed resolution, each safe to repeat: the record, the
-    /// report, the timeline, the backend's resolution, the announcement.
-    async fn finish(
+    /// report, the timeline, the backend's resolution (unless a person closed it there), the
+    /// announcement. `person`: who resolved it, when a person did; the checks are then what
+    /// could be verified at the time, passed or not.
+    pub(super) async fn finish(
         &self,
         recovered: &LifecycleEvent,
         incident: &IncidentRef,
         commit: Commit,
+        person: Option<&Person<'_>>,
         cx: &Invocation<'_>,
     ) -> Result<ResolveAnswer, StageError> {
         let detail = &recovered.detail;
@@ -105,6 +108,7 @@ impl Resolve {
             checks: sentences,
             at: now,
         } = commit;
+        let verified = person.is_none_or(|p| p.verified);
 
         let record = self.records.record(incident).await?;
         let detected = report::detected_at(&row);
@@ -115,6 +119,7 @@ impl Resolve {
             record: &record,
             checks: &sentences,
             resolved_at: now,
+            resolved_by: person.map(|p| p.request.by.as_str()),
         });
         let key = report::object_key(&incident.id, detected);
         let stored = self.reports.put(&key, &body, report::CONTENT_TYPE).await?;
@@ -128,9 +133,10 @@ impl Resolve {
             .add_related_items(incident, &[item], &client_token(&incident.id, "report"))
             .await?;
 
+        let how = how_resolved(person);
         let text = format!(
-            "Resolved automatically: {}. Post-incident record: {}",
-            sentences.join("; "),
+            "Resolved {how}: {}. Post-incident record: {}",
+            checks_said(&sentences),
             stored.uri
         );
         self.note(
@@ -146,18 +152,20 @@ impl Resolve {
         .await?;
 
         let time_to_resolve = now - detected;
-        let closing = closing_summary(summary, &sentences, time_to_resolve, &stored.uri);
-        self.records.resolve(incident, &closing).await?;
+        if person.is_none_or(|p| !p.request.closed) {
+            let closing = closing_summary(summary, &how, &sentences, time_to_resolve, &stored.uri);
+            self.records.resolve(incident, &closing).await?;
+        }
 
         let reason = format!(
-            "Resolved automatically {} after detection: {}.",
+            "Resolved {how} {} after detection: {}.",
             report::human_duration(time_to_resolve),
-            sentences.join("; ")
+            checks_said(&sentences)
         );
         let secs = time_to_resolve.num_seconds().max(0);
         let resolution = Resolution {
             status: ResolutionStatus::Resolved,
-            verified: true,
+            verified,
             checks: sentences,
             waiting_reason: None,
             report: Some(ReportLink {
@@ -165,6 +173,7 @@ impl Resolve {
                 url: stored.console_url.clone(),
             }),
             time_to_resolve_secs: Some(secs),
+            resolved_by: person.map(|p| p.request.by.clone()),
         };
         let resolved = resolution_detail(detail, &reason, row.signal_count, resolution);
         cx.publish(LifecycleKind::IncidentResolved, resolved)
@@ -180,21 +189,49 @@ impl Resolve {
     }
 }
 
-/// The incident's closing summary: what it was, what verified the recovery, how long it took,
-/// and where the record is.
+/// A person's resolution as `finish` takes it: the request, and whether every check passed.
+pub(super) struct Person<'a> {
+    pub(super) request: &'a ResolutionRequest,
+    pub(super) verified: bool,
+}
+
+/// `automatically`, or `by <who> (from <where>)`.
+fn how_resolved(person: Option<&Person<'_>>) -> String {
+    match person {
+        None => "automatically".to_string(),
+        Some(p) => format!("by {} (from {})", p.request.by, p.request.via),
+    }
+}
+
+/// The checks in one sentence, or that there were none.
+fn checks_said(checks: &[String]) -> String {
+    if checks.is_empty() {
+        "no recovery could be verified".to_string()
+    } else {
+        checks.join("; ")
+    }
+}
+
+/// The incident's closing summary: what it was, how and when it was resolved, what the checks
+/// said, and where the record is.
 fn closing_summary(
     summary: &IncidentSummary,
+    how: &str,
     checks: &[String],
     time_to_resolve: Duration,
     uri: &str,
 ) -> String {
     trim_chars(
         &format!(
-            "{} — resolved automatically {} after detection. Recovery verified: {}. \
-             Post-incident record: {uri}",
+            "{} — resolved {how} {} after detection. {}: {}. Post-incident record: {uri}",
             summary.title,
             report::human_duration(time_to_resolve),
-            checks.join("; ")
+            if how == "automatically" {
+                "Recovery verified"
+            } else {
+                "Verification"
+            },
+            checks_said(checks)
         ),
         SUMMARY_MAX,
     )

@@ -20,6 +20,7 @@
 //! `TimeToResolve`, or `IncidentsAwaitingResponder`, by `Impact` and by `Service`.
 
 mod closing;
+mod person;
 mod verify;
 
 use std::sync::Arc;
@@ -31,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{
     stable_hash, trim_chars, EntryKind, IncidentRef, IncidentSummary, LifecycleDetail,
     LifecycleEvent, LifecycleKind, RelatedItem, RelatedItemKind, RelatedValue, ReportLink,
-    Resolution, ResolutionStatus, TimelineEntry,
+    Resolution, ResolutionRequest, ResolutionStatus, TimelineEntry,
 };
 use crate::metrics::{self, Metric};
 use crate::ports::{
@@ -161,7 +162,8 @@ impl Resolve {
 #[async_trait]
 impl Stage for Resolve {
     const NAME: &'static str = "resolve";
-    const TAKES: &'static str = "`Signal Recovered` from incident.responder";
+    const TAKES: &'static str =
+        "`Signal Recovered` and `Resolution Requested` from incident.responder";
     const PUBLISHES: bool = true;
     type Input = BusEvent;
     type Answer = ResolveAnswer;
@@ -174,6 +176,22 @@ impl Stage for Resolve {
     ) -> Result<ResolveAnswer, StageError> {
         let recovered = input.event;
         let summary = &recovered.detail.incident;
+        if recovered.kind == LifecycleKind::ResolutionRequested {
+            let Some(request) = &recovered.detail.request else {
+                return Err(StageError::MalformedEvent(
+                    "responder bus `Resolution Requested` event: detail.request is missing".into(),
+                ));
+            };
+            StageError::check_backend(summary, self.incidents.backend())?;
+            let key = format!("resolve#{}#person", summary.id);
+            return cx
+                .once(
+                    &key,
+                    |first| replay(first, &summary.id),
+                    |_| self.by_person(&recovered, request, cx),
+                )
+                .await;
+        }
         if recovered.kind != LifecycleKind::SignalRecovered {
             return Ok(ResolveAnswer::new(
                 ResolveAction::Ignored,
@@ -240,6 +258,13 @@ impl Resolve {
                 ignored,
             ));
         }
+        if row.status == KeyStatus::Resolved && !self.still_open(&incident).await? {
+            return Ok(ResolveAnswer::new(
+                ResolveAction::Ignored,
+                &incident.id,
+                "The incident is already resolved (by a person, or in its backend); nothing to do.",
+            ));
+        }
         let checks = self.verify(&detail.signal, summary, now).await?;
         let verified = checks.iter().all(|c| c.passed);
         if summary.auto_resolve && verified {
@@ -296,6 +321,7 @@ impl Resolve {
             waiting_reason: Some(why.clone()),
             report: None,
             time_to_resolve_secs: None,
+            resolved_by: None,
         };
         let updated = resolution_detail(detail, &text, row.signal_count, resolution);
         cx.publish(LifecycleKind::IncidentUpdated, updated).await?;
@@ -305,6 +331,15 @@ impl Resolve {
             &incident.id,
             text,
         ))
+    }
+
+    /// Whether the incident is open in its backend (a deleted one is not).
+    async fn still_open(&self, incident: &IncidentRef) -> Result<bool, StageError> {
+        match self.incidents.standing(incident).await {
+            Ok(standing) => Ok(standing.open),
+            Err(e) if e.kind == crate::ports::PortErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// One timeline entry, at the recovery event's time: a retry writes the very same entry
@@ -339,6 +374,7 @@ fn resolution_detail(
         automation: None,
         resolution: Some(resolution),
         escalation: None,
+        request: None,
     }
 }
 

@@ -366,6 +366,7 @@ async fn a_verified_recovery_resolves_the_incident_and_writes_the_record() {
                 }),
                 // 03:02:10.485 → 03:23:30.
                 time_to_resolve_secs: Some(1279),
+                resolved_by: None,
             })
         );
         assert_eq!(events[0].detail.incident.id, id);
@@ -625,6 +626,7 @@ async fn a_tunnel_still_down_leaves_the_incident_to_a_responder() {
             waiting_reason: Some(why),
             report: None,
             time_to_resolve_secs: None,
+            resolved_by: None,
         })
     );
 }
@@ -1081,4 +1083,105 @@ fn tunnel_checks_name_every_tunnel_that_is_not_up() {
         tunnels_check(&deleted, now()).sentence,
         format!("DescribeVpnConnections: {VPN} is deleted")
     );
+}
+
+// -------------------------------------------------------------------------------------------------
+// A person's resolution (`Resolution Requested`, from escalate).
+
+/// The `Resolution Requested` escalate publishes for the incident triage opened at 03:02:11.
+fn person_request(b: &Bench, closed: bool) -> Value {
+    let opened = b
+        .triage_bus
+        .events()
+        .into_iter()
+        .find(|e| e.kind == LifecycleKind::IncidentOpened)
+        .unwrap();
+    let mut detail = opened.detail.clone();
+    detail.request = Some(crate::domain::ResolutionRequest {
+        by: "arn:aws:iam::111122223333:user/JaneDoe".into(),
+        via: if closed { "console" } else { "slack" }.into(),
+        closed,
+        at: now(),
+    });
+    let event = LifecycleEvent {
+        kind: LifecycleKind::ResolutionRequested,
+        time: now(),
+        detail,
+    };
+    to_envelope(&event, "111122223333", "eu-west-1")
+}
+
+#[tokio::test]
+async fn a_person_resolving_in_the_console_gets_the_record_and_the_key_is_freed() {
+    for backend in [Backend::IncidentManager, Backend::OpsCenter] {
+        let b = bench(backend);
+        b.triage(&fixture("cloudwatch-alarm-vpn-tunnel-down"), at(3, 2, 11))
+            .await;
+        b.clock.set(now());
+        b.incidents.close_in_console(&b.incident().reference);
+        let closed_at = b.incident().resolved_at;
+        let answer = b.ok(&person_request(&b, true)).await;
+        assert_eq!(answer.action, ResolveAction::Resolved, "{answer:?}");
+        // Nothing closed twice: the person's own resolution stands.
+        assert_eq!(b.incident().resolved_at, closed_at);
+        assert_eq!(b.row().status, KeyStatus::Resolved);
+        let [resolved] = b
+            .published(LifecycleKind::IncidentResolved)
+            .try_into()
+            .unwrap();
+        let resolution = resolved.detail.resolution.unwrap();
+        assert_eq!(
+            resolution.resolved_by.as_deref(),
+            Some("arn:aws:iam::111122223333:user/JaneDoe")
+        );
+        // What could be verified at the time is said (the fakes' VPN is up, its alarm OK).
+        assert!(resolution.verified && !resolution.checks.is_empty());
+        let key = answer.report.unwrap();
+        let body = b
+            .reports
+            .objects()
+            .into_iter()
+            .find(|(k, _)| key.ends_with(k.as_str()));
+        let (_, (body, _)) = body.unwrap_or_else(|| panic!("no record at {key}"));
+        assert!(
+            body.contains("- **Resolved:** 2024-05-14 03:23:30 UTC, by arn:aws:iam::111122223333:user/JaneDoe"),
+            "{body}"
+        );
+        assert!(
+            body.contains("| Recovered (signal cleared) | — |"),
+            "{body}"
+        );
+        let entry = b.entries(false).pop().unwrap();
+        assert!(
+            entry
+                .text
+                .starts_with("Resolved by arn:aws:iam::111122223333:user/JaneDoe (from console)"),
+            "{}",
+            entry.text
+        );
+        // A re-delivery does nothing more; nor does a late recovery of the alarm.
+        let again = b.ok(&person_request(&b, true)).await;
+        assert_eq!(again.action, ResolveAction::Resolved);
+        assert_eq!(b.published(LifecycleKind::IncidentResolved).len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn resolve_from_slack_resolves_the_incident_in_its_backend() {
+    let b = bench(Backend::OpsCenter);
+    b.triage(&fixture("cloudwatch-alarm-vpn-tunnel-down"), at(3, 2, 11))
+        .await;
+    b.clock.set(now());
+    b.incidents.set_time(now());
+    let answer = b.ok(&person_request(&b, false)).await;
+    assert_eq!(answer.action, ResolveAction::Resolved);
+    assert_eq!(b.incident().resolved_at, Some(now()));
+    let closing = b.incident().resolution.unwrap();
+    assert!(
+        closing.contains("resolved by arn:aws:iam::111122223333:user/JaneDoe (from slack)"),
+        "{closing}"
+    );
+    // The alarm's recovery afterwards finds the incident resolved: nothing more.
+    let ok = b.run(&fixture("cloudwatch-alarm-vpn-tunnel-ok")).await;
+    assert!(ok.is_err() || ok.is_ok_and(|a| a.action == ResolveAction::Ignored));
 }

@@ -14,6 +14,8 @@
 //!   each one as a reference) that reached a final status, an [`EntryKind::RunbookFinished`]
 //!   entry with the outcome and `Runbook Finished` on the bus (`finished`). Other statuses and
 //!   other executions are `ignored`.
+//! - its watchdog's timers ([`watchdog`]): an execution whose status event never came is polled
+//!   and its outcome recorded the same way.
 //!
 //! Both are handled once per occurrence: a re-delivered event replays its stored answer without
 //! side effects, and a retried invocation repeats the same writes with the same client tokens
@@ -22,6 +24,7 @@
 
 mod finished;
 mod plan;
+pub mod watchdog;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,7 +40,7 @@ use crate::domain::{
     stable_hash, EntryKind, IncidentRef, LifecycleDetail, LifecycleKind, RelatedItem,
     RelatedItemKind, RelatedValue, RunbookRef, TimelineEntry,
 };
-use crate::ports::{AutomationRunner, IncidentWriter, PortError, ReferenceStore};
+use crate::ports::{AutomationRunner, IncidentWriter, PortError, ReferenceStore, Timers};
 use crate::rules::Rules;
 use crate::shell::{BusEvent, Input, Invocation, Origin, Outcome, Stage, StageError};
 use crate::sources::ssm_automation::{self, StatusChange};
@@ -139,12 +142,18 @@ fn replay(first: Option<RunbookAnswer>) -> RunbookAnswer {
 pub enum RunbookInput {
     Bus(Box<BusEvent>),
     Automation(StatusChange),
+    Watchdog(watchdog::WatchdogInput),
 }
 
 impl Input for RunbookInput {
     fn parse(event: &Value) -> Result<Option<Self>, StageError> {
         if let Some(bus) = BusEvent::parse(event)? {
             return Ok(Some(RunbookInput::Bus(Box::new(bus))));
+        }
+        if let Some(input) = event.get("runbook_watchdog") {
+            let input = serde_json::from_value(input.clone())
+                .map_err(|e| StageError::MalformedEvent(format!("runbook_watchdog: {e}")))?;
+            return Ok(Some(RunbookInput::Watchdog(input)));
         }
         if ssm_automation::is_status_change(event) {
             return Ok(Some(RunbookInput::Automation(ssm_automation::parse(
@@ -162,6 +171,8 @@ pub struct Runbook {
     automation: Arc<dyn AutomationRunner>,
     references: Arc<dyn ReferenceStore>,
     automation_role_arn: String,
+    /// The watchdog's timers, when the function has them.
+    timers: Option<Arc<dyn Timers>>,
 }
 
 impl Runbook {
@@ -178,15 +189,22 @@ impl Runbook {
             automation,
             references,
             automation_role_arn,
+            timers: None,
         }
+    }
+
+    /// Gives the stage its watchdog: a timer per execution it starts ([`watchdog`]).
+    pub fn with_watchdog(mut self, timers: Arc<dyn Timers>) -> Self {
+        self.timers = Some(timers);
+        self
     }
 }
 
 #[async_trait]
 impl Stage for Runbook {
     const NAME: &'static str = "runbook";
-    const TAKES: &'static str = "`Incident Enriched` from incident.responder and \
-        `EC2 Automation Execution Status-change Notification` from aws.ssm";
+    const TAKES: &'static str = "`Incident Enriched` from incident.responder, \
+        `EC2 Automation Execution Status-change Notification` from aws.ssm, and its watchdog's timers";
     const PUBLISHES: bool = true;
     type Input = RunbookInput;
     type Answer = RunbookAnswer;
@@ -211,6 +229,7 @@ impl Stage for Runbook {
                 ),
             )),
             RunbookInput::Automation(change) => self.status_changed(&change, cx).await,
+            RunbookInput::Watchdog(input) => self.watchdog(&input, cx).await,
         }
     }
 }
@@ -382,6 +401,7 @@ impl Runbook {
         self.references
             .remember(&starting_key(document), "", cx.now())
             .await?;
+        self.watch(&execution, cx.now()).await?;
 
         let arn = crate::arn::format(
             &origin.region,

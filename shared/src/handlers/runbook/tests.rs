@@ -1102,3 +1102,69 @@ async fn an_unknown_document_takes_every_parameter_as_required() {
         params(&[("Vpn", VPN), ("Where", "eu-west-1/vpn-tunnel-down")])
     );
 }
+
+// -------------------------------------------------------------------------------------------------
+// The watchdog.
+
+#[tokio::test]
+async fn the_watchdog_records_an_outcome_whose_status_event_never_came() {
+    let b = bench().await;
+    let timers = Arc::new(crate::memory::MemoryTimers::new());
+    let watched = Bench {
+        runbook: b.fakes.shell(
+            Runbook::new(
+                Rules::embedded().unwrap(),
+                b.fakes.incidents.clone(),
+                b.automation.clone(),
+                b.fakes.references.clone(),
+                ROLE.to_string(),
+            )
+            .with_watchdog(timers.clone()),
+        ),
+        ..b
+    };
+    let b = watched;
+    let execution = b.started().await;
+    let [first] = timers.pending().try_into().unwrap();
+    assert!(
+        first.name.starts_with("wd-") && first.name.ends_with("-c1"),
+        "{}",
+        first.name
+    );
+    assert_eq!(first.at, b.clock.now() + watchdog::EVERY);
+
+    // Still running when it fires: it looks again later.
+    b.clock.set(first.at);
+    let fired = timers.fire_due(first.at);
+    let input: Value = serde_json::from_str(&fired[0].input).unwrap();
+    let answer = b.ok(&input).await;
+    assert_eq!(answer.action, RunbookAction::Ignored, "{answer:?}");
+    let [second] = timers.pending().try_into().unwrap();
+    assert!(second.name.ends_with("-c2"), "{}", second.name);
+
+    // It ended, and SSM's status event was lost: the watchdog records it as the event would.
+    b.automation.finish(
+        &execution,
+        "Failed",
+        &[],
+        Some("Step timed out"),
+        b.clock.now(),
+    );
+    b.clock.set(second.at);
+    let fired = timers.fire_due(second.at);
+    let input: Value = serde_json::from_str(&fired[0].input).unwrap();
+    let answer = b.ok(&input).await;
+    assert_eq!(answer.action, RunbookAction::Finished, "{answer:?}");
+    assert!(timers.pending().is_empty());
+    // The status event arriving late records nothing twice.
+    let late = b
+        .ok(&status_event("ssm-automation-failed", &execution))
+        .await;
+    assert_eq!(late.action, RunbookAction::Ignored, "{late:?}");
+    let finished = b
+        .kinds()
+        .into_iter()
+        .filter(|k| *k == LifecycleKind::RunbookFinished)
+        .count();
+    assert_eq!(finished, 1);
+}

@@ -110,5 +110,6 @@ pub(crate) fn lifecycle_detail(
         automation: None,
         resolution: None,
         escalation: None,
+        request: None,
     }
 }
