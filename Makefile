@@ -87,7 +87,7 @@ fmt: ## Format the code
 functions: ## Build the debug function binaries the local AWS bench runs
 	$(CARGO) build --workspace --all-features --locked --bins --quiet
 
-demo: $(BENCH_READY) functions ## Play the VPN-down story on the local AWS bench and print what a responder sees
+demo: $(BENCH_READY) functions ## Play the VPN-down and escalation stories on the local AWS bench and print what a responder sees
 	cd tests/bench && ../../$(VENV)/bin/python demo.py
 
 triage: ## Print triage's decision for EVENT (one or more files) with RULES (default: embedded), offline

@@ -180,9 +180,6 @@ pub struct RunbookConfig {
     /// `RULES`: optional path of a rules file replacing the embedded default: runbook starts
     /// only the runbooks its rules name (give it triage's file).
     pub rules_path: Option<PathBuf>,
-    /// Optional: the watchdog's timers (`SCHEDULE_GROUP`, `SCHEDULE_ROLE_ARN`,
-    /// `SCHEDULE_TARGET_ARN`, all or none).
-    pub timers: Option<TimerConfig>,
 }
 
 impl RunbookConfig {
@@ -203,7 +200,6 @@ impl RunbookConfig {
             stage: StageConfig::from_lookup(&lookup)?,
             automation_role_arn: role,
             rules_path: trimmed(&lookup, "RULES").map(PathBuf::from),
-            timers: TimerConfig::from_lookup(&lookup)?,
         })
     }
 
@@ -330,6 +326,9 @@ pub struct EscalateConfig {
     /// `RESPONDER_ROLE_ARNS`: optional, the responder's roles (`<role ARN>,…`): a console change
     /// one of them made is the responder's own, not a person's.
     pub responder_roles: Vec<String>,
+    /// `WATCHDOG_TARGET_ARN`: optional, the `runbook` function's ARN: escalate sets the runbook
+    /// watchdog's timers for it (none without it).
+    pub watchdog_target_arn: Option<String>,
 }
 
 impl EscalateConfig {
@@ -383,12 +382,31 @@ impl EscalateConfig {
             }
             responder_roles.push(role.to_string());
         }
+        let watchdog_target_arn = trimmed(&lookup, "WATCHDOG_TARGET_ARN");
+        if let Some(target) = &watchdog_target_arn {
+            if !is_arn_of(target, "lambda", "function:") {
+                return Err(invalid(
+                    "WATCHDOG_TARGET_ARN",
+                    format!("`{target}` is not a Lambda function ARN"),
+                ));
+            }
+        }
         Ok(EscalateConfig {
             stage: StageConfig::from_lookup(&lookup)?,
             responder_roles,
+            watchdog_target_arn,
             rules_path: trimmed(&lookup, "RULES").map(PathBuf::from),
             paging_topics,
             timers,
+        })
+    }
+
+    /// The runbook watchdog's timers: escalate's, invoking `WATCHDOG_TARGET_ARN` instead.
+    pub fn watchdog_timers(&self) -> Option<TimerConfig> {
+        let target = self.watchdog_target_arn.clone()?;
+        Some(TimerConfig {
+            target_arn: target,
+            ..self.timers.clone()
         })
     }
 

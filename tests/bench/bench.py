@@ -421,14 +421,9 @@ class Bench:
         }
 
     def runbook_env(self, backend: str) -> dict[str, str]:
-        """`runbook`'s configuration: the stage's, plus AUTOMATION_ROLE_ARN (the bench's role) and
-        its watchdog's timers."""
+        """`runbook`'s configuration: the stage's, plus AUTOMATION_ROLE_ARN (the bench's role)."""
         assert self.automation_role_arn, "no automation role: create_resources() has not run"
-        return {
-            **self.stage_env(backend),
-            "AUTOMATION_ROLE_ARN": self.automation_role_arn,
-            **self.paging.timer_env("runbook"),
-        }
+        return {**self.stage_env(backend), "AUTOMATION_ROLE_ARN": self.automation_role_arn}
 
     def notify_env(self) -> dict[str, str]:
         """`notify`'s configuration: NOTIFY_TOPIC_ARN (the bench's Chatbot topic), STATE_TABLE,

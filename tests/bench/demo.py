@@ -18,6 +18,13 @@ and its outcome, the incident with its related items and timeline, what the resp
 carried, the state table, the Slack thread as it reads in the channel, and the post-incident
 record. It plays once per incident backend and stops every server and process on exit, also on
 Ctrl-C or failure.
+
+Then the escalation story: a VPN whose rule puts it in the critical tier (impact 1) goes down at
+night; `escalate` pages the primary on-call (an SNS topic read back through SQS), nobody answers,
+the timers (EventBridge Scheduler in moto, fired by the bench as Scheduler would) page again and
+add the secondary, someone presses Acknowledge in Slack (the template's AWS Chatbot custom
+action, run on the message notify posted) and paging stops; later a person resolves the incident
+in the console, and `resolve` writes its record "by" that person.
 """
 
 from __future__ import annotations
@@ -33,7 +40,18 @@ from pathlib import Path
 from typing import Any
 
 from bench import REPO, TUNNEL_1_IP, Bench, Incidents, SlackMessage
+from paging import (
+    PERSON,
+    SCHEDULE_GROUP,
+    console_event,
+    custom_actions,
+    press,
+    routed_detail_types,
+)
 from runtime_api import Function, FunctionError, Result
+
+TEMPLATE = (REPO / "infra" / "template.yaml").read_text()
+NOTIFIED = routed_detail_types(TEMPLATE, "LifecycleRule")
 
 WIDTH = 100
 REPORT_LINES = 60  # the post-incident record is printed up to this many lines
@@ -221,6 +239,8 @@ class Notifier:
     def catch_up(self) -> None:
         events = self.bench.bus_events()
         for event in events[self.seen :]:
+            if event["detail-type"] not in NOTIFIED:
+                continue  # the template routes notify only these
             result = self.function.invoke(event)
             if result.ok:
                 answer = result.body
@@ -428,6 +448,92 @@ def story(bench: Bench, backend: str) -> None:
             function.stop()
 
 
+def escalation_story(bench: Bench, backend: str, rules: Path) -> None:
+    heading(f"People in the loop ({backend}): paging until someone answers")
+    text = (REPO / "infra" / "rules" / "default.yaml").read_text()
+    rules.write_text(
+        text.replace("    service: site-to-site-vpn\n    tier: business\n",
+                     "    service: site-to-site-vpn\n    tier: critical\n", 1)
+    )
+    say("This VPN carries payments: its rule is in the critical tier, so a tunnel down is "
+        "impact 1, and the default escalation policy `page-now` applies.", 0)
+    vpn_id = bench.create_vpn(name="payments-vpn")
+    functions: list[Function] = []
+
+    def start(name: str, config: dict[str, str]) -> Function:
+        env = {**bench.endpoint_env(), **config}
+        function = Function(name, binary(name), env, account=bench.account, region=bench.region)
+        functions.append(function)
+        return function.start()
+
+    def pages() -> None:
+        for page in bench.paging.pages():
+            say(f"📟 page on `{page.topic}` — e-mail subject: {page.subject}", 4)
+
+    try:
+        triage = start("triage", {**bench.triage_env(backend), "RULES": str(rules)})
+        escalate = start("escalate", {**bench.escalate_env(backend), "RULES": str(rules)})
+        resolve = start("resolve", bench.resolve_env(backend))
+        notify = Notifier(bench, start("notify", bench.notify_env()))
+        now = datetime.now(timezone.utc)
+        down = bench.alarm_event(
+            "cloudwatch-alarm-vpn-tunnel-down", vpn_id,
+            time=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            detail__state__timestamp=now.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+        )
+        decide(triage, down, f"03:02 — CloudWatch alarm {down['detail']['alarmName']} → ALARM")
+        opened = delivered(bench, "Incident Opened")
+        if opened is None:
+            return
+        act(escalate, opened, "responder bus → escalate: Incident Opened")
+        pages()
+        for minute in (5, 10, 15):
+            [timer] = bench.paging.timers()
+            # As Scheduler does: the one-time schedule fires, then is deleted (DELETE).
+            bench.paging.scheduler.delete_schedule(Name=timer.name, GroupName=SCHEDULE_GROUP)
+            act(escalate, timer.input, f"+{minute} min, nobody has answered — Scheduler fires "
+                f"{timer.name} ({timer.expression})")
+            pages()
+        notify.catch_up()
+        posts = [m for m in bench.slack_messages() if m.attributes.get("step") == "escalation"]
+        say("(The bench fires each timer at once, as its time came; the acknowledgement below is "
+            "timed by the clock, as in Lambda.)", 2)
+        say(f"The incident's Slack thread shows {len(posts)} escalation posts; the last one:", 2)
+        if posts:
+            show_message(posts[-1])
+            _, payload = press(custom_actions(TEMPLATE)["Acknowledge"], posts[-1].message)
+            print()
+            act(escalate, payload, "someone presses Acknowledge in Slack (AWS Chatbot runs "
+                f"`lambda invoke … --payload {json.dumps(payload, separators=(',', ':'))}`)")
+            say(f"timers pending now: {len(bench.paging.timers())}", 4)
+        notify.catch_up()
+
+        print()
+        incidents = Incidents(bench, backend)
+        record = incidents.all()[-1]
+        incidents.close_in_console(record)
+        status = "RESOLVED" if backend == "incident-manager" else "Resolved"
+        say(f"The on-call fixes it and resolves {incidents.id(record)} in the console "
+            f"(status {status}, as {PERSON}).", 0)
+        act(escalate, console_event(bench, incidents.id(record), status),
+            "the console's change → escalate" + (
+                " (CloudTrail's UpdateIncidentRecord: needs a trail)"
+                if backend == "incident-manager" else " (OpsItem Update)"))
+        requested = delivered(bench, "Resolution Requested")
+        if requested is not None:
+            act(resolve, requested, "responder bus → resolve: Resolution Requested")
+        notify.catch_up()
+        for obj in bench.report_objects().values():
+            say(f"post-incident record s3://{bench.report_bucket}/{obj.key}, excerpts:", 2)
+            for line in obj.text.splitlines():
+                if line.startswith(("- **Resolved:**", "- **Time to acknowledge", "- **Pages sent",
+                                    "| First page", "| Acknowledged")):
+                    print(f"    │ {line}")
+    finally:
+        for function in functions:
+            function.stop()
+
+
 def main() -> int:
     # Ctrl-C and SIGTERM both end in the `finally` below, which stops every server.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -441,6 +547,12 @@ def main() -> int:
         for backend in ("incident-manager", "opscenter"):
             story(bench, backend)
             bench.reset()
+        import tempfile  # noqa: PLC0415 - only the escalation story needs it
+
+        with tempfile.TemporaryDirectory() as scratch:
+            for backend in ("incident-manager", "opscenter"):
+                escalation_story(bench, backend, Path(scratch) / "critical-rules.yaml")
+                bench.reset()
         print()
         return 0
     except KeyboardInterrupt:

@@ -114,12 +114,14 @@ class Paging:
 
     def env(self) -> dict[str, str]:
         """escalate's own variables (README): the paging topics, the schedule group, the role
-        Scheduler assumes, the function the timers invoke, and the responder's own roles (here
-        the bench's automation role: its console changes are not a person's)."""
+        Scheduler assumes, the function the timers invoke, the responder's own roles (here the
+        bench's automation role: its console changes are not a person's), and runbook's ARN for
+        the watchdog's timers."""
         return {
             "PAGING_TOPICS": ",".join(f"{n}={a}" for n, a in self.topic_arns.items()),
             **self.timer_env("escalate"),
             "RESPONDER_ROLE_ARNS": self.bench.automation_role_arn,
+            "WATCHDOG_TARGET_ARN": self.function_arn("runbook"),
         }
 
     # --- timers ---------------------------------------------------------------------------------

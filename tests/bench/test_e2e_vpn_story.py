@@ -634,26 +634,28 @@ def test_the_watchdog_records_an_outcome_whose_status_event_was_lost(
     triage: Function,
     enrich: Function,
     runbook: Function,
+    escalate: Function,
     vpn: str,
 ) -> None:
-    """SSM's status events are best-effort: the execution ends, no event comes, and the
-    watchdog's timer (EventBridge Scheduler, fired by the bench) finds the outcome."""
+    """SSM's status events are best-effort: the execution ends, no event comes, and a timer of
+    the watchdog (set by escalate on `Runbook Started`, fired by the bench as EventBridge
+    Scheduler would) has runbook read the outcome."""
     started = answered(runbook.invoke(enriched(bench, triage, enrich, vpn)), "started")
-    [timer] = bench.paging.timers("wd-")
-    assert timer.name.endswith("-c1") and timer.input["runbook_watchdog"]["execution"] == (
-        started["execution"]
-    )
-    # Still running at the first check: it looks again later.
+    answered(escalate.invoke(the_event(bench, "Runbook Started")), "scheduled")
+    timers = bench.paging.timers("wd-")
+    assert len(timers) == 12 and timers[0].name.endswith("-c1"), [t.name for t in timers]
+    assert timers[0].input["runbook_watchdog"]["execution"] == started["execution"]
+    # Still running at the first check: it waits for the next.
     still = bench.paging.fire_next(runbook, "wd-")
     assert still["action"] == "ignored" and "looks again" in still["reason"], still
-    [again] = bench.paging.timers("wd-")
-    assert again.name.endswith("-c2")
     # It ends; its status event never reaches the runbook function.
     bench.emu.finish_automation(started["execution"], "Success", {OUTPUT: FINDING})
     finished = bench.paging.fire_next(runbook, "wd-")
     assert finished["action"] == "finished", finished
     assert the_event(bench, "Runbook Finished")["detail"]["automation"]["status"] == "Success"
     assert len(entries(incidents, "finished: Success")) == 1
-    # The late status event records nothing twice.
+    # The rest of the watchdog goes; the late status event records nothing twice.
+    answered(escalate.invoke(the_event(bench, "Runbook Finished")), "stopped")
+    assert bench.paging.timers("wd-") == []
     late = runbook.invoke(bench.emu.automation_status_change_event(started["execution"]))
     assert late.ok and late.body["action"] == "ignored", late

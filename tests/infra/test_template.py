@@ -523,10 +523,7 @@ def runtime_scope_problems(view: cfn.View, function: cfn.Function, where: str) -
 
 # The functions that pass roles: to which service, the variable naming the role, and the call.
 PASSED_ROLES = {
-    "runbook": [
-        ("ssm.amazonaws.com", "AUTOMATION_ROLE_ARN", "StartAutomationExecution"),
-        ("scheduler.amazonaws.com", "SCHEDULE_ROLE_ARN", "CreateSchedule"),
-    ],
+    "runbook": [("ssm.amazonaws.com", "AUTOMATION_ROLE_ARN", "StartAutomationExecution")],
     "escalate": [("scheduler.amazonaws.com", "SCHEDULE_ROLE_ARN", "CreateSchedule")],
 }
 

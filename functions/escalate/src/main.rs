@@ -22,7 +22,10 @@ async fn main() -> Result<(), Error> {
     let incidents = aws::incidents(&sdk, config.stage.backend);
     let timers = aws::timers(&sdk, &config.timers);
     let pager = aws::pager(&sdk, &config.paging_topics);
-    let escalate = Escalate::new(rules, incidents.writer, state.clone(), timers, pager)
+    let mut escalate = Escalate::new(rules, incidents.writer, state.clone(), timers, pager)
         .with_own_roles(config.responder_roles.clone());
+    if let Some(watchdog) = config.watchdog_timers() {
+        escalate = escalate.with_watchdog(aws::timers(&sdk, &watchdog));
+    }
     serve(Shell::new(escalate, state, Arc::new(SystemClock)).with_bus(bus)).await
 }

@@ -19,15 +19,12 @@ async fn main() -> Result<(), Error> {
     let state = aws::state_table(&sdk, &config.stage.state_table);
     let bus = aws::responder_bus(&sdk, &config.stage.responder_bus);
     let incidents = aws::incidents(&sdk, config.stage.backend).writer;
-    let mut runbook = Runbook::new(
+    let runbook = Runbook::new(
         config.rules()?,
         incidents,
         aws::automation(&sdk),
         state.clone(),
         config.automation_role_arn,
     );
-    if let Some(timers) = &config.timers {
-        runbook = runbook.with_watchdog(aws::timers(&sdk, timers));
-    }
     serve(Shell::new(runbook, state, Arc::new(SystemClock)).with_bus(bus)).await
 }

@@ -6,7 +6,10 @@
 //!   `escalation`, by rule, service and impact) pages, runs the first step at once; `Incident
 //!   Updated` (a raised impact) starts a policy the incident did not have; `Incident Resolved`
 //!   stops paging and cancels the pending timer;
-//! - a timer's `{"escalation_step": {"incident", "stage", "round", "at"}}`: runs that step;
+//! - a timer's `{"escalation_step": {"incident", "policy", "stage", "round", "at"}}`: runs that
+//!   step;
+//! - `Runbook Started` / `Runbook Finished`: sets / deletes the runbook watchdog's timers
+//!   ([`watch`]);
 //! - a Slack button's `{"action": "acknowledge" | "escalate" | "resolve", "incident": <id>}` (an
 //!   AWS Chatbot custom action invoking this function);
 //! - what people do in the console ([`console`]): OpsCenter's `OpsItem Update`, Incident
@@ -26,6 +29,7 @@ mod page;
 mod people;
 pub mod record;
 mod step;
+mod watch;
 
 use std::sync::Arc;
 
@@ -212,6 +216,8 @@ pub struct Escalate {
     pager: Arc<dyn Pager>,
     /// The responder's own roles: their console changes are its own, not a person's.
     own_roles: Vec<String>,
+    /// The runbook watchdog's timers (they invoke `runbook`), when set up.
+    watchdog: Option<Arc<dyn Timers>>,
 }
 
 impl Escalate {
@@ -229,7 +235,14 @@ impl Escalate {
             timers,
             pager,
             own_roles: Vec::new(),
+            watchdog: None,
         }
+    }
+
+    /// The runbook watchdog's timers (`WATCHDOG_TARGET_ARN`): set on `Runbook Started`.
+    pub fn with_watchdog(mut self, timers: Arc<dyn Timers>) -> Self {
+        self.watchdog = Some(timers);
+        self
     }
 
     /// The responder's roles (`RESPONDER_ROLE_ARNS`), whose changes in the console are ignored.
@@ -248,7 +261,7 @@ impl Escalate {
 #[async_trait]
 impl Stage for Escalate {
     const NAME: &'static str = "escalate";
-    const TAKES: &'static str = "`Incident Opened`, `Incident Updated` and `Incident Resolved` from incident.responder, its timers' escalation steps, the Slack buttons' actions, `OpsItem Update` and Incident Manager's `UpdateIncidentRecord` through CloudTrail";
+    const TAKES: &'static str = "`Incident Opened`, `Incident Updated`, `Incident Resolved`, `Runbook Started` and `Runbook Finished` from incident.responder, its timers' escalation steps, the Slack buttons' actions, `OpsItem Update` and Incident Manager's `UpdateIncidentRecord` through CloudTrail";
     const PUBLISHES: bool = true;
     type Input = EscalateInput;
     type Answer = EscalateAnswer;
@@ -266,6 +279,16 @@ impl Stage for Escalate {
                 let Some(record) = self.records().get(&step.incident, cx.now()).await? else {
                     return Err(EscalateError::UnknownIncident(step.incident));
                 };
+                if record.policy.as_deref() != Some(step.policy.as_str()) {
+                    return Ok(EscalateAnswer::new(
+                        EscalateAction::Ignored,
+                        &step.incident,
+                        format!(
+                            "A step of policy `{}`, which the incident no longer runs.",
+                            step.policy
+                        ),
+                    ));
+                }
                 self.run_step(&record, step.step(), now, false, cx).await
             }
             EscalateInput::Person { action, incident } => {
@@ -303,6 +326,9 @@ impl Escalate {
             LifecycleKind::IncidentOpened => {}
             LifecycleKind::IncidentUpdated if detail.resolution.is_none() => {}
             LifecycleKind::IncidentResolved => return self.resolved(&id, detail, cx).await,
+            LifecycleKind::RunbookStarted | LifecycleKind::RunbookFinished => {
+                return self.watch(event.kind, detail, cx).await
+            }
             LifecycleKind::IncidentUpdated
                 if detail
                     .resolution
@@ -326,13 +352,21 @@ impl Escalate {
         let existing = self.records().get(&id, cx.now()).await?;
         let chosen = policy.map(|p| p.name.as_str());
         match existing.as_ref().map(|r| r.policy.as_deref()) {
-            // Another policy runs already (the impact changed): it goes on.
-            Some(Some(running)) if Some(running) != chosen => {
+            // A graver impact chose no policy (a rule or service says `none`): the running
+            // one goes on.
+            Some(Some(running)) if chosen.is_none() => {
                 return Ok(EscalateAnswer::new(
                     EscalateAction::Ignored,
                     &id,
                     format!("Already escalating under policy `{running}`."),
                 ))
+            }
+            // The impact rose to one with another policy: it replaces the running one, from
+            // its first stage (an acknowledgement still stands).
+            Some(Some(running)) if Some(running) != chosen => {
+                if let Some(pending) = existing.as_ref().and_then(|r| r.pending.as_ref()) {
+                    self.timers.cancel(&pending.timer).await?;
+                }
             }
             Some(None) if chosen.is_none() => {
                 return Ok(EscalateAnswer::new(

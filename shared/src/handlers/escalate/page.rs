@@ -31,8 +31,13 @@ pub(super) fn render(
         Backend::OpsCenter => console::ops_item(&record.region, &incident.id),
         Backend::IncidentManager => console::incident_manager(&record.region),
     };
+    let waiting = if unanswered_secs < 60 {
+        "new, unanswered".to_string()
+    } else {
+        format!("unanswered {unanswered}")
+    };
     let subject = format!(
-        "[Impact {} {}] {} unanswered {unanswered}",
+        "[Impact {} {}] {} — {waiting}",
         impact.get(),
         impact.label(),
         title
@@ -53,10 +58,7 @@ pub(super) fn render(
     ]
     .join("\n");
     let sms = trim_chars(
-        &format!(
-            "[P{}] {title}: unanswered {unanswered}. Ack in Slack.",
-            impact.get()
-        ),
+        &format!("[P{}] {title}: {waiting}. Ack in Slack.", impact.get()),
         SMS_MAX,
     );
     let json = json!({

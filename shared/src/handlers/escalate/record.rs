@@ -79,6 +79,9 @@ impl Stop {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepInput {
     pub incident: String,
+    /// The policy the step belongs to: a step of a policy the incident no longer runs (its
+    /// impact rose) does nothing.
+    pub policy: String,
     /// From 1.
     pub stage: u32,
     pub round: u32,
@@ -95,11 +98,12 @@ impl StepInput {
     }
 }
 
-/// A step's timer name: `esc-<16 hex of the incident>-s<stage>-r<round>` (stage from 1).
-pub fn timer_name(incident: &str, step: Step) -> String {
+/// A step's timer name: `esc-<16 hex of the incident and policy>-s<stage>-r<round>` (stage
+/// from 1).
+pub fn timer_name(incident: &str, policy: &str, step: Step) -> String {
     format!(
         "esc-{}-s{}-r{}",
-        stable_hash(&[incident], 16),
+        stable_hash(&[incident, policy], 16),
         step.stage + 1,
         step.round
     )

@@ -80,7 +80,12 @@ impl Escalate {
                 record.incident.backend.label()
             ));
         }
-        let key = format!("escalate#{id}#step#{}#{}", step.stage + 1, step.round);
+        let key = format!(
+            "escalate#{id}#step#{}#{}#{}",
+            policy.name,
+            step.stage + 1,
+            step.round
+        );
         let replay = |first| already(first, &id, "Step already run");
         cx.once(&key, replay, |_| async {
             match policy.stage(step) {
@@ -113,7 +118,8 @@ impl Escalate {
                 continue;
             };
             let key = format!(
-                "escalate#{id}#page#{}#{}#{target}",
+                "escalate#{id}#page#{}#{}#{}#{target}",
+                policy.name,
                 step.stage + 1,
                 step.round
             );
@@ -220,12 +226,13 @@ impl Escalate {
         let id = &record.incident.id;
         let input = StepInput {
             incident: id.clone(),
+            policy: policy.name.clone(),
             stage: next.stage as u32 + 1,
             round: next.round,
             at,
         };
         let timer = Timer {
-            name: timer_name(id, next),
+            name: timer_name(id, &policy.name, next),
             at,
             input: serde_json::json!({ "escalation_step": input }).to_string(),
         };

@@ -115,8 +115,12 @@ async fn impact_1_pages_now_repages_then_adds_the_secondary_until_acknowledged()
     assert_eq!(json["incident"], json!(id));
     assert_eq!(json["stage"], json!(2));
 
-    // A retried step (Scheduler's retry after a time-out) pages nobody twice.
-    let retry = json!({"escalation_step": {"incident": id, "stage": 2, "round": 1,
+    // A retried step (Scheduler's retry after a time-out) pages nobody twice; a step of a
+    // policy the incident does not run does nothing.
+    let other = json!({"escalation_step": {"incident": id, "policy": "page-after-10m", "stage": 2,
+        "round": 1, "at": b.fakes.clock.now().to_rfc3339()}});
+    assert_eq!(b.run(&other).await.unwrap().action, EscalateAction::Ignored);
+    let retry = json!({"escalation_step": {"incident": id, "policy": "page-now", "stage": 2, "round": 1,
         "at": b.fakes.clock.now().to_rfc3339()}});
     assert_eq!(b.run(&retry).await.unwrap().action, EscalateAction::Ignored);
     assert_eq!(b.paged().len(), 5);
@@ -339,4 +343,73 @@ async fn a_resolution_in_the_console_or_from_slack_is_handed_to_resolve_once() {
         (PERSON, "console")
     );
     assert!(request.closed);
+}
+
+#[tokio::test]
+async fn an_impact_raised_to_1_switches_to_its_policy_at_once() {
+    let b = bench(Backend::OpsCenter);
+    let opened = b.opened(2).await;
+    assert_eq!(
+        b.run(&envelope(&opened)).await.unwrap().action,
+        EscalateAction::Scheduled
+    );
+    let waiting = b.timers.pending();
+    let mut raised = opened.clone();
+    raised.kind = LifecycleKind::IncidentUpdated;
+    raised.detail.incident.impact = Impact::CRITICAL;
+    let answer = b.run(&envelope(&raised)).await.unwrap();
+    assert_eq!(answer.action, EscalateAction::Paged);
+    assert_eq!(answer.policy.as_deref(), Some("page-now"));
+    assert_eq!(b.paged(), vec!["primary"]);
+    assert_eq!(b.timers.cancelled(), vec![waiting[0].name.clone()]);
+    // The next join at the same impact changes nothing.
+    assert_eq!(
+        b.run(&envelope(&raised)).await.unwrap().action,
+        EscalateAction::Ignored
+    );
+    assert_eq!(b.paged().len(), 1);
+}
+
+#[tokio::test]
+async fn a_started_runbook_is_watched_until_it_finishes() {
+    let b = bench(Backend::OpsCenter);
+    let watchdog = Arc::new(MemoryTimers::new());
+    let b = Bench {
+        shell: b.fakes.shell(
+            Escalate::new(
+                Rules::embedded().unwrap(),
+                b.fakes.incidents.clone(),
+                b.fakes.references.clone(),
+                b.timers.clone(),
+                b.pager.clone(),
+            )
+            .with_watchdog(watchdog.clone()),
+        ),
+        ..b
+    };
+    let mut started = b.opened(2).await;
+    started.kind = LifecycleKind::RunbookStarted;
+    started.detail.automation = Some(crate::diagnosis::RunbookRun {
+        document: "AWSSupport-TroubleshootVPN".into(),
+        execution_id: "4c1a6e2d-9b7f-4e0a-8d3c-2f5b6a7c8d9e".into(),
+        status: "InProgress".into(),
+        parameters: Default::default(),
+        outputs: Default::default(),
+        failure_message: None,
+    });
+    let answer = b.run(&envelope(&started)).await.unwrap();
+    assert_eq!(answer.action, EscalateAction::Scheduled);
+    let pending = watchdog.pending();
+    assert_eq!(pending.len(), 12);
+    assert_eq!(pending[0].at, b.fakes.clock.now() + Duration::minutes(30));
+    // A retry sets nothing twice.
+    b.run(&envelope(&started)).await.unwrap();
+    assert_eq!(watchdog.pending().len(), 12);
+    let mut finished = started.clone();
+    finished.kind = LifecycleKind::RunbookFinished;
+    let answer = b.run(&envelope(&finished)).await.unwrap();
+    assert_eq!(answer.action, EscalateAction::Stopped);
+    assert!(watchdog.pending().is_empty());
+    // No page, no escalation timer: the watchdog is not escalation.
+    assert!(b.paged().is_empty() && b.timers.pending().is_empty());
 }

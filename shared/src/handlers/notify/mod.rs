@@ -13,7 +13,7 @@
 //! | `Signal Recovered` | recovered | `notify#<incident>#recovered#<signal fingerprint>` |
 //! | `Incident Resolved` | resolved | `notify#<incident>#resolved` |
 //! | `Incident Updated` with `resolution` (awaiting a responder) | resolved | `notify#<incident>#awaiting#<signal fingerprint>` |
-//! | `Incident Escalated` | escalation | `notify#<incident>#escalated#<stage>#<round>` (`#exhausted`) |
+//! | `Incident Escalated` | escalation | `notify#<incident>#escalated#<policy>#<stage>#<round>` (`#exhausted`) |
 //! | `Incident Acknowledged` | escalation | `notify#<incident>#acknowledged` |
 //!
 //! (`Incident Updated` whose `resolution.status` is `resolved` is posted as the resolution.)
@@ -414,7 +414,8 @@ fn once_key(post: Post, detail: &LifecycleDetail) -> String {
         Post::Escalated => match &detail.escalation {
             Some(n) if n.exhausted => format!("notify#{id}#escalated#exhausted"),
             Some(n) => format!(
-                "notify#{id}#escalated#{}#{}",
+                "notify#{id}#escalated#{}#{}#{}",
+                n.policy.as_deref().unwrap_or(""),
                 n.stage.unwrap_or(0),
                 n.round.unwrap_or(0)
             ),

@@ -14,8 +14,8 @@
 //!   each one as a reference) that reached a final status, an [`EntryKind::RunbookFinished`]
 //!   entry with the outcome and `Runbook Finished` on the bus (`finished`). Other statuses and
 //!   other executions are `ignored`.
-//! - its watchdog's timers ([`watchdog`]): an execution whose status event never came is polled
-//!   and its outcome recorded the same way.
+//! - the watchdog's timers ([`watchdog`], set by escalate): an execution whose status event never
+//!   came is read and its outcome recorded the same way.
 //!
 //! Both are handled once per occurrence: a re-delivered event replays its stored answer without
 //! side effects, and a retried invocation repeats the same writes with the same client tokens
@@ -40,7 +40,7 @@ use crate::domain::{
     stable_hash, EntryKind, IncidentRef, LifecycleDetail, LifecycleKind, RelatedItem,
     RelatedItemKind, RelatedValue, RunbookRef, TimelineEntry,
 };
-use crate::ports::{AutomationRunner, IncidentWriter, PortError, ReferenceStore, Timers};
+use crate::ports::{AutomationRunner, IncidentWriter, PortError, ReferenceStore};
 use crate::rules::Rules;
 use crate::shell::{BusEvent, Input, Invocation, Origin, Outcome, Stage, StageError};
 use crate::sources::ssm_automation::{self, StatusChange};
@@ -171,8 +171,6 @@ pub struct Runbook {
     automation: Arc<dyn AutomationRunner>,
     references: Arc<dyn ReferenceStore>,
     automation_role_arn: String,
-    /// The watchdog's timers, when the function has them.
-    timers: Option<Arc<dyn Timers>>,
 }
 
 impl Runbook {
@@ -189,14 +187,7 @@ impl Runbook {
             automation,
             references,
             automation_role_arn,
-            timers: None,
         }
-    }
-
-    /// Gives the stage its watchdog: a timer per execution it starts ([`watchdog`]).
-    pub fn with_watchdog(mut self, timers: Arc<dyn Timers>) -> Self {
-        self.timers = Some(timers);
-        self
     }
 }
 
@@ -204,7 +195,7 @@ impl Runbook {
 impl Stage for Runbook {
     const NAME: &'static str = "runbook";
     const TAKES: &'static str = "`Incident Enriched` from incident.responder, \
-        `EC2 Automation Execution Status-change Notification` from aws.ssm, and its watchdog's timers";
+        `EC2 Automation Execution Status-change Notification` from aws.ssm, and the watchdog's timers";
     const PUBLISHES: bool = true;
     type Input = RunbookInput;
     type Answer = RunbookAnswer;
@@ -401,7 +392,6 @@ impl Runbook {
         self.references
             .remember(&starting_key(document), "", cx.now())
             .await?;
-        self.watch(&execution, cx.now()).await?;
 
         let arn = crate::arn::format(
             &origin.region,

@@ -1109,40 +1109,21 @@ async fn an_unknown_document_takes_every_parameter_as_required() {
 #[tokio::test]
 async fn the_watchdog_records_an_outcome_whose_status_event_never_came() {
     let b = bench().await;
-    let timers = Arc::new(crate::memory::MemoryTimers::new());
-    let watched = Bench {
-        runbook: b.fakes.shell(
-            Runbook::new(
-                Rules::embedded().unwrap(),
-                b.fakes.incidents.clone(),
-                b.automation.clone(),
-                b.fakes.references.clone(),
-                ROLE.to_string(),
-            )
-            .with_watchdog(timers.clone()),
-        ),
-        ..b
-    };
-    let b = watched;
     let execution = b.started().await;
-    let [first] = timers.pending().try_into().unwrap();
-    assert!(
-        first.name.starts_with("wd-") && first.name.ends_with("-c1"),
-        "{}",
-        first.name
-    );
-    assert_eq!(first.at, b.clock.now() + watchdog::EVERY);
+    // escalate sets these on `Runbook Started`: 12 checks, 30 minutes apart.
+    let timers = watchdog::timers(&execution, b.clock.now());
+    assert_eq!(timers.len(), watchdog::CHECKS as usize);
+    assert!(timers[0].name.starts_with("wd-") && timers[0].name.ends_with("-c1"));
+    assert_eq!(timers[0].at, b.clock.now() + watchdog::EVERY);
+    let input = |i: usize| -> Value { serde_json::from_str(&timers[i].input).unwrap() };
 
-    // Still running when it fires: it looks again later.
-    b.clock.set(first.at);
-    let fired = timers.fire_due(first.at);
-    let input: Value = serde_json::from_str(&fired[0].input).unwrap();
-    let answer = b.ok(&input).await;
+    // Still running at the first check: it waits for the next.
+    b.clock.set(timers[0].at);
+    let answer = b.ok(&input(0)).await;
     assert_eq!(answer.action, RunbookAction::Ignored, "{answer:?}");
-    let [second] = timers.pending().try_into().unwrap();
-    assert!(second.name.ends_with("-c2"), "{}", second.name);
+    assert!(answer.reason.contains("looks again"), "{}", answer.reason);
 
-    // It ended, and SSM's status event was lost: the watchdog records it as the event would.
+    // It ended, and SSM's status event was lost: the next check records it as the event would.
     b.automation.finish(
         &execution,
         "Failed",
@@ -1150,17 +1131,15 @@ async fn the_watchdog_records_an_outcome_whose_status_event_never_came() {
         Some("Step timed out"),
         b.clock.now(),
     );
-    b.clock.set(second.at);
-    let fired = timers.fire_due(second.at);
-    let input: Value = serde_json::from_str(&fired[0].input).unwrap();
-    let answer = b.ok(&input).await;
+    b.clock.set(timers[1].at);
+    let answer = b.ok(&input(1)).await;
     assert_eq!(answer.action, RunbookAction::Finished, "{answer:?}");
-    assert!(timers.pending().is_empty());
-    // The status event arriving late records nothing twice.
+    // The status event arriving late, or a later check, records nothing twice.
     let late = b
         .ok(&status_event("ssm-automation-failed", &execution))
         .await;
     assert_eq!(late.action, RunbookAction::Ignored, "{late:?}");
+    assert_eq!(b.ok(&input(2)).await.action, RunbookAction::Ignored);
     let finished = b
         .kinds()
         .into_iter()

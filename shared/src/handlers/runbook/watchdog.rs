@@ -1,11 +1,12 @@
 //! The runbook watchdog: SSM Automation's status events are best-effort, so every execution the
-//! stage starts gets a one-time timer (EventBridge Scheduler, the same timers escalate uses).
-//! When it fires, `GetAutomationExecution` says where the execution is: a final status is
-//! recorded exactly as its status event would have been (the same run-once key, so whichever
-//! comes first records it and the other is `ignored`); a running one is checked again later, up
-//! to [`CHECKS`] times.
+//! responder starts is checked on one-time timers (EventBridge Scheduler). `escalate` sets them
+//! when it hears `Runbook Started` — [`CHECKS`] timers, [`EVERY`] apart — and deletes the rest
+//! when it hears `Runbook Finished`; each invokes this stage with [`WatchdogInput`]. A check
+//! reads the execution (`GetAutomationExecution`): a final status is recorded exactly as its
+//! status event would have been (the same run-once key, so whichever comes first records it and
+//! the other is `ignored`); a running one waits for the next check.
 //!
-//! Timer (**contract**): name `wd-<16 hex of the execution id>-c<check>`, input
+//! Timers (**contract**): named `wd-<16 hex of the execution id>-c<check>`, input
 //! `{"runbook_watchdog": {"execution": "<id>", "check": 1, "at": "<UTC time>"}}`.
 
 use chrono::{DateTime, Duration, Utc};
@@ -17,9 +18,9 @@ use crate::ports::{PortErrorKind, Timer};
 use crate::shell::{Invocation, StageError};
 use crate::sources::ssm_automation::StatusChange;
 
-/// How long after the start (and between checks) the watchdog looks.
+/// How long after the start, and between checks, the watchdog looks.
 pub const EVERY: Duration = Duration::minutes(30);
-/// How many times it looks before it gives up (6 hours).
+/// How many times it looks (6 hours).
 pub const CHECKS: u32 = 12;
 
 /// A watchdog timer's input (**contract**).
@@ -30,33 +31,32 @@ pub struct WatchdogInput {
     pub at: DateTime<Utc>,
 }
 
-fn timer(execution: &str, check: u32, at: DateTime<Utc>) -> Timer {
-    let input = WatchdogInput {
-        execution: execution.to_string(),
-        check,
-        at,
-    };
-    Timer {
-        name: format!("wd-{}-c{check}", stable_hash(&[execution], 16)),
-        at,
-        input: serde_json::json!({ "runbook_watchdog": input }).to_string(),
-    }
+/// The name of an execution's `check`th timer.
+pub fn timer_name(execution: &str, check: u32) -> String {
+    format!("wd-{}-c{check}", stable_hash(&[execution], 16))
+}
+
+/// Every timer of an execution started at `started`.
+pub fn timers(execution: &str, started: DateTime<Utc>) -> Vec<Timer> {
+    (1..=CHECKS)
+        .map(|check| {
+            let at = started + EVERY * check as i32;
+            let input = WatchdogInput {
+                execution: execution.to_string(),
+                check,
+                at,
+            };
+            Timer {
+                name: timer_name(execution, check),
+                at,
+                input: serde_json::json!({ "runbook_watchdog": input }).to_string(),
+            }
+        })
+        .collect()
 }
 
 impl Runbook {
-    /// Sets the watchdog's timer for an execution just started, when the stage has timers.
-    pub(super) async fn watch(
-        &self,
-        execution: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StageError> {
-        if let Some(timers) = &self.timers {
-            timers.set(&timer(execution, 1, now + EVERY)).await?;
-        }
-        Ok(())
-    }
-
-    /// A watchdog timer fired: record a final status the status event has not, or look again.
+    /// A watchdog timer fired: record a final status the status event has not, or wait.
     pub(super) async fn watchdog(
         &self,
         input: &WatchdogInput,
@@ -83,24 +83,16 @@ impl Runbook {
         if change.is_final() {
             return self.status_changed(&change, cx).await;
         }
-        let now = cx.now().max(input.at);
-        let next = input.check + 1;
-        let reason = if next > CHECKS {
+        let reason = if input.check >= CHECKS {
             format!(
-                "Execution {id} is still {} after {} checks; the watchdog stops (look at it in the console).",
-                execution.status, input.check
+                "Execution {id} is still {} at the watchdog's last check; look at it in the console.",
+                execution.status
             )
         } else {
-            let Some(timers) = &self.timers else {
-                return Err(StageError::MalformedEvent(
-                    "a runbook watchdog timer reached a runbook function without timers".into(),
-                ));
-            };
-            timers.set(&timer(id, next, now + EVERY)).await?;
             format!(
                 "Execution {id} is still {}; the watchdog looks again at {}.",
                 execution.status,
-                (now + EVERY).format("%H:%M UTC")
+                (input.at + EVERY).format("%H:%M UTC")
             )
         };
         Ok(RunbookAnswer::new(
