@@ -219,8 +219,9 @@ pub struct NotifyConfig {
     /// `RULES`: optional path of a rules file (its `notifications` section) replacing the
     /// embedded default.
     pub rules_path: Option<PathBuf>,
-    /// `ESCALATE_FUNCTION`: optional name of the `escalate` function, which the Slack buttons
-    /// invoke (every message names it in `additionalContext.escalate`).
+    /// `ESCALATE_FUNCTION`: optional name of the `escalate` function with its `buttons` alias
+    /// (`<name>:buttons`), which the Slack buttons invoke (every message names it in
+    /// `additionalContext.escalate`).
     pub escalate_function: Option<String>,
 }
 
@@ -263,13 +264,19 @@ impl NotifyConfig {
     }
 }
 
-/// A Lambda function name: 1–64 of `A-Za-z0-9-_`.
+/// A Lambda function name (1–64 of `A-Za-z0-9-_`), with an alias (`:` and 1–128 of the same)
+/// or without.
 fn is_function_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+    let word = |w: &str, max: usize| {
+        !w.is_empty()
+            && w.len() <= max
+            && w.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+    };
+    match name.split_once(':') {
+        Some((function, alias)) => word(function, 64) && word(alias, 128),
+        None => word(name, 64),
+    }
 }
 
 /// Configuration of the `resolve` function.

@@ -18,8 +18,9 @@ pub async fn serve<S: Stage>(shell: Shell<S>) -> Result<(), Error> {
     let shell = &shell;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = DateTime::<Utc>::from(event.context.deadline());
+        let invoked = event.context.invoked_function_arn.as_str();
         shell
-            .handle(&event.payload, deadline)
+            .handle_invoked(&event.payload, deadline, invoked)
             .await
             .map_err(|e| Diagnostic {
                 error_type: e.error_type().to_string(),

@@ -110,9 +110,12 @@ def decide(triage: Function, event: dict[str, Any], what: str) -> None:
         say("Lambda would retry it, then send it to the dead-letter queue.", 4)
 
 
-def act(function: Function, event: dict[str, Any], what: str) -> Result:
-    """Delivers `event` to `function` and prints its decision."""
-    result = function.invoke(event)
+def act(
+    function: Function, event: dict[str, Any], what: str, qualifier: str | None = None
+) -> Result:
+    """Delivers `event` to `function` (through the alias `qualifier`, if any) and prints its
+    decision."""
+    result = function.invoke(event, qualifier=qualifier)
     say(f"▶ {what}", 2)
     if result.ok:
         answer = result.body
@@ -503,8 +506,10 @@ def escalation_story(bench: Bench, backend: str, rules: Path) -> None:
             show_message(posts[-1])
             _, payload = press(custom_actions(TEMPLATE)["Acknowledge"], posts[-1].message)
             print()
+            command = f"--payload {json.dumps(payload, separators=(',', ':'))}"
             act(escalate, payload, "someone presses Acknowledge in Slack (AWS Chatbot runs "
-                f"`lambda invoke … --payload {json.dumps(payload, separators=(',', ':'))}`)")
+                f"`lambda invoke --function-name <stack>-escalate:buttons {command}`)",
+                qualifier="buttons")
             say(f"timers pending now: {len(bench.paging.timers())}", 4)
         notify.catch_up()
 

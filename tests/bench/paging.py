@@ -19,7 +19,8 @@ import yaml
 
 SCHEDULE_GROUP = "responder-timers"
 SCHEDULER_ROLE = "responder-scheduler"
-ESCALATE_FUNCTION = "responder-escalate"
+# What the Slack buttons invoke: escalate's `buttons` alias (notify's ESCALATE_FUNCTION).
+ESCALATE_FUNCTION = "responder-escalate:buttons"
 PAGING_TOPICS = ("primary", "secondary")
 
 

@@ -127,14 +127,15 @@ class RuntimeApi:
             self._thread = None
         self._server.server_close()
 
-    def submit(self, event: Any, timeout: float) -> _Invocation:
-        """Queues one invocation; the function picks it up on its next poll."""
+    def submit(self, event: Any, timeout: float, qualifier: str | None = None) -> _Invocation:
+        """Queues one invocation; the function picks it up on its next poll. `qualifier`: the
+        alias it is invoked through (the invoked function ARN then ends with `:<qualifier>`)."""
         payload = event if isinstance(event, bytes) else json.dumps(event).encode()
         invocation = _Invocation(
             request_id=str(uuid.uuid4()),
             payload=payload,
             deadline_ms=0,  # set when handed out: Lambda's clock starts at delivery
-            function_arn=self.function_arn,
+            function_arn=self.function_arn + (f":{qualifier}" if qualifier else ""),
             trace_id=_trace_id(),
             timeout=timeout,
         )
@@ -415,8 +416,9 @@ class Function:
 
     # -- invoking
 
-    def invoke(self, event: Any, timeout: float = 30) -> Result:
-        """Sends one event (a dict, or raw bytes) and waits for the answer.
+    def invoke(self, event: Any, timeout: float = 30, qualifier: str | None = None) -> Result:
+        """Sends one event (a dict, or raw bytes) and waits for the answer; through the alias
+        `qualifier` when given (as `lambda invoke --function-name <name>:<alias>` does).
 
         `timeout` is the function's timeout: the invocation's deadline is `timeout` seconds after
         delivery. Raises `FunctionError` (with the logs) if the process dies, reports an init
@@ -424,7 +426,7 @@ class Function:
         if self.api is None or self.process is None:
             raise FunctionError(f"{self.name} is not started")
         self._raise_if_dead("before the invocation")
-        invocation = self.api.submit(event, timeout)
+        invocation = self.api.submit(event, timeout, qualifier)
         self.invocations += 1
         deadline = time.monotonic() + timeout + 2.0
         while not invocation.done.wait(0.02):

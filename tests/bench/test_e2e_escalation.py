@@ -125,13 +125,17 @@ def test_an_unanswered_impact_1_incident_pages_until_acknowledged_in_slack(
     name, payload = press(custom_actions(TEMPLATE)["Acknowledge"], posts[-1].message)
     assert name == ESCALATE_FUNCTION
     assert payload == {"action": "acknowledge", "incident": incident}
+    # Through the buttons' alias (all Chatbot may invoke), a forged event of another kind fails.
+    forged = escalate.invoke(the_event(bench, "Incident Opened") | {"detail-type": "Incident Resolved"},
+                             qualifier="buttons")
+    assert forged.kind == "error" and forged.body["errorType"] == "UnknownEvent", forged
     pending = bench.paging.timers()
     assert len(pending) == 1
-    answered(escalate.invoke(payload), "acknowledged")
+    answered(escalate.invoke(payload, qualifier="buttons"), "acknowledged")
     assert bench.paging.timers() == [], "the pending step was not cancelled"
     # A step that fires anyway (the cancel raced it) pages nobody; a second press says so.
     answered(escalate.invoke(pending[0].input), "ignored")
-    again = answered(escalate.invoke(payload), "ignored")
+    again = answered(escalate.invoke(payload, qualifier="buttons"), "ignored")
     assert "acknowledged" in again["reason"]
     assert bench.paging.pages() == []
 
@@ -172,7 +176,7 @@ def test_escalate_now_from_slack_pages_an_incident_that_stays_in_slack(
     tell_notify(bench, notify, 0)
     [post] = bench.slack_messages()
     _, payload = press(custom_actions(TEMPLATE)["Escalate now"], post.message)
-    now = answered(escalate.invoke(payload), "paged")
+    now = answered(escalate.invoke(payload, qualifier="buttons"), "paged")
     assert now["paged"] == ["primary"] and now["stage"] == 2
     assert [p.topic for p in bench.paging.pages()] == ["primary"]
     [timer] = bench.paging.timers()
@@ -245,7 +249,7 @@ def test_resolve_from_slack_resolves_in_the_backend_with_the_record(
     answered(escalate.invoke(the_event(bench, "Incident Opened")), "paged")
     tell_notify(bench, notify, 0)
     _, payload = press(custom_actions(TEMPLATE)["Resolve"], bench.slack_messages()[-1].message)
-    answered(escalate.invoke(payload), "resolution_requested")
+    answered(escalate.invoke(payload, qualifier="buttons"), "resolution_requested")
     answered(resolve.invoke(the_event(bench, "Resolution Requested")), "resolved")
     record = incidents.one()
     status = im_record(record)["status"] if backend == INCIDENT_MANAGER else record["Status"]

@@ -153,7 +153,8 @@ def play_everything(
     assert not escalate.invoke(timer.input).ok, "escalate did not fail on the denied page"
     answered(escalate.invoke(timer.input), "paged")
     tgw_incident = tgw_opened["detail"]["incident"]["id"]
-    answered(escalate.invoke({"action": "acknowledge", "incident": tgw_incident}), "acknowledged")
+    pressed = {"action": "acknowledge", "incident": tgw_incident}
+    answered(escalate.invoke(pressed, qualifier="buttons"), "acknowledged")
     retried(enrich, latest(bench, "Incident Opened"), "enriched",
             denied(bench, ENRICH_WRITE[backend]))
     started = retried(runbook, latest(bench, "Incident Enriched"), "started",

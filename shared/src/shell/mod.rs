@@ -112,10 +112,22 @@ impl<S: Stage> Shell<S> {
         event: &Value,
         deadline: DateTime<Utc>,
     ) -> Result<S::Answer, S::Error> {
+        self.handle_invoked(event, deadline, "").await
+    }
+
+    /// [`Shell::handle`], invoked as `invoked_arn` (the function's ARN, with the alias it was
+    /// invoked through, if any: [`Invocation::alias`]).
+    pub async fn handle_invoked(
+        &self,
+        event: &Value,
+        deadline: DateTime<Utc>,
+        invoked_arn: &str,
+    ) -> Result<S::Answer, S::Error> {
         let event_id = event.get("id").and_then(Value::as_str).unwrap_or("");
         let span = tracing::info_span!("invocation", service = S::NAME, event_id);
         let cx = Invocation {
             deadline,
+            invoked_arn,
             runs: self.runs.as_ref(),
             clock: self.clock.as_ref(),
             bus: self.bus.as_deref(),
@@ -144,6 +156,7 @@ impl<S: Stage> Shell<S> {
 /// One invocation as its stage sees it.
 pub struct Invocation<'a> {
     deadline: DateTime<Utc>,
+    invoked_arn: &'a str,
     runs: &'a dyn RunOnceStore,
     clock: &'a dyn Clock,
     bus: Option<&'a dyn EventBus>,
@@ -153,6 +166,15 @@ impl Invocation<'_> {
     /// The time now.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// The alias (or version) the function was invoked through, from the invoked function ARN
+    /// (`arn:aws:lambda:<region>:<account>:function:<name>:<alias>`); `None` unqualified.
+    pub fn alias(&self) -> Option<&str> {
+        self.invoked_arn
+            .splitn(8, ':')
+            .nth(7)
+            .filter(|a| !a.is_empty())
     }
 
     /// Runs `work` once for `key` ([`once::run_once`]); `work` gets the time until which this

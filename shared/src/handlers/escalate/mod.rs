@@ -45,6 +45,11 @@ use crate::shell::{BusEvent, Failure, Input, Invocation, Outcome, Stage, StageEr
 
 use record::{EscalationRecord, Records, StepInput, Stop, StopReason};
 
+/// The alias AWS Chatbot invokes (`<function>:buttons`): only the buttons' payloads pass it, so
+/// a channel member typing their own `lambda invoke` cannot hand escalate a forged bus, console
+/// or timer event (**contract**).
+pub const BUTTONS_ALIAS: &str = "buttons";
+
 /// What the escalate stage did (**contract**).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -272,6 +277,14 @@ impl Stage for Escalate {
         input: EscalateInput,
         cx: &Invocation<'_>,
     ) -> Result<EscalateAnswer, EscalateError> {
+        // AWS Chatbot may invoke only the `buttons` alias: through it, nothing but a button.
+        if cx.alias() == Some(BUTTONS_ALIAS) && !matches!(input, EscalateInput::Person { .. }) {
+            return Err(StageError::UnknownEvent(format!(
+                "invoked through the `{BUTTONS_ALIAS}` alias (the Slack buttons'), which takes only \
+                 {{\"action\": …, \"incident\": …}}"
+            ))
+            .into());
+        }
         match input {
             EscalateInput::Bus(bus) => self.bus(*bus, cx).await,
             EscalateInput::Step(step) => {
@@ -349,68 +362,99 @@ impl Escalate {
         let policy = self
             .rules
             .escalation_for(&incident.rule, &incident.service, incident.impact);
-        let existing = self.records().get(&id, cx.now()).await?;
-        let chosen = policy.map(|p| p.name.as_str());
-        match existing.as_ref().map(|r| r.policy.as_deref()) {
-            // A graver impact chose no policy (a rule or service says `none`): the running
-            // one goes on.
-            Some(Some(running)) if chosen.is_none() => {
-                return Ok(EscalateAnswer::new(
-                    EscalateAction::Ignored,
-                    &id,
-                    format!("Already escalating under policy `{running}`."),
-                ))
+        let records = self.records();
+        let chosen = policy.map(|p| p.name.clone());
+        let record = match records.get(&id, cx.now()).await? {
+            // The same policy: nothing to do once its first step ran (a timer is pending, or
+            // paging stopped); otherwise its start failed part-way and is finished here.
+            Some(running) if running.policy == chosen => {
+                let started =
+                    running.pending.is_some() || records.stop(&id, cx.now()).await?.is_some();
+                if started || chosen.is_none() {
+                    return Ok(EscalateAnswer::new(
+                        EscalateAction::Ignored,
+                        &id,
+                        match &chosen {
+                            Some(p) => format!("Already escalating under policy `{p}`."),
+                            None => format!(
+                                "Impact {} of service {} pages nobody; the incident stays in Slack.",
+                                incident.impact, incident.service
+                            ),
+                        },
+                    ));
+                }
+                running
             }
-            // The impact rose to one with another policy: it replaces the running one, from
-            // its first stage (an acknowledgement still stands).
-            Some(Some(running)) if Some(running) != chosen => {
-                if let Some(pending) = existing.as_ref().and_then(|r| r.pending.as_ref()) {
-                    self.timers.cancel(&pending.timer).await?;
+            // Another policy runs: only a graver impact with a policy of its own replaces it.
+            Some(running) => {
+                let graver = incident.impact.get() < running.incident.impact.get();
+                if chosen.is_none() || !graver {
+                    return Ok(EscalateAnswer::new(
+                        EscalateAction::Ignored,
+                        &id,
+                        format!(
+                            "Already escalating under policy `{}` (impact {}).",
+                            running.policy.as_deref().unwrap_or("none"),
+                            running.incident.impact
+                        ),
+                    ));
+                }
+                self.switch(&running, cx).await?;
+                EscalationRecord {
+                    incident: incident.clone(),
+                    policy: chosen.clone(),
+                    pending: None,
+                    ..running
                 }
             }
-            Some(None) if chosen.is_none() => {
-                return Ok(EscalateAnswer::new(
-                    EscalateAction::Ignored,
-                    &id,
-                    format!(
-                        "Impact {} of service {} pages nobody; the incident stays in Slack.",
-                        incident.impact, incident.service
-                    ),
-                ))
-            }
-            // The same policy: its start is run once (a retry finishes it).
-            _ => {}
-        }
-        let record = EscalationRecord {
-            incident: incident.clone(),
-            signal: detail.signal.clone(),
-            account: bus.origin.account.clone(),
-            region: bus.origin.region.clone(),
-            opened_at: existing.as_ref().map_or(event.time, |r| r.opened_at),
-            policy: policy.map(|p| p.name.clone()),
-            pending: None,
+            None => EscalationRecord {
+                incident: incident.clone(),
+                signal: detail.signal.clone(),
+                account: bus.origin.account.clone(),
+                region: bus.origin.region.clone(),
+                opened_at: event.time,
+                policy: chosen.clone(),
+                pending: None,
+            },
         };
-        let key = format!(
-            "escalate#{id}#start#{}",
-            record.policy.as_deref().unwrap_or("none")
-        );
+        records.put(&record, cx.now()).await?;
+        let Some(policy) = &record.policy else {
+            return Ok(EscalateAnswer::new(
+                EscalateAction::Skipped,
+                &id,
+                format!(
+                    "Impact {} of service {} pages nobody; the incident stays in Slack (its buttons still work).",
+                    incident.impact, incident.service
+                ),
+            ));
+        };
+        let key = format!("escalate#{id}#start#{policy}");
         let replay = |first| already(first, &id, "Already started");
-        cx.once(&key, replay, |_| async {
-            self.records().put(&record, cx.now()).await?;
-            if record.policy.is_none() {
-                return Ok(EscalateAnswer::new(
-                    EscalateAction::Skipped,
-                    &id,
-                    format!(
-                        "Impact {} of service {} pages nobody; the incident stays in Slack (its buttons still work).",
-                        incident.impact, incident.service
-                    ),
-                ));
-            }
-            let at = cx.now().max(event.time);
-            self.run_step(&record, Step::FIRST, at, false, cx).await
+        let at = cx.now().max(event.time);
+        cx.once(&key, replay, |_| {
+            self.run_step(&record, Step::FIRST, at, false, cx)
         })
         .await
+    }
+
+    /// Leaves the running policy for a graver impact's: its pending step is cancelled, and an
+    /// exhausted escalation may page again (an acknowledgement or a resolution still stands).
+    async fn switch(
+        &self,
+        running: &EscalationRecord,
+        cx: &Invocation<'_>,
+    ) -> Result<(), EscalateError> {
+        let id = &running.incident.id;
+        if let Some(pending) = &running.pending {
+            self.timers.cancel(&pending.timer).await?;
+        }
+        let records = self.records();
+        if let Some(stop) = records.stop(id, cx.now()).await? {
+            if stop.reason == StopReason::Exhausted {
+                records.clear_stop(id, cx.now()).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Stops paging for a resolved incident and cancels its pending timer.
@@ -420,15 +464,11 @@ impl Escalate {
         detail: &LifecycleDetail,
         cx: &Invocation<'_>,
     ) -> Result<EscalateAnswer, EscalateError> {
-        let by = match detail
+        let by = detail
             .resolution
             .as_ref()
-            .and_then(|r| r.resolved_by.as_ref())
-        {
-            Some(person) => format!("resolved by {person}"),
-            None => "resolved by the responder".to_string(),
-        };
-        let by = by.as_str();
+            .and_then(|r| r.resolved_by.as_deref())
+            .unwrap_or("the responder");
         let records = self.records();
         let Some(record) = records.get(id, cx.now()).await? else {
             return Ok(EscalateAnswer::new(

@@ -37,7 +37,7 @@ pub(super) fn render(
         format!("unanswered {unanswered}")
     };
     let subject = format!(
-        "[Impact {} {}] {} — {waiting}",
+        "[Impact {} {}] {} - {waiting}",
         impact.get(),
         impact.label(),
         title

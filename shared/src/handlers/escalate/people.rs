@@ -29,17 +29,30 @@ impl Escalate {
     ) -> Result<EscalateAnswer, EscalateError> {
         let id = record.incident.id.clone();
         let records = self.records();
-        if let Some(stop) = records.stop(&id, cx.now()).await? {
-            if stop.reason != StopReason::Exhausted {
-                return Ok(EscalateAnswer::new(
-                    EscalateAction::Ignored,
-                    &id,
-                    format!("Already {}.", stop.sentence()),
-                ));
-            }
+        // Resolved: nothing to acknowledge. Acknowledged: the run-once key below says whether
+        // that acknowledgement finished (replayed) or failed part-way (finished now).
+        let earlier = records.stop(&id, cx.now()).await?;
+        if let Some(stop) = earlier
+            .as_ref()
+            .filter(|s| s.reason == StopReason::Resolved)
+        {
+            return Ok(EscalateAnswer::new(
+                EscalateAction::Ignored,
+                &id,
+                format!("Already {}.", stop.sentence()),
+            ));
         }
         let key = format!("escalate#{id}#acknowledged");
-        let replay = |first| already(first, &id, "Already acknowledged");
+        let replay = |first| {
+            let said = match earlier
+                .as_ref()
+                .filter(|s| s.reason == StopReason::Acknowledged)
+            {
+                Some(stop) => format!("Already {}", stop.sentence()),
+                None => "Already acknowledged".to_string(),
+            };
+            already(first, &id, &said)
+        };
         cx.once(&key, replay, |_| async {
             let now = cx.now();
             let stop = Stop {
@@ -143,14 +156,17 @@ impl Escalate {
             .stop(id, cx.now())
             .await?
             .is_some_and(|s| s.reason == StopReason::Acknowledged);
-        if let Some(pending) = &record.pending {
-            if !acknowledged {
-                self.timers.cancel(&pending.timer).await?;
-            }
-        }
         let mut answer = self
             .run_step(&record, step, cx.now(), acknowledged, cx)
             .await?;
+        // The step it replaces, once the new one is set (a failure above leaves it pending,
+        // so that paging goes on).
+        if let Some(pending) = &record.pending {
+            let replaced = answer.next.as_ref().map(|n| n.timer.as_str());
+            if !acknowledged && replaced != Some(pending.timer.as_str()) {
+                self.timers.cancel(&pending.timer).await?;
+            }
+        }
         answer.reason = format!("Escalated now: {}", answer.reason);
         Ok(answer)
     }

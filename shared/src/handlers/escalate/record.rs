@@ -179,6 +179,12 @@ impl Records<'_> {
         self.read(&stop_key(incident), what, now).await
     }
 
+    /// Forgets why paging stopped (an exhausted escalation that a graver impact restarts).
+    pub async fn clear_stop(&self, incident: &str, now: DateTime<Utc>) -> Result<(), PortError> {
+        // A note expiring now reads as absent.
+        self.store.remember(&stop_key(incident), "", now).await
+    }
+
     pub async fn put_stop(
         &self,
         incident: &str,

@@ -159,7 +159,7 @@ impl Escalate {
             self.timeline(
                 record,
                 &entry,
-                &format!("page-{}-{}", step.stage + 1, step.round),
+                &format!("page-{}-{}-{}", policy.name, step.stage + 1, step.round),
             )
             .await?;
             let note = EscalationNote {
@@ -243,9 +243,16 @@ impl Escalate {
             at,
             timer: timer.name,
         };
-        let mut updated = record.clone();
-        updated.pending = Some(pending.clone());
-        self.records().put(&updated, cx.now()).await?;
+        // Read again: a graver impact may have switched the policy meanwhile (its record stands).
+        let records = self.records();
+        let mut updated = records
+            .get(id, cx.now())
+            .await?
+            .unwrap_or_else(|| record.clone());
+        if updated.policy.as_deref() == Some(policy.name.as_str()) {
+            updated.pending = Some(pending.clone());
+            records.put(&updated, cx.now()).await?;
+        }
         Ok(Some(pending))
     }
 
@@ -270,7 +277,8 @@ impl Escalate {
                 policy.name
             ),
         );
-        self.timeline(record, &entry, "exhausted").await?;
+        self.timeline(record, &entry, &format!("exhausted-{}", policy.name))
+            .await?;
         let note = EscalationNote {
             policy: Some(policy.name.clone()),
             stage: None,

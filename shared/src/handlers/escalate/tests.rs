@@ -413,3 +413,70 @@ async fn a_started_runbook_is_watched_until_it_finishes() {
     // No page, no escalation timer: the watchdog is not escalation.
     assert!(b.paged().is_empty() && b.timers.pending().is_empty());
 }
+
+#[tokio::test]
+async fn an_impact_raised_after_escalation_ran_out_pages_again_but_not_after_an_acknowledgement() {
+    let b = bench(Backend::OpsCenter);
+    let opened = b.opened(2).await;
+    b.run(&envelope(&opened)).await.unwrap();
+    while b.fire_next().await.is_some() {}
+    let exhausted = b.paged().len();
+    let mut raised = opened.clone();
+    raised.kind = LifecycleKind::IncidentUpdated;
+    raised.detail.incident.impact = Impact::CRITICAL;
+    assert_eq!(
+        b.run(&envelope(&raised)).await.unwrap().action,
+        EscalateAction::Paged
+    );
+    assert_eq!(b.paged().len(), exhausted + 1);
+    // A lower impact afterwards (a person's change in the console) switches nothing back.
+    let mut lowered = raised.clone();
+    lowered.detail.incident.impact = Impact::HIGH;
+    assert_eq!(
+        b.run(&envelope(&lowered)).await.unwrap().action,
+        EscalateAction::Ignored
+    );
+    assert_eq!(b.timers.pending().len(), 1);
+
+    let c = bench(Backend::OpsCenter);
+    let opened = c.opened(2).await;
+    let id = opened.detail.incident.id.clone();
+    c.run(&envelope(&opened)).await.unwrap();
+    c.run(&json!({"action": "acknowledge", "incident": id}))
+        .await
+        .unwrap();
+    let mut raised = opened.clone();
+    raised.kind = LifecycleKind::IncidentUpdated;
+    raised.detail.incident.impact = Impact::CRITICAL;
+    assert_eq!(
+        c.run(&envelope(&raised)).await.unwrap().action,
+        EscalateAction::Ignored
+    );
+    assert!(c.paged().is_empty());
+}
+
+#[tokio::test]
+async fn through_the_buttons_alias_only_a_button_passes() {
+    let b = bench(Backend::OpsCenter);
+    let opened = b.opened(1).await;
+    let id = opened.detail.incident.id.clone();
+    b.run(&envelope(&opened)).await.unwrap();
+    let alias = "arn:aws:lambda:eu-west-1:111122223333:function:responder-escalate:buttons";
+    let deadline = b.fakes.clock.now() + Duration::seconds(10);
+    let mut resolved = opened.clone();
+    resolved.kind = LifecycleKind::IncidentResolved;
+    let forged = [
+        envelope(&resolved),
+        opsitem_update(&id, "Resolved", PERSON),
+        json!({"escalation_step": {"incident": id, "policy": "page-now", "stage": 1, "round": 2,
+            "at": deadline.to_rfc3339()}}),
+    ];
+    for event in forged {
+        let err = b.shell.handle_invoked(&event, deadline, alias).await.err();
+        assert_eq!(err.map(|e| e.error_type()), Some("UnknownEvent"), "{event}");
+    }
+    assert_eq!(b.timers.pending().len(), 1, "nothing forged got through");
+    let ack = json!({"action": "acknowledge", "incident": id});
+    let answer = b.shell.handle_invoked(&ack, deadline, alias).await.unwrap();
+    assert_eq!(answer.action, EscalateAction::Acknowledged);
+}

@@ -16,6 +16,15 @@ pub(super) struct Commit {
     pub(super) at: DateTime<Utc>,
 }
 
+/// `resolved#<incident>`: how the incident was resolved, for a person's resolution (or the
+/// responder's) arriving after it.
+pub(super) fn resolved_key(incident_id: &str) -> String {
+    format!("resolved#{incident_id}")
+}
+
+/// How long the note of a resolution is kept.
+const RESOLVED_KEEP: Duration = Duration::days(30);
+
 pub(super) fn commit_key(incident_id: &str, fingerprint: &str) -> String {
     format!("resolve-commit#{incident_id}#{fingerprint}")
 }
@@ -177,6 +186,10 @@ impl Resolve {
         };
         let resolved = resolution_detail(detail, &reason, row.signal_count, resolution);
         cx.publish(LifecycleKind::IncidentResolved, resolved)
+            .await?;
+        // Whichever path resolved it first, the other finds it done.
+        self.progress
+            .remember(&resolved_key(&incident.id), &how, now + RESOLVED_KEEP)
             .await?;
 
         emit(summary, now, &resolved_metrics(secs));

@@ -19,6 +19,17 @@ impl Resolve {
             backend: summary.backend,
             id: summary.id.clone(),
         };
+        let done = self
+            .progress
+            .recall(&closing::resolved_key(&incident.id), cx.now())
+            .await?;
+        if let Some(how) = done.filter(|h| !h.is_empty()) {
+            return Ok(ResolveAnswer::new(
+                ResolveAction::Ignored,
+                &incident.id,
+                format!("The incident was resolved already ({how}); nothing more to record."),
+            ));
+        }
         // Closed in the backend meanwhile (or deleted): record it, close nothing.
         let open = self.still_open(&incident).await?;
         let request = ResolutionRequest {

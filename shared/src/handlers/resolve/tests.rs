@@ -1181,7 +1181,27 @@ async fn resolve_from_slack_resolves_the_incident_in_its_backend() {
         closing.contains("resolved by arn:aws:iam::111122223333:user/JaneDoe (from slack)"),
         "{closing}"
     );
+    // A second request (Resolve pressed again, the console after Slack) records nothing more.
+    let again = b.ok(&person_request(&b, true)).await;
+    assert!(again.reason.starts_with("Re-delivery"), "{again:?}");
+    assert_eq!(b.published(LifecycleKind::IncidentResolved).len(), 1);
     // The alarm's recovery afterwards finds the incident resolved: nothing more.
     let ok = b.run(&fixture("cloudwatch-alarm-vpn-tunnel-ok")).await;
     assert!(ok.is_err() || ok.is_ok_and(|a| a.action == ResolveAction::Ignored));
+}
+
+#[tokio::test]
+async fn resolve_pressed_after_the_responder_resolved_records_nothing_more() {
+    let b = bench(Backend::OpsCenter);
+    let recovered = b.recovered().await;
+    assert_eq!(b.ok(&recovered).await.action, ResolveAction::Resolved);
+    let late = b.ok(&person_request(&b, false)).await;
+    assert_eq!(late.action, ResolveAction::Ignored, "{late:?}");
+    assert!(
+        late.reason.contains("resolved already (automatically)"),
+        "{}",
+        late.reason
+    );
+    assert_eq!(b.published(LifecycleKind::IncidentResolved).len(), 1);
+    assert_eq!(b.reports.puts(), 1);
 }
