@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::arn::Arn;
 use crate::shell::StageError;
 
 /// What a person did to an incident in the console.
@@ -154,21 +155,17 @@ pub fn parse(event: &Value) -> Result<Option<ConsoleChange>, StageError> {
 /// `(account, role name)` of a role ARN (`arn:…:iam::<account>:role/<path/>name`) or of an
 /// assumed-role session (`arn:…:sts::<account>:assumed-role/<name>/<session>`).
 pub fn role_of(arn: &str) -> Option<(&str, &str)> {
-    let mut parts = arn.splitn(6, ':');
-    let (_, _, service, _, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    let name = match service {
-        "iam" => resource.strip_prefix("role/")?.rsplit('/').next()?,
-        "sts" => resource.strip_prefix("assumed-role/")?.split('/').next()?,
+    let arn = Arn::parse(arn)?;
+    let name = match arn.service {
+        "iam" => arn.resource.strip_prefix("role/")?.rsplit('/').next()?,
+        "sts" => arn
+            .resource
+            .strip_prefix("assumed-role/")?
+            .split('/')
+            .next()?,
         _ => return None,
     };
-    (!name.is_empty()).then_some((account, name))
+    (!name.is_empty()).then_some((arn.account, name))
 }
 
 /// Whether `by` is one of `roles` (role ARNs), as a role or a session of it.

@@ -18,17 +18,22 @@ struct Bench {
 }
 
 fn bench(backend: Backend) -> Bench {
+    bench_with(backend, |stage| stage)
+}
+
+/// The bench with the stage as `wire` finishes it (its own roles, a watchdog).
+fn bench_with(backend: Backend, wire: impl FnOnce(Escalate) -> Escalate) -> Bench {
     let start = Utc.with_ymd_and_hms(2026, 12, 5, 3, 0, 0).single().unwrap();
     let fakes = Fakes::new(backend, start);
     let timers = Arc::new(MemoryTimers::new());
     let pager = Arc::new(MemoryPager::new());
-    let stage = Escalate::new(
+    let stage = wire(Escalate::new(
         Rules::embedded().unwrap(),
         fakes.incidents.clone(),
         fakes.references.clone(),
         timers.clone(),
         pager.clone(),
-    );
+    ));
     let shell = fakes.shell(stage);
     Bench {
         fakes,
@@ -272,20 +277,9 @@ const OWN_ROLE: &str = "arn:aws:iam::111122223333:role/responder-ResolveRole-1A2
 #[tokio::test]
 async fn in_progress_set_by_a_person_in_the_console_acknowledges_and_the_responders_own_change_does_not(
 ) {
-    let b = bench(Backend::OpsCenter);
-    let b = Bench {
-        shell: b.fakes.shell(
-            Escalate::new(
-                Rules::embedded().unwrap(),
-                b.fakes.incidents.clone(),
-                b.fakes.references.clone(),
-                b.timers.clone(),
-                b.pager.clone(),
-            )
-            .with_own_roles(vec![OWN_ROLE.to_string()]),
-        ),
-        ..b
-    };
+    let b = bench_with(Backend::OpsCenter, |e| {
+        e.with_own_roles(vec![OWN_ROLE.to_string()])
+    });
     let opened = b.opened(1).await;
     let id = opened.detail.incident.id.clone();
     b.run(&envelope(&opened)).await.unwrap();
@@ -372,21 +366,8 @@ async fn an_impact_raised_to_1_switches_to_its_policy_at_once() {
 
 #[tokio::test]
 async fn a_started_runbook_is_watched_until_it_finishes() {
-    let b = bench(Backend::OpsCenter);
     let watchdog = Arc::new(MemoryTimers::new());
-    let b = Bench {
-        shell: b.fakes.shell(
-            Escalate::new(
-                Rules::embedded().unwrap(),
-                b.fakes.incidents.clone(),
-                b.fakes.references.clone(),
-                b.timers.clone(),
-                b.pager.clone(),
-            )
-            .with_watchdog(watchdog.clone()),
-        ),
-        ..b
-    };
+    let b = bench_with(Backend::OpsCenter, |e| e.with_watchdog(watchdog.clone()));
     let mut started = b.opened(2).await;
     started.kind = LifecycleKind::RunbookStarted;
     started.detail.automation = Some(crate::diagnosis::RunbookRun {
