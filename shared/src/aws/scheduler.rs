@@ -245,8 +245,7 @@ mod tests {
 
     #[test]
     fn a_past_time_moves_to_the_next_minute() {
-        let now = Utc.with_ymd_and_hms(2026, 12, 5, 3, 0, 0).single();
-        let Some(now) = now else { return };
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 3, 0, 0).unwrap();
         assert_eq!(
             at_expression(now - Duration::minutes(10), now),
             "at(2026-12-05T03:01:00)"
