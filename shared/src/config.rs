@@ -336,6 +336,10 @@ pub struct EscalateConfig {
     /// `WATCHDOG_TARGET_ARN`: optional, the `runbook` function's ARN: escalate sets the runbook
     /// watchdog's timers for it (none without it).
     pub watchdog_target_arn: Option<String>,
+    /// `RECHECK_TARGET_ARN`: optional, the `triage` function's ARN: on `Signal Held` escalate
+    /// sets the timer that re-checks the held signal (held signals wait for a later event
+    /// without it).
+    pub recheck_target_arn: Option<String>,
 }
 
 impl EscalateConfig {
@@ -398,10 +402,20 @@ impl EscalateConfig {
                 ));
             }
         }
+        let recheck_target_arn = trimmed(&lookup, "RECHECK_TARGET_ARN");
+        if let Some(target) = &recheck_target_arn {
+            if !is_arn_of(target, "lambda", "function:") {
+                return Err(invalid(
+                    "RECHECK_TARGET_ARN",
+                    format!("`{target}` is not a Lambda function ARN"),
+                ));
+            }
+        }
         Ok(EscalateConfig {
             stage: StageConfig::from_lookup(&lookup)?,
             responder_roles,
             watchdog_target_arn,
+            recheck_target_arn,
             rules_path: trimmed(&lookup, "RULES").map(PathBuf::from),
             paging_topics,
             timers,
@@ -411,6 +425,15 @@ impl EscalateConfig {
     /// The runbook watchdog's timers: escalate's, invoking `WATCHDOG_TARGET_ARN` instead.
     pub fn watchdog_timers(&self) -> Option<TimerConfig> {
         let target = self.watchdog_target_arn.clone()?;
+        Some(TimerConfig {
+            target_arn: target,
+            ..self.timers.clone()
+        })
+    }
+
+    /// The re-check timers of held signals: escalate's, invoking `RECHECK_TARGET_ARN` instead.
+    pub fn recheck_timers(&self) -> Option<TimerConfig> {
+        let target = self.recheck_target_arn.clone()?;
         Some(TimerConfig {
             target_arn: target,
             ..self.timers.clone()

@@ -28,6 +28,7 @@ pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod ports;
+pub mod quiet;
 pub mod report;
 pub mod rules;
 pub mod shell;

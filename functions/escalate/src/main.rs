@@ -27,5 +27,8 @@ async fn main() -> Result<(), Error> {
     if let Some(watchdog) = config.watchdog_timers() {
         escalate = escalate.with_watchdog(aws::timers(&sdk, &watchdog));
     }
+    if let Some(rechecks) = config.recheck_timers() {
+        escalate = escalate.with_rechecks(aws::timers(&sdk, &rechecks));
+    }
     serve(Shell::new(escalate, state, Arc::new(SystemClock)).with_bus(bus)).await
 }

@@ -209,6 +209,8 @@ mod tests {
                 resolution: None,
                 escalation: None,
                 request: None,
+                hold: None,
+                silence: None,
             },
         }
     }

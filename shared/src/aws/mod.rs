@@ -4,6 +4,7 @@
 //! - [`error`]: maps any SDK error onto a [`PortError`](crate::ports::PortError);
 //! - [`incident_manager`]: the incident ports on Incident Manager;
 //! - [`opscenter`]: the incident ports on OpsCenter OpsItems;
+//! - [`calendar`]: [`Calendars`](crate::ports::Calendars) on SSM Change Calendar;
 //! - [`dynamodb`]: the state table's ports (dedupe keys, run-once records, references);
 //! - [`eventbridge`]: [`EventBus`](crate::ports::EventBus) on the responder bus;
 //! - [`ec2`]: [`NetworkInventory`](crate::ports::NetworkInventory) on EC2 `Describe*`;
@@ -32,6 +33,9 @@ pub mod incident_manager;
 
 #[cfg(feature = "opscenter")]
 pub mod opscenter;
+
+#[cfg(feature = "opscenter")]
+pub mod calendar;
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
@@ -203,6 +207,12 @@ fn incident_manager_store(
     client: aws_sdk_ssmincidents::Client,
 ) -> Arc<incident_manager::IncidentManagerStore> {
     Arc::new(incident_manager::IncidentManagerStore::new(client))
+}
+
+/// SSM Change Calendars, which maintenance windows may follow (triage).
+#[cfg(feature = "opscenter")]
+pub fn calendars(sdk: &aws_types::SdkConfig) -> Arc<calendar::SsmCalendars> {
+    Arc::new(calendar::SsmCalendars::new(aws_sdk_ssm::Client::new(sdk)))
 }
 
 #[cfg(feature = "opscenter")]

@@ -538,6 +538,14 @@ pub(crate) async fn references(store: &dyn ReferenceStore) {
         Some(r#"{"incident":"oi-2"}"#),
         "the later value replaces the earlier"
     );
+
+    // Counters: concurrent counts each add one.
+    let counter = fresh("count");
+    assert_eq!(store.count(&counter, second(100)).await.unwrap(), 1);
+    let counts = futures_join((0..5).map(|_| store.count(&counter, second(100)))).await;
+    let mut sorted = counts.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, vec![2, 3, 4, 5, 6], "{counts:?}");
 }
 
 /// Awaits every future at once (the calls overlap in time).

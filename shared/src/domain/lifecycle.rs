@@ -29,6 +29,10 @@ pub enum LifecycleKind {
     IncidentAcknowledged,
     #[serde(rename = "Resolution Requested")]
     ResolutionRequested,
+    #[serde(rename = "Signal Held")]
+    SignalHeld,
+    #[serde(rename = "Incident Silenced")]
+    IncidentSilenced,
 }
 
 impl LifecycleKind {
@@ -44,6 +48,8 @@ impl LifecycleKind {
             LifecycleKind::IncidentEscalated => "Incident Escalated",
             LifecycleKind::IncidentAcknowledged => "Incident Acknowledged",
             LifecycleKind::ResolutionRequested => "Resolution Requested",
+            LifecycleKind::SignalHeld => "Signal Held",
+            LifecycleKind::IncidentSilenced => "Incident Silenced",
         }
     }
 }
@@ -78,6 +84,77 @@ pub struct LifecycleDetail {
     /// console.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<ResolutionRequest>,
+    /// A firing signal held back by a window, a silence or an inhibition (`Signal Held`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<HoldNote>,
+    /// A silence set, lifted or ended on the incident's key (`Incident Silenced`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence: Option<SilenceNote>,
+}
+
+/// What holds a firing signal back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldKind {
+    /// A maintenance window of the rules (or its Change Calendar) is open.
+    Window,
+    /// Someone silenced the signal's dedupe key from Slack.
+    Silence,
+    /// An inhibition: the incident of a dependency is open; the signal folded into it.
+    Downstream,
+}
+
+impl HoldKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldKind::Window => "window",
+            HoldKind::Silence => "silence",
+            HoldKind::Downstream => "downstream",
+        }
+    }
+}
+
+/// A firing signal triage held back instead of opening or joining (**contract**: the `hold` of
+/// `Signal Held`). Its `incident` is the dependency's for a downstream signal, else the one the
+/// signal would open (`id` empty) or join.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldNote {
+    pub kind: HoldKind,
+    /// The window's or the inhibition's id, or who silenced the key.
+    pub by: String,
+    /// The held alarm or finding (the signal's subject).
+    pub subject: String,
+    /// When triage looks at the signal again: the window's or silence's end; for a downstream
+    /// signal, its next check while the dependency's incident is open.
+    pub recheck_at: DateTime<Utc>,
+    /// Downstream signals folded into the dependency's incident so far (`downstream`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folded: Option<u64>,
+}
+
+/// What happened to a silence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SilenceChange {
+    /// Someone silenced the incident's key.
+    Set,
+    /// Someone lifted the silence before it ended.
+    Lifted,
+    /// The silence ran out while the incident's signals still fire.
+    Ended,
+}
+
+/// A silence on an incident's dedupe key (**contract**: the `silence` of `Incident Silenced`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SilenceNote {
+    pub change: SilenceChange,
+    /// Who set or lifted it ("someone in Slack": Chatbot names nobody).
+    pub by: String,
+    /// When it ends at the latest (the rules' `silences.max` caps it).
+    pub until: DateTime<Utc>,
+    /// Set with "until resolved": it also ends when the incident resolves.
+    #[serde(default)]
+    pub until_resolved: bool,
 }
 
 /// A person resolving an incident (**contract**: the `request` of `Resolution Requested`).

@@ -23,8 +23,8 @@ pub use incident::{
     RelatedItem, RelatedItemKind, RelatedValue, ResponsePlans, RunbookRef, Trigger,
 };
 pub use lifecycle::{
-    EscalationNote, LifecycleDetail, LifecycleEvent, LifecycleKind, ReportLink, Resolution,
-    ResolutionRequest, ResolutionStatus, RESPONDER_SOURCE,
+    EscalationNote, HoldKind, HoldNote, LifecycleDetail, LifecycleEvent, LifecycleKind, ReportLink,
+    Resolution, ResolutionRequest, ResolutionStatus, SilenceChange, SilenceNote, RESPONDER_SOURCE,
 };
 pub use signal::{MetricRef, Severity, Signal, SignalKind, SignalState};
 pub use text::{clock_time, one_line, stable_hash, trim_bytes, trim_chars, unique};

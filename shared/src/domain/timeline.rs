@@ -105,6 +105,17 @@ pub enum EntryKind {
     Acknowledged { by: String, via: String },
     /// Every stage of the policy paged and nobody acknowledged (escalate).
     EscalationExhausted { policy: String },
+    /// A signal that depends on this incident's resource folded into it (triage, an
+    /// inhibition); `signal` is its fingerprint.
+    DownstreamFolded { signal: String },
+    /// Someone silenced the incident's key until `until` (escalate), or lifted the silence
+    /// (`lifted`).
+    Silenced {
+        by: String,
+        until: DateTime<Utc>,
+        #[serde(default)]
+        lifted: bool,
+    },
     /// An entry the responder did not write: the backend's own (`event` is its type, such as
     /// Incident Manager's `Custom Event`), a person's, or one written before entries had kinds.
     External { event: String },
@@ -141,6 +152,14 @@ impl EntryKind {
             },
             EntryKind::AwaitingResponder { signal } => EntryKind::AwaitingResponder {
                 signal: name(signal),
+            },
+            EntryKind::DownstreamFolded { signal } => EntryKind::DownstreamFolded {
+                signal: name(signal),
+            },
+            EntryKind::Silenced { by, until, lifted } => EntryKind::Silenced {
+                by: name(by),
+                until,
+                lifted,
             },
             EntryKind::External { event } => EntryKind::External { event: name(event) },
             EntryKind::ImpactRaised { from, to, signal } => EntryKind::ImpactRaised {

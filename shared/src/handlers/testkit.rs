@@ -7,11 +7,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use super::enrich::Enrich;
+use super::triage::QuietPorts;
 use super::triage::Triage;
 use crate::domain::{Backend, LifecycleEvent};
 use crate::memory::{
-    ManualClock, MemoryBus, MemoryChanges, MemoryDedupe, MemoryIncidents, MemoryMetrics,
-    MemoryNetwork, MemoryReferences, MemoryRunOnce,
+    ManualClock, MemoryAlarms, MemoryBus, MemoryCalendars, MemoryChanges, MemoryDedupe,
+    MemoryIncidents, MemoryMetrics, MemoryNetwork, MemoryReferences, MemoryRunOnce,
 };
 use crate::ports::Clock;
 use crate::rules::Rules;
@@ -37,6 +38,8 @@ pub(crate) struct Fakes {
     pub references: Arc<MemoryReferences>,
     pub bus: Arc<MemoryBus>,
     pub clock: Arc<ManualClock>,
+    pub calendars: Arc<MemoryCalendars>,
+    pub alarms: Arc<MemoryAlarms>,
 }
 
 impl Fakes {
@@ -49,6 +52,8 @@ impl Fakes {
             references: Arc::new(MemoryReferences::new()),
             bus: Arc::new(MemoryBus::new()),
             clock: Arc::new(ManualClock::new(now)),
+            calendars: Arc::new(MemoryCalendars::new()),
+            alarms: Arc::new(MemoryAlarms::new()),
         }
     }
 
@@ -59,14 +64,31 @@ impl Fakes {
 
     /// The triage stage with the embedded rules, as `functions/triage` wires it.
     pub(crate) fn triage(&self) -> Shell<Triage> {
-        let rules = Rules::embedded().unwrap();
-        self.shell(Triage::new(
-            rules,
-            self.incidents.clone(),
-            self.incidents.clone(),
-            self.keys.clone(),
-            self.changes.clone(),
-        ))
+        self.triage_with(Rules::embedded().unwrap())
+    }
+
+    /// The triage stage with `rules`.
+    pub(crate) fn triage_with(&self, rules: Rules) -> Shell<Triage> {
+        self.shell(
+            Triage::new(
+                rules,
+                self.incidents.clone(),
+                self.incidents.clone(),
+                self.keys.clone(),
+                self.changes.clone(),
+            )
+            .with_quiet(self.quiet_ports()),
+        )
+    }
+
+    /// What quiet hours need, on these fakes.
+    pub(crate) fn quiet_ports(&self) -> QuietPorts {
+        QuietPorts {
+            references: self.references.clone(),
+            calendars: self.calendars.clone(),
+            alarms: self.alarms.clone(),
+            backend: self.incidents.backend(),
+        }
     }
 
     /// The enrich stage on these fakes and the given network and metrics.

@@ -55,6 +55,11 @@ impl MemoryIncidents {
         }
     }
 
+    /// The backend it stands for.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// Sets the backend's clock (the times it records on open and resolve).
     pub fn set_time(&self, now: DateTime<Utc>) {
         *lock(&self.now) = now;

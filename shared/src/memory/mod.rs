@@ -16,7 +16,7 @@ mod outputs;
 mod state;
 
 pub use incidents::{MemoryIncidents, StoredIncident};
-pub use observe::{MemoryAlarms, MemoryMetrics, MemoryNetwork};
+pub use observe::{MemoryAlarms, MemoryCalendars, MemoryMetrics, MemoryNetwork};
 pub use outputs::{
     MemoryAutomation, MemoryBus, MemoryNotifier, MemoryPager, MemoryReports, MemoryTimers,
 };

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use super::{lock, Faults};
 use crate::diagnosis::{CustomerGateway, Gateway, MetricQuery, MetricSeries, VpnConnection};
 use crate::ports::{
-    AlarmState, AlarmStates, MetricSource, NetworkInventory, PortError, PortErrorKind,
+    AlarmState, AlarmStates, CalendarReading, Calendars, MetricSource, NetworkInventory, PortError,
+    PortErrorKind,
 };
 
 /// The EC2 inventory in memory. An id it does not hold is NotFound, like the real API; an
@@ -238,5 +239,60 @@ impl AlarmStates for MemoryAlarms {
         self.faults.check("alarm_state")?;
         lock(&self.calls).push(name.to_string());
         Ok(lock(&self.alarms).get(name).cloned())
+    }
+}
+
+/// Change Calendars in memory: name → state and next transition. An unknown calendar is
+/// NotFound, like `InvalidDocument`.
+#[derive(Debug, Default)]
+pub struct MemoryCalendars {
+    calendars: Mutex<BTreeMap<String, CalendarReading>>,
+    faults: Faults,
+    calls: Mutex<Vec<String>>,
+}
+
+impl MemoryCalendars {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets a calendar's state (`OPEN`, `CLOSED`) and when it changes next.
+    pub fn set(&self, name: &str, state: &str, next_transition: Option<DateTime<Utc>>) {
+        lock(&self.calendars).insert(
+            name.to_string(),
+            CalendarReading {
+                state: state.to_string(),
+                next_transition,
+            },
+        );
+    }
+
+    /// The next `n` readings fail with `kind`.
+    pub fn fail_next(&self, n: usize, kind: PortErrorKind) {
+        self.faults.set("calendar_state", n, kind);
+    }
+
+    /// The calendars read, in order.
+    pub fn calls(&self) -> Vec<String> {
+        lock(&self.calls).clone()
+    }
+}
+
+#[async_trait]
+impl Calendars for MemoryCalendars {
+    async fn state(
+        &self,
+        calendar: &str,
+        _at: DateTime<Utc>,
+    ) -> Result<CalendarReading, PortError> {
+        self.faults.check("calendar_state")?;
+        lock(&self.calls).push(calendar.to_string());
+        lock(&self.calendars).get(calendar).cloned().ok_or_else(|| {
+            PortError::new(
+                "GetCalendarState",
+                PortErrorKind::NotFound,
+                format!("no change calendar `{calendar}`"),
+            )
+        })
     }
 }

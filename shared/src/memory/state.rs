@@ -320,6 +320,7 @@ impl RunOnceStore for MemoryRunOnce {
 #[derive(Debug, Default)]
 pub struct MemoryReferences {
     values: Mutex<HashMap<String, (String, DateTime<Utc>)>>,
+    counters: Mutex<HashMap<String, u64>>,
     faults: Faults,
 }
 
@@ -353,5 +354,13 @@ impl ReferenceStore for MemoryReferences {
             .get(key)
             .filter(|(_, expires_at)| *expires_at > whole(now))
             .map(|(value, _)| value.clone()))
+    }
+
+    async fn count(&self, key: &str, _expires_at: DateTime<Utc>) -> Result<u64, PortError> {
+        self.faults.check("count")?;
+        let mut counters = lock(&self.counters);
+        let count = counters.entry(key.to_string()).or_default();
+        *count += 1;
+        Ok(*count)
     }
 }

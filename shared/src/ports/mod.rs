@@ -19,7 +19,9 @@ pub mod outputs;
 pub mod state;
 
 pub use incidents::{IncidentOpener, IncidentRecord, IncidentResolver, IncidentWriter, Standing};
-pub use observe::{AlarmState, AlarmStates, MetricSource, NetworkInventory};
+pub use observe::{
+    AlarmState, AlarmStates, CalendarReading, Calendars, MetricSource, NetworkInventory,
+};
 pub use outputs::{
     AttributeValue, AutomationRunner, EventBus, Notification, Notifier, Page, Pager, ReportStore,
     StoredReport, Timer, Timers,

@@ -54,3 +54,20 @@ pub trait AlarmStates: Send + Sync {
     /// The alarm's state (metric and composite alarms alike); `None` when no alarm has that name.
     async fn alarm_state(&self, name: &str) -> Result<Option<AlarmState>, PortError>;
 }
+
+/// An SSM Change Calendar's state at a time (`GetCalendarState`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarReading {
+    /// `OPEN` or `CLOSED`.
+    pub state: String,
+    /// When the state changes next, where the calendar says.
+    pub next_transition: Option<DateTime<Utc>>,
+}
+
+/// SSM Change Calendars (`GetCalendarState`).
+#[async_trait]
+pub trait Calendars: Send + Sync {
+    /// The calendar's state at `at`; a calendar that does not exist (or is not a change
+    /// calendar) is `NotFound`.
+    async fn state(&self, calendar: &str, at: DateTime<Utc>) -> Result<CalendarReading, PortError>;
+}

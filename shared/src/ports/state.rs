@@ -364,4 +364,8 @@ pub trait ReferenceStore: Send + Sync {
 
     /// The value stored under `key`, unless absent or expired at `now`.
     async fn recall(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, PortError>;
+
+    /// Adds one to the counter under `key` (atomically: concurrent calls each count) and keeps
+    /// it until `expires_at`; returns the new count. A counter is not a remembered value.
+    async fn count(&self, key: &str, expires_at: DateTime<Utc>) -> Result<u64, PortError>;
 }

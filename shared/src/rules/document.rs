@@ -19,6 +19,12 @@ pub(super) struct RawDocument {
     pub(super) notifications: RawNotifications,
     #[serde(default)]
     pub(super) escalation: Option<super::escalation::RawEscalation>,
+    #[serde(default)]
+    pub(super) windows: Vec<super::quiet::RawWindow>,
+    #[serde(default)]
+    pub(super) silences: Option<super::quiet::RawSilences>,
+    #[serde(default)]
+    pub(super) inhibitions: Vec<super::quiet::RawInhibition>,
     pub(super) rules: Vec<serde_norway::Value>,
 }
 

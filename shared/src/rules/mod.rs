@@ -11,7 +11,9 @@
 //! - [`matcher`]: a rule's `match` conditions and wildcards;
 //! - [`template`]: dedupe-key and title templates (`{rule}:{dimension.VpnId|resource}`);
 //! - [`notifications`]: the `notifications` section (which steps an impact posts);
-//! - [`runbook`]: runbook parameter templates and the runbooks the responder knows.
+//! - [`runbook`]: runbook parameter templates and the runbooks the responder knows;
+//! - [`quiet`]: the `windows`, `silences` and `inhibitions` sections (quiet hours), with
+//!   [`schedule`] for recurring windows (cron in a time zone).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -23,7 +25,9 @@ pub mod escalation;
 mod load;
 pub mod matcher;
 pub mod notifications;
+pub mod quiet;
 pub mod runbook;
+pub mod schedule;
 pub mod template;
 
 use document::{window_seconds, RawDocument, RawRule};
@@ -31,11 +35,13 @@ use escalation::load_escalation;
 use load::{load_rule, load_tiers};
 use matcher::Matcher;
 use notifications::load_notifications;
+use quiet::load_quiet;
 use template::Template;
 
 pub use escalation::{Escalation, Policy, RuleEscalation, Step, Target};
 pub use matcher::glob;
 pub use notifications::{NotificationPolicy, NotifyStep};
+pub use quiet::{CalendarState, Inhibition, Quiet, Window};
 pub use runbook::{
     known_runbook, KnownRunbook, ParamPart, ParamSpec, ParamTemplate, RunbookField, TunnelSide,
     ValueCheck, KNOWN_RUNBOOKS, RUNBOOK_FIELD_NAMES,
@@ -99,6 +105,7 @@ pub struct Rules {
     rules: Vec<Rule>,
     notifications: NotificationPolicy,
     escalation: Escalation,
+    quiet: Quiet,
 }
 
 /// One validated rule.
@@ -182,12 +189,15 @@ impl Rules {
             rule.escalation = choice;
             rules.push(rule);
         }
+        let ids: Vec<&str> = rules.iter().map(|r| r.id.as_str()).collect();
+        let quiet = load_quiet(raw.windows, raw.silences, raw.inhibitions, &ids)?;
         Ok(Rules {
             tiers,
             default_severity,
             rules,
             notifications,
             escalation,
+            quiet,
         })
     }
 
@@ -203,6 +213,11 @@ impl Rules {
     /// Who is paged for an unacknowledged incident, and when.
     pub fn escalation(&self) -> &Escalation {
         &self.escalation
+    }
+
+    /// Maintenance windows, silences' limits and inhibitions.
+    pub fn quiet(&self) -> &Quiet {
+        &self.quiet
     }
 
     /// The escalation policy for an incident of `rule` (by id), `service` and `impact`.

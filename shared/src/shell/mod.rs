@@ -153,6 +153,18 @@ impl<S: Stage> Shell<S> {
     }
 }
 
+/// A clock that never reads earlier than `at`.
+pub struct NotBefore<'a> {
+    pub clock: &'a dyn Clock,
+    pub at: DateTime<Utc>,
+}
+
+impl Clock for NotBefore<'_> {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now().max(self.at)
+    }
+}
+
 /// One invocation as its stage sees it.
 pub struct Invocation<'a> {
     deadline: DateTime<Utc>,
@@ -166,6 +178,23 @@ impl Invocation<'_> {
     /// The time now.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// This invocation on another clock: work done for a timer runs at the time it was set
+    /// for, even when it fires early ([`NotBefore`]).
+    pub fn with_clock<'b>(&'b self, clock: &'b dyn Clock) -> Invocation<'b> {
+        Invocation {
+            deadline: self.deadline,
+            invoked_arn: self.invoked_arn,
+            runs: self.runs,
+            clock,
+            bus: self.bus,
+        }
+    }
+
+    /// This invocation's clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock
     }
 
     /// The alias (or version) the function was invoked through, from the invoked function ARN

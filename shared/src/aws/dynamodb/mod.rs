@@ -9,7 +9,7 @@
 //! |---|---|---|---|
 //! | dedupe key | `dedupe#<key>` | `incident` | `status` (S: opening/open/recovered/resolved), `owner` (S), `incident_backend` + `incident_id` (S, once known), `rule_id` (S), `impact` (N), `title` (S), `opened_at` + `last_signal_at` (S, RFC 3339), `detected_at` (S, RFC 3339: when the first signal fired; absent on rows written before it was recorded), `resolved_at` (S, RFC 3339, once settled), `signal_count` (N), `lease_until` + `expires_at` (N, epoch seconds), `token` (S: the opening's client token; absent on older rows, which opened with `legacy_token`), `firing` (SS: the signals firing; absent when none) |
 //! | occurrence (idempotency) | `idem#<key>` | `idem` | `status` (S: in_progress/completed), `lease_until` (N), `expires_at` (N), `answer` (S, once completed) |
-//! | reference (a stage's note for a later one) | `ref#<key>` | `ref` | `value` (S, JSON), `expires_at` (N) |
+//! | reference (a stage's note for a later one) | `ref#<key>` | `ref` | `value` (S, JSON), `expires_at` (N); or, for a counter, `count` (N, `ADD`) |
 //! | a signal's newest state change | `change#<subject>` | `change` | `state` (S: firing/recovered/informational), `at_ms` (N: the signal's own time, epoch milliseconds), `fingerprint` (S: the occurrence), `expires_at` (N) |
 //!
 //! Every conversion between a dedupe row and a [`DedupeRecord`](crate::ports::DedupeRecord)

@@ -238,6 +238,8 @@ impl Enrich {
             resolution: None,
             escalation: None,
             request: None,
+            hold: None,
+            silence: None,
             ..detail.clone()
         };
         cx.publish(LifecycleKind::IncidentEnriched, enriched)

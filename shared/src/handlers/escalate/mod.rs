@@ -10,6 +10,7 @@
 //!   step;
 //! - `Runbook Started` / `Runbook Finished`: sets / deletes the runbook watchdog's timers
 //!   ([`watch`]);
+//! - `Signal Held`: sets the timer that has triage look at the held signal again ([`hold`]);
 //! - a Slack button's `{"action": "acknowledge" | "escalate" | "resolve", "incident": <id>}` (an
 //!   AWS Chatbot custom action invoking this function);
 //! - what people do in the console ([`console`]): OpsCenter's `OpsItem Update`, Incident
@@ -25,6 +26,7 @@
 //! past its policy pages nobody.
 
 pub mod console;
+mod hold;
 mod page;
 mod people;
 pub mod record;
@@ -223,6 +225,8 @@ pub struct Escalate {
     own_roles: Vec<String>,
     /// The runbook watchdog's timers (they invoke `runbook`), when set up.
     watchdog: Option<Arc<dyn Timers>>,
+    /// The re-check timers of held signals (they invoke `triage`), when set up.
+    rechecks: Option<Arc<dyn Timers>>,
 }
 
 impl Escalate {
@@ -241,7 +245,14 @@ impl Escalate {
             pager,
             own_roles: Vec::new(),
             watchdog: None,
+            rechecks: None,
         }
+    }
+
+    /// The re-check timers (`RECHECK_TARGET_ARN`): set on `Signal Held`.
+    pub fn with_rechecks(mut self, timers: Arc<dyn Timers>) -> Self {
+        self.rechecks = Some(timers);
+        self
     }
 
     /// The runbook watchdog's timers (`WATCHDOG_TARGET_ARN`): set on `Runbook Started`.
@@ -266,7 +277,7 @@ impl Escalate {
 #[async_trait]
 impl Stage for Escalate {
     const NAME: &'static str = "escalate";
-    const TAKES: &'static str = "`Incident Opened`, `Incident Updated`, `Incident Resolved`, `Runbook Started` and `Runbook Finished` from incident.responder, its timers' escalation steps, the Slack buttons' actions, `OpsItem Update` and Incident Manager's `UpdateIncidentRecord` through CloudTrail";
+    const TAKES: &'static str = "`Incident Opened`, `Incident Updated`, `Incident Resolved`, `Runbook Started`, `Runbook Finished` and `Signal Held` from incident.responder, its timers' escalation steps, the Slack buttons' actions, `OpsItem Update` and Incident Manager's `UpdateIncidentRecord` through CloudTrail";
     const PUBLISHES: bool = true;
     type Input = EscalateInput;
     type Answer = EscalateAnswer;
@@ -342,6 +353,7 @@ impl Escalate {
             LifecycleKind::RunbookStarted | LifecycleKind::RunbookFinished => {
                 return self.watch(event.kind, detail, cx).await
             }
+            LifecycleKind::SignalHeld => return self.held(detail, cx).await,
             LifecycleKind::IncidentUpdated
                 if detail
                     .resolution

@@ -247,6 +247,8 @@ impl Escalate {
                     closed,
                     at: cx.now(),
                 }),
+                hold: None,
+                silence: None,
             };
             cx.publish(LifecycleKind::ResolutionRequested, detail)
                 .await?;

@@ -353,6 +353,8 @@ impl Escalate {
             resolution: None,
             escalation: Some(note),
             request: None,
+            hold: None,
+            silence: None,
         };
         cx.publish(kind, detail).await.map_err(Into::into)
     }

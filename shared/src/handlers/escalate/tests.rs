@@ -461,3 +461,48 @@ async fn through_the_buttons_alias_only_a_button_passes() {
     let answer = b.shell.handle_invoked(&ack, deadline, alias).await.unwrap();
     assert_eq!(answer.action, EscalateAction::Acknowledged);
 }
+
+#[tokio::test]
+async fn a_held_signal_gets_a_timer_that_has_triage_act_on_it_when_the_window_ends() {
+    let rechecks = Arc::new(MemoryTimers::new());
+    let b = bench_with(Backend::IncidentManager, |e| {
+        e.with_rechecks(rechecks.clone())
+    });
+    let rules = crate::rules::DEFAULT_RULES.replace(
+        "silences:\n",
+        "windows:\n  - id: change\n    once: { start: \"2026-12-05T02:00:00Z\", end: \"2026-12-05T03:20:00Z\" }\nsilences:\n",
+    );
+    let triage = b.fakes.triage_with(Rules::from_yaml(&rules).unwrap());
+    let down = crate::handlers::testkit::fixture("cloudwatch-alarm-vpn-tunnel-down");
+    let held = b.fakes.run(&triage, &down).await.unwrap();
+    assert_eq!(held.action, crate::handlers::triage::Action::Suppressed);
+    let event = b.fakes.bus.events().last().cloned().unwrap();
+    assert_eq!(event.kind, LifecycleKind::SignalHeld);
+
+    let answer = b.run(&envelope(&event)).await.unwrap();
+    assert_eq!(answer.action, EscalateAction::Scheduled, "{answer:?}");
+    assert!(answer.incident.is_none(), "no incident holds it yet");
+    b.run(&envelope(&event)).await.unwrap(); // re-delivered: the same timer
+    let pending = rechecks.pending();
+    assert_eq!(pending.len(), 1);
+    let end = Utc
+        .with_ymd_and_hms(2026, 12, 5, 3, 20, 0)
+        .single()
+        .unwrap();
+    assert_eq!(pending[0].at, end);
+    assert!(pending[0].name.starts_with("hold-"), "{}", pending[0].name);
+    assert!(b.timers.pending().is_empty(), "not an escalation timer");
+
+    // Scheduler fires it into triage: the alarm still fires, the incident opens.
+    b.fakes
+        .alarms
+        .set("vpn-tunnel-down-vpn-0123456789abcdef0", "ALARM");
+    let input: Value = serde_json::from_str(&rechecks.fire_due(end)[0].input).unwrap();
+    let opened = b.fakes.run(&triage, &input).await.unwrap();
+    assert_eq!(
+        opened.action,
+        crate::handlers::triage::Action::Opened,
+        "{opened:?}"
+    );
+    assert_eq!(b.fakes.incidents.incidents().len(), 1);
+}

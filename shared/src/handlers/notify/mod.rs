@@ -342,7 +342,9 @@ impl Post {
             LifecycleKind::IncidentEscalated => Post::Escalated,
             LifecycleKind::IncidentAcknowledged => Post::Acknowledged,
             // resolve announces the resolution itself (`Incident Resolved`).
-            LifecycleKind::ResolutionRequested => {
+            LifecycleKind::ResolutionRequested
+            | LifecycleKind::SignalHeld
+            | LifecycleKind::IncidentSilenced => {
                 return Err(StageError::UnknownEvent(
                     "notify does not post `Resolution Requested`: resolve's `Incident Resolved` says how it ended"
                         .into(),

@@ -375,6 +375,8 @@ fn resolution_detail(
         resolution: Some(resolution),
         escalation: None,
         request: None,
+        hold: None,
+        silence: None,
     }
 }
 

@@ -111,5 +111,7 @@ pub(crate) fn lifecycle_detail(
         resolution: None,
         escalation: None,
         request: None,
+        hold: None,
+        silence: None,
     }
 }

@@ -17,6 +17,10 @@
 //! - informational (alarm `INSUFFICIENT_DATA`) → noted on an open incident (`joined`), else
 //!   `ignored`: missing data never opens or closes an incident.
 //!
+//! - a firing signal under a maintenance window or a silence is held (`suppressed`), one whose
+//!   dependency's incident is open folds into it (`joined`, [`quiet`]); a timer brings the held
+//!   signal back when the hold ends ([`recheck`]), and a recovery meanwhile releases it.
+//!
 //! Every occurrence is handled once: a re-delivered event replays its stored answer without
 //! side effects, and a retried invocation finishes what the failed one started with the same
 //! client tokens, so it can neither open a second incident nor announce one twice.
@@ -25,6 +29,8 @@ mod answer;
 mod clearing;
 mod firing;
 mod incident;
+mod quiet;
+mod recheck;
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -44,6 +50,8 @@ use crate::sources::{self, Parsed};
 
 pub use answer::{Action, TriageAnswer};
 pub use incident::{incident_summary, new_incident};
+pub use quiet::{QuietPorts, DOWNSTREAM_RECHECK};
+pub use recheck::RecheckInput;
 
 use answer::{combine, emit_decision};
 pub(crate) use incident::lifecycle_detail;
@@ -97,21 +105,24 @@ impl Failure for TriageError {
     }
 }
 
-/// The inbound event: the signals it carries (or why there are none), and its JSON for the
-/// incident's trigger.
-pub struct Inbound {
-    parsed: Parsed,
-    raw: String,
+/// The inbound event: the signals it carries (or why there are none) and its JSON for the
+/// incident's trigger; or a timer's re-check of a held signal.
+pub enum Inbound {
+    Event { parsed: Parsed, raw: String },
+    Recheck(RecheckInput),
 }
 
 impl Input for Inbound {
     fn parse(event: &Value) -> Result<Option<Self>, StageError> {
+        if let Some(recheck) = RecheckInput::parse(event)? {
+            return Ok(Some(Inbound::Recheck(recheck)));
+        }
         let parsed = sources::parse(event)?;
         let raw = match &parsed {
             Parsed::Signals(_) => serde_json::to_string(event).unwrap_or_default(),
             Parsed::NotHandled(_) => String::new(),
         };
-        Ok(Some(Inbound { parsed, raw }))
+        Ok(Some(Inbound::Event { parsed, raw }))
     }
 }
 
@@ -122,6 +133,7 @@ pub struct Triage {
     incidents: Arc<dyn IncidentWriter>,
     keys: Arc<dyn DedupeStore>,
     changes: Arc<dyn ChangeStore>,
+    quiet: Option<QuietPorts>,
 }
 
 impl Triage {
@@ -138,7 +150,22 @@ impl Triage {
             incidents,
             keys,
             changes,
+            quiet: None,
         }
+    }
+
+    /// Quiet hours: windows, silences, inhibitions and the re-check of what they held.
+    pub fn with_quiet(mut self, ports: QuietPorts) -> Self {
+        self.quiet = Some(ports);
+        self
+    }
+
+    fn quiet(&self) -> Result<&QuietPorts, StageError> {
+        self.quiet.as_ref().ok_or_else(|| StageError::Inconsistent {
+            what: "triage".into(),
+            problem: "quiet hours need the state table, the calendars and the alarms (with_quiet)"
+                .into(),
+        })
     }
 }
 
@@ -156,7 +183,11 @@ impl Stage for Triage {
         inbound: Inbound,
         cx: &Invocation<'_>,
     ) -> Result<TriageAnswer, TriageError> {
-        let signals = match inbound.parsed {
+        let (parsed, raw) = match inbound {
+            Inbound::Recheck(recheck) => return self.recheck(recheck, cx).await,
+            Inbound::Event { parsed, raw } => (parsed, raw),
+        };
+        let signals = match parsed {
             Parsed::NotHandled(reason) => return Ok(TriageAnswer::ignored(reason)),
             Parsed::Signals(signals) => signals,
         };
@@ -165,14 +196,14 @@ impl Stage for Triage {
         }
         let mut answers = Vec::with_capacity(signals.len());
         for signal in &signals {
-            answers.push(self.signal(signal, &inbound.raw, cx).await?);
+            answers.push(self.signal(signal, &raw, cx).await?);
         }
         Ok(combine(answers))
     }
 }
 
 impl Triage {
-    async fn signal(
+    pub(super) async fn signal(
         &self,
         signal: &Signal,
         raw: &str,
@@ -203,6 +234,22 @@ impl Triage {
             );
             emit_decision(&answer, &c, cx.now());
             return Ok(answer);
+        }
+        match signal.state {
+            SignalState::Firing if self.quiet.is_some() => {
+                self.index_dependency(signal, &c, cx.now()).await?;
+                if let Some(held) = self.hold_for(signal, &c, cx.now()).await? {
+                    return self.hold(signal, &c, raw, held, cx).await;
+                }
+            }
+            SignalState::Recovered => {
+                let why = format!(
+                    "recovered at {}",
+                    signal.time.format("%Y-%m-%d %H:%M:%S UTC")
+                );
+                self.release(signal, &why, cx.now()).await?;
+            }
+            _ => {}
         }
 
         let occurrence = format!("triage#{}#{}", c.dedupe_key, signal.fingerprint);
@@ -358,3 +405,6 @@ fn bound_incident(record: &DedupeRecord) -> Result<&IncidentRef, StageError> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod quiet_tests;
