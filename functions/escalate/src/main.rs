@@ -23,7 +23,8 @@ async fn main() -> Result<(), Error> {
     let timers = aws::timers(&sdk, &config.timers);
     let pager = aws::pager(&sdk, &config.paging_topics);
     let mut escalate = Escalate::new(rules, incidents.writer, state.clone(), timers, pager)
-        .with_own_roles(config.responder_roles.clone());
+        .with_own_roles(config.responder_roles.clone())
+        .with_keys(state.clone());
     if let Some(watchdog) = config.watchdog_timers() {
         escalate = escalate.with_watchdog(aws::timers(&sdk, &watchdog));
     }

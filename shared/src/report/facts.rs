@@ -34,6 +34,10 @@ pub(super) struct Facts<'a> {
     /// The pages escalate sent (one entry per stage and round), and the acknowledgement.
     pub(super) pages: Vec<&'a TimelineEntry>,
     pub(super) acknowledged: Option<&'a TimelineEntry>,
+    /// Downstream signals folded into the incident (inhibitions), one entry each.
+    pub(super) downstream: usize,
+    /// Silences set and lifted, in order.
+    pub(super) silences: Vec<&'a TimelineEntry>,
 }
 
 impl<'a> Facts<'a> {
@@ -95,6 +99,14 @@ impl<'a> Facts<'a> {
             acknowledged: timeline
                 .iter()
                 .find(|e| matches!(e.kind, EntryKind::Acknowledged { .. })),
+            downstream: timeline
+                .iter()
+                .filter(|e| matches!(e.kind, EntryKind::DownstreamFolded { .. }))
+                .count(),
+            silences: timeline
+                .iter()
+                .filter(|e| matches!(e.kind, EntryKind::Silenced { .. }))
+                .collect(),
         }
     }
 

@@ -164,6 +164,21 @@ pub(super) fn milestones(out: &mut String, facts: &Facts<'_>) {
         let list: Vec<String> = pages.iter().map(|(t, n)| format!("{t} ×{n}")).collect();
         let _ = writeln!(out, "- **Pages sent:** {}", list.join(", "));
     }
+    if facts.downstream > 0 {
+        let _ = writeln!(
+            out,
+            "- **Downstream signals folded:** {} (they paged nobody while this incident was open)",
+            facts.downstream
+        );
+    }
+    for entry in &facts.silences {
+        let _ = writeln!(
+            out,
+            "- **Silence:** {} ({})",
+            cell(entry.headline()),
+            stamp(entry.time)
+        );
+    }
 }
 
 pub(super) fn timeline(out: &mut String, input: &ReportInput<'_>) {

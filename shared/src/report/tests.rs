@@ -460,3 +460,43 @@ fn pages_and_the_acknowledgement_are_in_the_record() {
     let quiet = render(&vpn_story().input());
     assert!(!quiet.contains("Pages sent") && !quiet.contains("| Acknowledged |"));
 }
+
+#[test]
+fn downstream_signals_and_silences_are_in_the_record() {
+    let mut story = vpn_story();
+    story.record.timeline.extend([
+        entry(
+            at(3, 4, 40),
+            EntryKind::DownstreamFolded {
+                signal: "orders-1".into(),
+            },
+            "Downstream signal folded (rule cloudwatch-alarm, inhibition vpn-dependents): partner-orders-failing: ALARM",
+        ),
+        entry(
+            at(3, 5, 0),
+            EntryKind::DownstreamFolded {
+                signal: "payments-1".into(),
+            },
+            "Downstream signal folded (rule cloudwatch-alarm, inhibition vpn-dependents): partner-payments-failing: ALARM",
+        ),
+        entry(
+            at(3, 6, 0),
+            EntryKind::Silenced {
+                by: "someone in Slack".into(),
+                until: at(4, 6, 0),
+                lifted: false,
+            },
+            "Silenced by someone in Slack until 2024-05-14 04:06 UTC: no pages, no posts but the resolution",
+        ),
+    ]);
+    story.record.timeline.sort_by_key(|e| e.time);
+    let text = render(&story.input());
+    for expected in [
+        "- **Downstream signals folded:** 2 (they paged nobody while this incident was open)",
+        "- **Silence:** Silenced by someone in Slack until 2024-05-14 04:06 UTC: no pages, no posts but the resolution (2024-05-14 03:06:00)",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    let plain = render(&vpn_story().input());
+    assert!(!plain.contains("Downstream") && !plain.contains("Silence"));
+}

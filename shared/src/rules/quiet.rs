@@ -510,3 +510,96 @@ fn load_inhibition(raw: RawInhibition, rule_ids: &[&str]) -> Result<Inhibition, 
         equal,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Rules, DEFAULT_RULES};
+    use super::*;
+
+    fn load(sections: &str) -> Result<Rules, RulesError> {
+        let text = DEFAULT_RULES.replace("silences:\n  max: 24h\n", &format!("{sections}\n"));
+        let text = text.replace(
+            "inhibitions:\n  - id: vpn-dependents\n    when_open: vpn-tunnel-down\n    equal: VpnId\n",
+            "",
+        );
+        Rules::from_yaml(&text)
+    }
+
+    #[test]
+    fn the_default_rules_fold_a_vpns_dependents_and_cap_silences_at_a_day() -> Result<(), RulesError>
+    {
+        let rules = Rules::embedded()?;
+        let q = rules.quiet();
+        assert!(q.windows.is_empty());
+        assert_eq!(q.silence_max, Duration::hours(24));
+        let vpn = &q.inhibitions[0];
+        assert_eq!(
+            (vpn.id.as_str(), vpn.equal.as_str()),
+            ("vpn-dependents", "VpnId")
+        );
+        assert!(vpn.folds("cloudwatch-alarm") && !vpn.folds("vpn-tunnel-down"));
+        assert_eq!(q.sourcing("vpn-tunnel-down").count(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn each_kind_of_window_loads() -> Result<(), RulesError> {
+        let rules = load(
+            "windows:
+  - id: nightly
+    match: { rule: vpn-*, tags: { env: prod } }
+    recurring: { cron: \"0 2 * * SUN\", duration: 1h, time_zone: Europe/Berlin }
+  - id: freeze
+    calendar: { name: MaintenanceCalendar, state: OPEN }
+  - id: arn-calendar
+    calendar: arn:aws:ssm:eu-west-1:111122223333:document/MaintenanceCalendar
+  - id: migration
+    once: { start: \"2026-12-12T22:00:00Z\", end: \"2026-12-13T02:00:00+00:00\" }
+silences:
+  max: 2h",
+        )?;
+        let q = rules.quiet();
+        assert_eq!(q.windows.len(), 4);
+        assert_eq!(q.silence_max, Duration::hours(2));
+        assert_eq!(
+            q.calendars().collect::<Vec<_>>(),
+            vec![
+                "MaintenanceCalendar",
+                "arn:aws:ssm:eu-west-1:111122223333:document/MaintenanceCalendar"
+            ]
+        );
+        assert_eq!(
+            q.windows[1].calendar().map(|c| c.1),
+            Some(CalendarState::Open)
+        );
+        assert_eq!(
+            q.windows[2].calendar().map(|c| c.1),
+            Some(CalendarState::Closed)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn mistakes_name_the_section_the_entry_and_the_field() {
+        let cases = [
+            ("windows:\n  - id: w\n    match: { rule: nope }\n    once: { start: \"2026-12-12T22:00:00Z\", end: \"2026-12-13T02:00:00Z\" }", "windows.w.match.rule"),
+            ("windows:\n  - id: w\n    recurring: { cron: \"0 2 * *\", duration: 1h }", "windows.w.recurring.cron"),
+            ("windows:\n  - id: w\n    recurring: { cron: \"0 2 * * *\", duration: 1h, time_zone: Mars/Olympus }", "windows.w.recurring.time_zone"),
+            ("windows:\n  - id: w\n    recurring: { cron: \"0 2 * * *\", duration: 8d }", "windows.w.recurring.duration"),
+            ("windows:\n  - id: w\n    once: { start: \"2026-12-13T02:00:00Z\", end: \"2026-12-12T22:00:00Z\" }", "windows.w.once.end"),
+            ("windows:\n  - id: w\n    once: { start: \"2026-12-12T22:00:00Z\", end: \"2026-12-13T02:00:00Z\" }\n    calendar: C1a", "windows.w.once"),
+            ("windows:\n  - id: w\n    calendar: \"no spaces\"", "windows.w.calendar"),
+            ("windows:\n  - id: w\n    calendar: C1a\n  - id: w\n    calendar: C2a", "windows.w.id"),
+            ("silences:\n  max: 30s", "silences.max"),
+            ("inhibitions:\n  - id: i\n    when_open: nope\n    equal: VpnId", "inhibitions.i.when_open"),
+            ("inhibitions:\n  - id: i\n    when_open: vpn-tunnel-down\n    fold: vpn-*\n    equal: VpnId", "inhibitions.i.fold"),
+            ("inhibitions:\n  - id: i\n    when_open: vpn-tunnel-down\n    equal: \"\"", "inhibitions.i.equal"),
+        ];
+        for (section, field) in cases {
+            match load(section) {
+                Ok(_) => panic!("accepted: {section}"),
+                Err(e) => assert_eq!(e.field.as_deref(), Some(field), "{section}: {e}"),
+            }
+        }
+    }
+}

@@ -11,8 +11,10 @@
 //! - `Runbook Started` / `Runbook Finished`: sets / deletes the runbook watchdog's timers
 //!   ([`watch`]);
 //! - `Signal Held`: sets the timer that has triage look at the held signal again ([`hold`]);
-//! - a Slack button's `{"action": "acknowledge" | "escalate" | "resolve", "incident": <id>}` (an
-//!   AWS Chatbot custom action invoking this function);
+//! - a Slack button's `{"action": "acknowledge" | "escalate" | "resolve" | "silence_1h" |
+//!   "silence_open" | "unsilence", "incident": <id>}` (an AWS Chatbot custom action invoking
+//!   this function's `buttons` alias); silences ([`silence`]) and their end's timer
+//!   `{"silence_end": {"incident", "until"}}`;
 //! - what people do in the console ([`console`]): OpsCenter's `OpsItem Update`, Incident
 //!   Manager's `UpdateIncidentRecord` through CloudTrail. An acknowledgement stops paging; a
 //!   resolution (there, or the Resolve button) is handed to `resolve` as `Resolution Requested`,
@@ -30,6 +32,7 @@ mod hold;
 mod page;
 mod people;
 pub mod record;
+mod silence;
 mod step;
 mod watch;
 
@@ -41,11 +44,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::{LifecycleDetail, LifecycleKind, ResolutionStatus};
-use crate::ports::{IncidentWriter, Pager, PortError, ReferenceStore, Timers};
+use crate::ports::{DedupeStore, IncidentWriter, Pager, PortError, ReferenceStore, Timers};
 use crate::rules::{Rules, Step};
 use crate::shell::{BusEvent, Failure, Input, Invocation, Outcome, Stage, StageError};
 
 use record::{EscalationRecord, Records, StepInput, Stop, StopReason};
+
+pub use silence::SilenceEnd;
 
 /// The alias AWS Chatbot invokes (`<function>:buttons`): only the buttons' payloads pass it, so
 /// a channel member typing their own `lambda invoke` cannot hand escalate a forged bus, console
@@ -68,6 +73,10 @@ pub enum EscalateAction {
     Stopped,
     /// The incident's policy pages nobody (it stays in Slack).
     Skipped,
+    /// Someone silenced the incident's key: no pages, no posts until the silence ends.
+    Silenced,
+    /// A silence ended or was lifted while the incident still fires: escalation goes on.
+    Resumed,
     /// Nothing to do: already done, acknowledged, resolved, or not this stage's event.
     Ignored,
 }
@@ -115,6 +124,8 @@ impl Outcome for EscalateAnswer {
             EscalateAction::ResolutionRequested => "resolution_requested",
             EscalateAction::Stopped => "stopped",
             EscalateAction::Skipped => "skipped",
+            EscalateAction::Silenced => "silenced",
+            EscalateAction::Resumed => "resumed",
             EscalateAction::Ignored => "ignored",
         }
     }
@@ -160,6 +171,12 @@ pub enum PersonAction {
     Acknowledge,
     Escalate,
     Resolve,
+    /// Silence the incident's key for an hour.
+    #[serde(rename = "silence_1h")]
+    Silence1h,
+    /// Silence it while the incident is open (at most the rules' `silences.max`).
+    SilenceOpen,
+    Unsilence,
 }
 
 /// What `escalate` takes.
@@ -172,6 +189,7 @@ pub enum EscalateInput {
         incident: String,
     },
     Console(console::ConsoleChange),
+    SilenceEnd(SilenceEnd),
 }
 
 impl Input for EscalateInput {
@@ -187,6 +205,11 @@ impl Input for EscalateInput {
                 .map_err(|e| StageError::MalformedEvent(format!("escalation_step: {e}")))?;
             return Ok(Some(EscalateInput::Step(step)));
         }
+        if let Some(end) = event.get("silence_end") {
+            let end: SilenceEnd = serde_json::from_value(end.clone())
+                .map_err(|e| StageError::MalformedEvent(format!("silence_end: {e}")))?;
+            return Ok(Some(EscalateInput::SilenceEnd(end)));
+        }
         if event.get("action").is_some() && event.get("incident").is_some() {
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]
@@ -196,7 +219,7 @@ impl Input for EscalateInput {
             }
             let button: Button = serde_json::from_value(event.clone()).map_err(|e| {
                 StageError::MalformedEvent(format!(
-                    "a button's payload is {{\"action\": \"acknowledge\"|\"escalate\"|\"resolve\", \"incident\": <id>}}: {e}"
+                    "a button's payload is {{\"action\": \"acknowledge\"|\"escalate\"|\"resolve\"|\"silence_1h\"|\"silence_open\"|\"unsilence\", \"incident\": <id>}}: {e}"
                 ))
             })?;
             let incident = button.incident.trim().to_string();
@@ -227,6 +250,8 @@ pub struct Escalate {
     watchdog: Option<Arc<dyn Timers>>,
     /// The re-check timers of held signals (they invoke `triage`), when set up.
     rechecks: Option<Arc<dyn Timers>>,
+    /// The dedupe keys: whether a silenced incident still fires when its silence ends.
+    keys: Option<Arc<dyn DedupeStore>>,
 }
 
 impl Escalate {
@@ -246,7 +271,14 @@ impl Escalate {
             own_roles: Vec::new(),
             watchdog: None,
             rechecks: None,
+            keys: None,
         }
+    }
+
+    /// The dedupe keys (the state table): a silence's end reads whether its key still fires.
+    pub fn with_keys(mut self, keys: Arc<dyn DedupeStore>) -> Self {
+        self.keys = Some(keys);
+        self
     }
 
     /// The re-check timers (`RECHECK_TARGET_ARN`): set on `Signal Held`.
@@ -330,9 +362,16 @@ impl Stage for Escalate {
                         self.request_resolution(&record, by, "slack", false, cx)
                             .await
                     }
+                    PersonAction::Silence1h | PersonAction::SilenceOpen => {
+                        let while_open = action == PersonAction::SilenceOpen;
+                        self.silence(&record, while_open, people::SLACK_PERSON, cx)
+                            .await
+                    }
+                    PersonAction::Unsilence => self.lift(&record, people::SLACK_PERSON, cx).await,
                 }
             }
             EscalateInput::Console(change) => self.console(change, cx).await,
+            EscalateInput::SilenceEnd(end) => self.silence_end(end, cx).await,
         }
     }
 }
@@ -505,6 +544,7 @@ impl Escalate {
         if let Some(pending) = &record.pending {
             self.timers.cancel(&pending.timer).await?;
         }
+        self.end_with_incident(&record, cx.now()).await?;
         Ok(EscalateAnswer::new(
             EscalateAction::Stopped,
             id,

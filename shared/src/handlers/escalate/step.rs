@@ -57,6 +57,15 @@ impl Escalate {
             Some(s) => return ignored(format!("Paging stopped: {}. Nothing paged.", s.sentence())),
             None => {}
         }
+        if let Some(silence) = self.silenced(record, cx.now()).await? {
+            if !forced {
+                return ignored(format!(
+                    "Silenced by {} until {}: nothing paged; escalation resumes when the silence ends.",
+                    silence.by,
+                    crate::rules::quiet::utc_text(silence.until)
+                ));
+            }
+        }
         let incident = IncidentRef {
             backend: record.incident.backend,
             id: id.clone(),

@@ -27,13 +27,16 @@ fn bench_with(backend: Backend, wire: impl FnOnce(Escalate) -> Escalate) -> Benc
     let fakes = Fakes::new(backend, start);
     let timers = Arc::new(MemoryTimers::new());
     let pager = Arc::new(MemoryPager::new());
-    let stage = wire(Escalate::new(
-        Rules::embedded().unwrap(),
-        fakes.incidents.clone(),
-        fakes.references.clone(),
-        timers.clone(),
-        pager.clone(),
-    ));
+    let stage = wire(
+        Escalate::new(
+            Rules::embedded().unwrap(),
+            fakes.incidents.clone(),
+            fakes.references.clone(),
+            timers.clone(),
+            pager.clone(),
+        )
+        .with_keys(fakes.keys.clone()),
+    );
     let shell = fakes.shell(stage);
     Bench {
         fakes,
@@ -505,4 +508,139 @@ async fn a_held_signal_gets_a_timer_that_has_triage_act_on_it_when_the_window_en
         "{opened:?}"
     );
     assert_eq!(b.fakes.incidents.incidents().len(), 1);
+}
+
+/// The escalate bench with the dedupe keys wired, as `functions/escalate` does.
+fn silence_bench() -> Bench {
+    bench_with(Backend::OpsCenter, |e| e)
+}
+
+async fn silence_row(b: &Bench, now: chrono::DateTime<Utc>) -> Option<crate::quiet::Silence> {
+    let key = crate::quiet::silence_key("vpn-tunnel-down:vpn-0123456789abcdef0");
+    crate::quiet::read(b.fakes.references.as_ref(), &key, now)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn silence_for_an_hour_pauses_paging_and_its_end_resumes_it_while_the_key_fires() {
+    let b = silence_bench();
+    let opened = b.opened(1).await;
+    let id = opened.detail.incident.id.clone();
+    b.run(&envelope(&opened)).await.unwrap();
+    assert_eq!(b.paged(), vec!["primary"]);
+    let pending = b.timers.pending();
+    assert_eq!(pending.len(), 1, "the next page is due in 5 min");
+
+    let set = b
+        .run(&json!({"action": "silence_1h", "incident": id}))
+        .await
+        .unwrap();
+    assert_eq!(set.action, EscalateAction::Silenced, "{set:?}");
+    let now = b.fakes.clock.now();
+    let silence = silence_row(&b, now).await.unwrap();
+    assert_eq!(silence.until, now + Duration::hours(1));
+    assert_eq!(silence.by, "someone in Slack");
+    assert_eq!(b.timers.cancelled(), vec![pending[0].name.clone()]);
+    let end = b.timers.pending();
+    assert_eq!(end.len(), 1, "only the silence's end is pending");
+    assert!(end[0].name.starts_with("sil-"), "{}", end[0].name);
+    assert_eq!(b.kinds().last(), Some(&LifecycleKind::IncidentSilenced));
+    let note = b
+        .fakes
+        .bus
+        .events()
+        .last()
+        .unwrap()
+        .detail
+        .silence
+        .clone()
+        .unwrap();
+    assert_eq!(note.change, crate::domain::SilenceChange::Set);
+    assert!(b.fakes.incidents.incidents()[0]
+        .timeline
+        .iter()
+        .any(|e| matches!(e.kind, EntryKind::Silenced { lifted: false, .. })));
+
+    // The cancelled step fires anyway (it raced the cancel): nothing is paged.
+    let late: Value = serde_json::from_str(&pending[0].input).unwrap();
+    let skipped = b.run(&late).await.unwrap();
+    assert_eq!(skipped.action, EscalateAction::Ignored);
+    assert!(skipped.reason.contains("Silenced by"), "{}", skipped.reason);
+    assert_eq!(b.paged().len(), 1);
+
+    // The hour ends with the key still firing: announced, and the waiting step pages now.
+    let resumed = b.fire_next().await.unwrap();
+    assert_eq!(resumed.action, EscalateAction::Resumed, "{resumed:?}");
+    assert_eq!(b.paged(), vec!["primary", "primary"]);
+    let ended = b
+        .fakes
+        .bus
+        .events()
+        .iter()
+        .filter_map(|e| e.detail.silence.clone())
+        .map(|n| n.change)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        ended,
+        vec![
+            crate::domain::SilenceChange::Set,
+            crate::domain::SilenceChange::Ended
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_lifted_silence_resumes_and_a_silence_while_open_ends_with_the_incident() {
+    let b = silence_bench();
+    let opened = b.opened(1).await;
+    let id = opened.detail.incident.id.clone();
+    b.run(&envelope(&opened)).await.unwrap();
+    let set = b
+        .run(&json!({"action": "silence_open", "incident": id}))
+        .await
+        .unwrap();
+    assert_eq!(set.action, EscalateAction::Silenced);
+    let now = b.fakes.clock.now();
+    assert_eq!(
+        silence_row(&b, now).await.unwrap().until,
+        now + Duration::hours(24),
+        "the rules' max"
+    );
+    // A double click within the minute is one silence.
+    let again = b
+        .run(&json!({"action": "silence_open", "incident": id}))
+        .await
+        .unwrap();
+    assert_eq!(again.action, EscalateAction::Ignored);
+
+    b.fakes.clock.advance(Duration::minutes(20));
+    let lifted = b
+        .run(&json!({"action": "unsilence", "incident": id}))
+        .await
+        .unwrap();
+    assert_eq!(lifted.action, EscalateAction::Resumed, "{lifted:?}");
+    assert_eq!(b.paged().len(), 2, "the step due meanwhile pages at once");
+    assert!(silence_row(&b, b.fakes.clock.now())
+        .await
+        .unwrap()
+        .lifted_at
+        .is_some());
+
+    // Silenced again while open; the incident resolves: the silence ends with it.
+    b.run(&json!({"action": "silence_open", "incident": id}))
+        .await
+        .unwrap();
+    let mut resolved = opened.clone();
+    resolved.kind = LifecycleKind::IncidentResolved;
+    b.run(&envelope(&resolved)).await.unwrap();
+    assert!(silence_row(&b, b.fakes.clock.now())
+        .await
+        .unwrap()
+        .lifted_at
+        .is_some());
+    assert!(
+        b.timers.pending().is_empty(),
+        "no silence end, no step left"
+    );
 }

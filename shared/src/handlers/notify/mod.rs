@@ -15,6 +15,11 @@
 //! | `Incident Updated` with `resolution` (awaiting a responder) | resolved | `notify#<incident>#awaiting#<signal fingerprint>` |
 //! | `Incident Escalated` | escalation | `notify#<incident>#escalated#<policy>#<stage>#<round>` (`#exhausted`) |
 //! | `Incident Acknowledged` | escalation | `notify#<incident>#acknowledged` |
+//! | `Incident Silenced` (set, lifted, ended) | escalation | `notify#<incident>#silence#<change>#<until, epoch s>` |
+//! | `Signal Held`, downstream (folded into the incident) | joined | `notify#<incident>#downstream#<publication time / joined_interval>` |
+//!
+//! While a silence stands on the incident's key (`silence#<key>`), every other post is `muted`
+//! except the resolution (and a recovery waiting for a responder).
 //!
 //! (`Incident Updated` whose `resolution.status` is `resolved` is posted as the resolution.)
 //!
@@ -42,7 +47,9 @@
 
 mod escalation;
 mod joined;
+mod links;
 mod mrkdwn;
+mod quiet;
 mod render;
 
 use std::sync::Arc;
@@ -73,6 +80,8 @@ pub enum NotifyAction {
     Throttled,
     /// Already posted (a re-delivery or a duplicate publication), or nothing new to say.
     Ignored,
+    /// The incident's key is silenced: nothing but the silence and the resolution posts.
+    Muted,
 }
 
 /// The notify stage's answer for one event (**contract**).
@@ -109,6 +118,7 @@ impl Outcome for NotifyAnswer {
             NotifyAction::Skipped => "skipped",
             NotifyAction::Throttled => "throttled",
             NotifyAction::Ignored => "ignored",
+            NotifyAction::Muted => "muted",
         }
     }
 
@@ -246,10 +256,36 @@ impl Stage for Notify {
                 ),
             ));
         }
+        if let Some(silence) =
+            quiet::muted(self.references.as_ref(), post, detail, cx.now()).await?
+        {
+            return Ok(NotifyAnswer::new(
+                NotifyAction::Muted,
+                detail,
+                step,
+                format!(
+                    "The incident is silenced by {} until {}: the {} post is muted.",
+                    silence.by,
+                    mrkdwn::utc(silence.until),
+                    post.name()
+                ),
+            ));
+        }
         if post == Post::Joined {
             return self.joined(&lifecycle, &origin, cx).await;
         }
-        let key = once_key(post, detail);
+        let key = match post {
+            // Downstream folds post at most once per joined interval, counting all so far.
+            Post::Downstream => {
+                let every = self.policy.joined_interval_secs.max(60) as i64;
+                format!(
+                    "notify#{}#downstream#{}",
+                    detail.incident.id,
+                    lifecycle.time.timestamp() / every
+                )
+            }
+            _ => once_key(post, detail),
+        };
         let mentions = match &detail.escalation {
             Some(note) if post == Post::Escalated => escalation::mentions(&self.escalation, note),
             _ => Vec::new(),
@@ -323,6 +359,10 @@ pub(super) enum Post {
     /// The on-call was paged, or nobody acknowledged.
     Escalated,
     Acknowledged,
+    /// A silence set, lifted or ended.
+    Silenced,
+    /// A downstream signal folded into the incident.
+    Downstream,
 }
 
 impl Post {
@@ -341,10 +381,22 @@ impl Post {
             LifecycleKind::IncidentResolved => Post::Resolved,
             LifecycleKind::IncidentEscalated => Post::Escalated,
             LifecycleKind::IncidentAcknowledged => Post::Acknowledged,
+            LifecycleKind::IncidentSilenced if event.detail.silence.is_some() => Post::Silenced,
+            LifecycleKind::SignalHeld if folded(&event.detail) => Post::Downstream,
+            LifecycleKind::IncidentSilenced => {
+                return Err(StageError::MalformedEvent(
+                    "responder bus `Incident Silenced` event: detail.silence is missing".into(),
+                ))
+            }
+            // A held signal that folded nowhere has no thread to post in.
+            LifecycleKind::SignalHeld => {
+                return Err(StageError::UnknownEvent(
+                    "notify posts `Signal Held` only for a downstream signal folded into an incident"
+                        .into(),
+                ))
+            }
             // resolve announces the resolution itself (`Incident Resolved`).
-            LifecycleKind::ResolutionRequested
-            | LifecycleKind::SignalHeld
-            | LifecycleKind::IncidentSilenced => {
+            LifecycleKind::ResolutionRequested => {
                 return Err(StageError::UnknownEvent(
                     "notify does not post `Resolution Requested`: resolve's `Incident Resolved` says how it ended"
                         .into(),
@@ -375,7 +427,8 @@ impl Post {
             Post::RunbookStarted | Post::RunbookFinished => NotifyStep::Runbook,
             Post::Recovered => NotifyStep::Recovered,
             Post::Resolved | Post::Awaiting => NotifyStep::Resolved,
-            Post::Escalated | Post::Acknowledged => NotifyStep::Escalation,
+            Post::Escalated | Post::Acknowledged | Post::Silenced => NotifyStep::Escalation,
+            Post::Downstream => NotifyStep::Joined,
         }
     }
 
@@ -391,6 +444,8 @@ impl Post {
             Post::Awaiting => "awaiting",
             Post::Escalated => "escalated",
             Post::Acknowledged => "acknowledged",
+            Post::Silenced => "silenced",
+            Post::Downstream => "downstream",
         }
     }
 }
@@ -424,7 +479,29 @@ fn once_key(post: Post, detail: &LifecycleDetail) -> String {
             None => format!("notify#{id}#escalated"),
         },
         Post::Acknowledged => format!("notify#{id}#acknowledged"),
+        Post::Silenced => match &detail.silence {
+            Some(n) => format!(
+                "notify#{id}#silence#{}#{}",
+                serde_json::to_value(n.change)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                n.until.timestamp()
+            ),
+            None => format!("notify#{id}#silence"),
+        },
+        // One per joined interval (see `Notify::handle`); this is the first.
+        Post::Downstream => format!("notify#{id}#downstream#first"),
     }
+}
+
+/// Whether a `Signal Held` is a downstream signal folded into an incident.
+fn folded(detail: &LifecycleDetail) -> bool {
+    detail
+        .hold
+        .as_ref()
+        .is_some_and(|h| h.kind == crate::domain::HoldKind::Downstream)
+        && !detail.incident.id.is_empty()
 }
 
 #[cfg(test)]

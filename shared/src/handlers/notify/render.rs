@@ -10,13 +10,13 @@ use chrono::Duration;
 use super::escalation;
 use super::joined::Joined;
 use super::mrkdwn::{code, link, list, plain, text, utc};
+use super::quiet;
 use super::Post;
 use crate::chatbot::{self, CustomNotification, Metadata};
 use crate::console;
 use crate::diagnosis::RunbookRun;
 use crate::domain::{
-    stable_hash, trim_chars, unique, Backend, LifecycleDetail, LifecycleKind, SignalKind,
-    SignalState,
+    stable_hash, trim_chars, unique, LifecycleDetail, LifecycleKind, SignalState, SilenceChange,
 };
 use crate::ports::AttributeValue;
 use crate::shell::Origin;
@@ -30,8 +30,6 @@ pub(super) const VALUE_MAX: usize = 200;
 const OUTPUTS_LISTED: usize = 8;
 /// Diagnosis notes and resolution checks listed.
 pub(super) const ITEMS_LISTED: usize = 6;
-/// Console links listed for the resources.
-const LINKS_LISTED: usize = 4;
 
 /// Everything one message is rendered from: pure, no I/O.
 pub(super) struct Render<'a> {
@@ -115,6 +113,10 @@ impl Render<'_> {
         put("step", self.post.step().as_str());
         if let Some(function) = self.buttons {
             put("escalate", function);
+        }
+        // The Lift silence button shows on the post that says who silenced.
+        if self.detail.silence.as_ref().map(|s| s.change) == Some(SilenceChange::Set) {
+            put("silenced", "yes");
         }
         if let Some(run) = &self.detail.automation {
             if matches!(self.post, Post::RunbookStarted | Post::RunbookFinished) {
@@ -201,6 +203,7 @@ impl Render<'_> {
             Post::Resolved => ":white_check_mark:",
             Post::Awaiting => ":raised_hand:",
             Post::Escalated | Post::Acknowledged => escalation::emoji(self),
+            Post::Silenced | Post::Downstream => quiet::emoji(self),
         }
     }
 
@@ -227,6 +230,7 @@ impl Render<'_> {
             Post::Resolved => "Resolved".to_string(),
             Post::Awaiting => "Recovered, waiting for a responder".to_string(),
             Post::Escalated | Post::Acknowledged => escalation::what(self),
+            Post::Silenced | Post::Downstream => quiet::what(self),
         }
     }
 
@@ -244,6 +248,7 @@ impl Render<'_> {
             Post::Resolved => self.resolved(),
             Post::Awaiting => self.awaiting(),
             Post::Escalated | Post::Acknowledged => escalation::lines(self),
+            Post::Silenced | Post::Downstream => quiet::lines(self),
         };
         if self.post != Post::Awaiting {
             lines.push(format!("*Incident:* {}", self.incident_link()));
@@ -527,72 +532,9 @@ impl Render<'_> {
         ));
         lines
     }
-
-    /// The incident record in its console.
-    fn incident_link(&self) -> String {
-        let incident = &self.detail.incident;
-        let region = &self.origin.region;
-        match incident.backend {
-            Backend::OpsCenter => link(
-                &console::ops_item(region, &incident.id),
-                &format!("OpsItem {}", incident.id),
-            ),
-            // The console's page of one incident record could not be confirmed from the
-            // documentation, so this links the Incident Manager incident list (open incidents
-            // first) and names the record's ARN next to it.
-            Backend::IncidentManager => format!(
-                "{} (record {})",
-                link(&console::incident_manager(region), "Incident Manager"),
-                code(&incident.id)
-            ),
-        }
-    }
-
-    /// Console links for the signal's resources that have a known console page.
-    fn resource_links(&self) -> Vec<String> {
-        let detail = self.detail;
-        let signal = &detail.signal;
-        let mut links: Vec<String> = Vec::new();
-        let mut seen: Vec<String> = Vec::new();
-        let candidates = std::iter::once(&signal.resource)
-            .chain(&signal.resources)
-            .chain(&detail.incident.resources);
-        for resource in candidates {
-            if let Some((label, url)) = console::resource_page(resource, &signal.region) {
-                if !seen.contains(&url) {
-                    links.push(link(&url, &label));
-                    seen.push(url);
-                }
-            }
-        }
-        if let Some((label, url)) = finding_link(detail) {
-            if !seen.contains(&url) {
-                links.push(link(&url, &label));
-            }
-        }
-        links.truncate(LINKS_LISTED);
-        links
-    }
 }
 
 /// `incident-` and 20 hex characters of the incident id: one Slack thread per incident.
 pub fn thread_id(incident: &str) -> String {
     format!("incident-{}", stable_hash(&[incident], 20))
-}
-
-/// The finding in its console (GuardDuty, Security Hub), as `enrich` links it.
-fn finding_link(detail: &LifecycleDetail) -> Option<(String, String)> {
-    let signal = &detail.signal;
-    let id = signal.finding_id.as_deref()?;
-    match signal.kind {
-        SignalKind::GuardDutyFinding => Some((
-            "GuardDuty finding".to_string(),
-            console::guardduty_finding(&signal.region, id),
-        )),
-        SignalKind::SecurityHubFinding => Some((
-            "Security Hub finding".to_string(),
-            console::security_hub_finding(&signal.region, id),
-        )),
-        _ => None,
-    }
 }

@@ -1199,3 +1199,133 @@ async fn a_page_mentions_only_the_rules_user_groups_and_every_message_names_the_
         page["metadata"]["threadId"]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Quiet hours.
+
+fn silence_event(change: crate::domain::SilenceChange, minutes: i64) -> Value {
+    let mut d = opened_detail();
+    d.silence = Some(crate::domain::SilenceNote {
+        change,
+        by: "someone in Slack".into(),
+        until: at(60),
+        until_resolved: false,
+    });
+    envelope(LifecycleKind::IncidentSilenced, at(minutes), &d)
+}
+
+#[tokio::test]
+async fn a_silence_posts_who_and_until_when_then_mutes_all_but_the_resolution() {
+    let b = bench();
+    let set = b
+        .ok(&silence_event(crate::domain::SilenceChange::Set, 1))
+        .await;
+    assert_eq!(action(&set), NotifyAction::Posted, "{set:?}");
+    let text = b.texts().pop().unwrap();
+    assert!(text.contains("Silenced"), "{text}");
+    assert!(
+        text.contains("someone in Slack until 2024-05-14 04:02:10 UTC"),
+        "{text}"
+    );
+    let message = b.messages().pop().unwrap();
+    assert_eq!(
+        message["metadata"]["additionalContext"]["silenced"],
+        json!("yes"),
+        "the Lift silence button"
+    );
+
+    // The row escalate wrote: notify reads it and mutes the joined update and the recovery.
+    let silence = crate::quiet::Silence {
+        incident: INCIDENT.into(),
+        by: "someone in Slack".into(),
+        set_at: at(1),
+        until: at(60),
+        until_resolved: false,
+        lifted_at: None,
+    };
+    let row = crate::quiet::silence_key("vpn-tunnel-down:vpn-0123456789abcdef0");
+    crate::quiet::write(b.references.as_ref(), &row, &silence, at(120))
+        .await
+        .unwrap();
+    b.clock.set(at(5));
+    let joined = b.ok(&joined_event(&opened_detail(), 2, at(5))).await;
+    assert_eq!(action(&joined), NotifyAction::Muted, "{joined:?}");
+    let mut recovered = opened_detail();
+    recovered_signal(&mut recovered, 6);
+    let muted = b
+        .ok(&envelope(LifecycleKind::SignalRecovered, at(6), &recovered))
+        .await;
+    assert_eq!(action(&muted), NotifyAction::Muted);
+    let mut resolved = opened_detail();
+    resolved.resolution = Some(Resolution {
+        status: ResolutionStatus::Resolved,
+        verified: true,
+        checks: vec!["DescribeVpnConnections: both tunnels UP".into()],
+        waiting_reason: None,
+        report: None,
+        time_to_resolve_secs: Some(420),
+        resolved_by: None,
+    });
+    let posted = b
+        .ok(&envelope(LifecycleKind::IncidentResolved, at(7), &resolved))
+        .await;
+    assert_eq!(
+        action(&posted),
+        NotifyAction::Posted,
+        "the resolution always posts"
+    );
+    assert_eq!(b.published().len(), 2);
+
+    // Lifted: posts again, and says so.
+    let lifted = b
+        .ok(&silence_event(crate::domain::SilenceChange::Lifted, 8))
+        .await;
+    assert_eq!(action(&lifted), NotifyAction::Posted);
+    assert!(b.texts().pop().unwrap().contains("Silence lifted"));
+}
+
+#[tokio::test]
+async fn downstream_signals_post_once_per_joined_interval_with_the_count() {
+    let b = bench();
+    let held = |count: u64, minutes: i64| {
+        let mut d = opened_detail();
+        d.signal.summary = "partner-orders-failing: ALARM — orders to the partner fail".into();
+        d.signal.fingerprint = format!("orders-{count}");
+        d.hold = Some(crate::domain::HoldNote {
+            kind: crate::domain::HoldKind::Downstream,
+            by: "vpn-dependents".into(),
+            subject: "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:partner-orders-failing"
+                .into(),
+            recheck_at: at(minutes + 5),
+            folded: Some(count),
+        });
+        envelope(LifecycleKind::SignalHeld, at(minutes), &d)
+    };
+    assert_eq!(action(&b.ok(&held(1, 1)).await), NotifyAction::Posted);
+    let text = b.texts().pop().unwrap();
+    assert!(text.contains("Downstream signal folded"), "{text}");
+    assert!(text.contains("1 downstream signal* folded"), "{text}");
+    assert_eq!(
+        action(&b.ok(&held(2, 2)).await),
+        NotifyAction::Ignored,
+        "same interval"
+    );
+    assert_eq!(action(&b.ok(&held(3, 16)).await), NotifyAction::Posted);
+    assert!(b.texts().pop().unwrap().contains("3 downstream signals"));
+    assert_eq!(b.steps(), vec!["joined", "joined"]);
+
+    // A held signal that folded nowhere is not notify's.
+    let mut window = opened_detail();
+    window.incident.id = String::new();
+    window.hold = Some(crate::domain::HoldNote {
+        kind: crate::domain::HoldKind::Window,
+        by: "nightly".into(),
+        subject: ALARM_ARN.into(),
+        recheck_at: at(30),
+        folded: None,
+    });
+    let err = b
+        .run(&envelope(LifecycleKind::SignalHeld, at(3), &window))
+        .await;
+    assert!(err.is_err(), "misrouted: loud");
+}

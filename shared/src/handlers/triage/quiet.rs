@@ -203,7 +203,8 @@ impl Triage {
     }
 
     /// Holds the signal: the hold row, on a downstream signal's dependency the timeline entry
-    /// and count (once per occurrence), EMF `SignalsSilenced`, and `Signal Held`.
+    /// and count (once per occurrence), EMF `SignalsSilenced` (`SignalsFolded` downstream), and
+    /// `Signal Held`.
     pub(super) async fn hold(
         &self,
         signal: &Signal,
@@ -279,7 +280,10 @@ impl Triage {
                 ("Impact", &c.impact.get().to_string()),
                 ("Service", &c.service),
             ],
-            &[Metric::count("SignalsSilenced")],
+            &[Metric::count(match held.kind {
+                HoldKind::Downstream => "SignalsFolded",
+                HoldKind::Window | HoldKind::Silence => "SignalsSilenced",
+            })],
         );
         Ok(match &held.into {
             Some(record) => TriageAnswer::on(Action::Joined, c, record, &incident, held.reason),
