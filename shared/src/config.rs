@@ -46,6 +46,9 @@ pub struct TriageConfig {
     pub opening: Opening,
     /// `RULES`: optional path of a rules file replacing the embedded default.
     pub rules_path: Option<PathBuf>,
+    /// `CHANGE_CALENDARS`: optional, the Change Calendars (document names, comma-separated)
+    /// triage may read: the rules' windows may follow no other.
+    pub change_calendars: Vec<String>,
 }
 
 impl TriageConfig {
@@ -82,16 +85,42 @@ impl TriageConfig {
                 )
             }
         };
+        let change_calendars = get("CHANGE_CALENDARS")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(TriageConfig {
             stage,
             opening,
             rules_path: get("RULES").map(PathBuf::from),
+            change_calendars,
         })
     }
 
-    /// The rules: the file named by `RULES`, else the embedded default.
+    /// The rules: the file named by `RULES`, else the embedded default; every Change Calendar
+    /// their windows follow must be one `CHANGE_CALENDARS` lets triage read.
     pub fn rules(&self) -> Result<Rules, ConfigError> {
-        load_rules(self.rules_path.as_deref())
+        let rules = load_rules(self.rules_path.as_deref())?;
+        for calendar in rules.quiet().calendars() {
+            // A calendar named by ARN is the document after `document/`.
+            let name = calendar
+                .rsplit_once(":document/")
+                .map_or(calendar, |(_, n)| n);
+            if !self.change_calendars.iter().any(|c| c == name) {
+                return Err(ConfigError::Invalid {
+                    name: "CHANGE_CALENDARS",
+                    problem: format!(
+                        "the rules' maintenance windows follow Change Calendar `{name}`, which is not listed (the template's ChangeCalendars parameter): triage could not read it"
+                    ),
+                });
+            }
+        }
+        Ok(rules)
     }
 }
 
@@ -552,6 +581,32 @@ mod tests {
     }
 
     const PLAN: &str = "arn:aws:ssm-incidents::111122223333:response-plan/vpn";
+
+    #[test]
+    fn rules_may_follow_only_the_change_calendars_triage_may_read() {
+        let rules = crate::rules::DEFAULT_RULES.replace(
+            "silences:\n",
+            "windows:\n  - id: freeze\n    calendar: arn:aws:ssm:eu-west-1:111122223333:document/Freeze\nsilences:\n",
+        );
+        let path = std::env::temp_dir().join(format!("rules-calendar-{}.yaml", std::process::id()));
+        std::fs::write(&path, rules).unwrap();
+        let file = path.display().to_string();
+        let base = [
+            ("INCIDENT_BACKEND", "opscenter"),
+            ("RESPONDER_BUS", "responder"),
+            ("STATE_TABLE", "state"),
+            ("RULES", file.as_str()),
+        ];
+        let unlisted = config(&base).unwrap().rules();
+        assert!(
+            matches!(&unlisted, Err(ConfigError::Invalid { name: "CHANGE_CALENDARS", problem }) if problem.contains("`Freeze`")),
+            "{unlisted:?}"
+        );
+        let mut listed = base.to_vec();
+        listed.push(("CHANGE_CALENDARS", "Other, Freeze"));
+        assert!(config(&listed).unwrap().rules().is_ok());
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[test]
     fn reads_the_contract_variables() {

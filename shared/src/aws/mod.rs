@@ -4,7 +4,8 @@
 //! - [`error`]: maps any SDK error onto a [`PortError`](crate::ports::PortError);
 //! - [`incident_manager`]: the incident ports on Incident Manager;
 //! - [`opscenter`]: the incident ports on OpsCenter OpsItems;
-//! - [`calendar`]: [`Calendars`](crate::ports::Calendars) on SSM Change Calendar;
+//! - [`opscenter::calendar`]: [`Calendars`](crate::ports::Calendars) on SSM Change Calendar
+//!   (the same SSM client);
 //! - [`dynamodb`]: the state table's ports (dedupe keys, run-once records, references);
 //! - [`eventbridge`]: [`EventBus`](crate::ports::EventBus) on the responder bus;
 //! - [`ec2`]: [`NetworkInventory`](crate::ports::NetworkInventory) on EC2 `Describe*`;
@@ -33,9 +34,6 @@ pub mod incident_manager;
 
 #[cfg(feature = "opscenter")]
 pub mod opscenter;
-
-#[cfg(feature = "opscenter")]
-pub mod calendar;
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
@@ -211,8 +209,10 @@ fn incident_manager_store(
 
 /// SSM Change Calendars, which maintenance windows may follow (triage).
 #[cfg(feature = "opscenter")]
-pub fn calendars(sdk: &aws_types::SdkConfig) -> Arc<calendar::SsmCalendars> {
-    Arc::new(calendar::SsmCalendars::new(aws_sdk_ssm::Client::new(sdk)))
+pub fn calendars(sdk: &aws_types::SdkConfig) -> Arc<opscenter::calendar::SsmCalendars> {
+    Arc::new(opscenter::calendar::SsmCalendars::new(
+        aws_sdk_ssm::Client::new(sdk),
+    ))
 }
 
 #[cfg(feature = "opscenter")]

@@ -19,6 +19,8 @@
 //!   last change, usually the resolution itself). The timeline is every `responder:timeline:*`
 //!   entry read back (time from the key, words and kind from the value), sorted by time then key.
 //!
+//! [`calendar`] reads SSM Change Calendars with the same SSM SDK (maintenance windows).
+//!
 //! Limits (API reference, `API_CreateOpsItem.html`): `Title` 1–1,024 characters, `Description`
 //! 1–2,048 characters, `Source` 1–128 characters and must not contain `aws`, `amazon` or `amzn`,
 //! `Severity` "1"–"4", `Priority` 1–5, operational-data keys ≤ 128 characters, values ≤ 20 KB.
@@ -44,6 +46,7 @@ use crate::ports::{
     Standing,
 };
 
+pub mod calendar;
 mod data;
 
 use data::{

@@ -12,7 +12,7 @@ use aws_sdk_ssm::operation::get_calendar_state::GetCalendarStateError;
 use aws_sdk_ssm::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::error::from_sdk_error;
+use crate::aws::error::from_sdk_error;
 use crate::ports::{CalendarReading, Calendars, PortError, PortErrorKind};
 
 /// SSM Change Calendars in one region.
