@@ -46,9 +46,11 @@ class Timer:
 
     @property
     def at(self) -> datetime:
-        """When it is due: the `at` of its input (an escalation step or a watchdog check)."""
+        """When it is due: the `at` of its input (an escalation step, a watchdog check, a
+        re-check), or a silence's `until`."""
         [body] = self.input.values()
-        return datetime.fromisoformat(body["at"].replace("Z", "+00:00"))
+        due = body.get("at") or body["until"]
+        return datetime.fromisoformat(due.replace("Z", "+00:00"))
 
 
 class Paging:
@@ -116,20 +118,22 @@ class Paging:
     def env(self) -> dict[str, str]:
         """escalate's own variables (README): the paging topics, the schedule group, the role
         Scheduler assumes, the function the timers invoke, the responder's own roles (here the
-        bench's automation role: its console changes are not a person's), and runbook's ARN for
-        the watchdog's timers."""
+        bench's automation role: its console changes are not a person's), runbook's ARN for
+        the watchdog's timers and triage's for the re-checks of held signals."""
         return {
             "PAGING_TOPICS": ",".join(f"{n}={a}" for n, a in self.topic_arns.items()),
             **self.timer_env("escalate"),
             "RESPONDER_ROLE_ARNS": self.bench.automation_role_arn,
             "WATCHDOG_TARGET_ARN": self.function_arn("runbook"),
+            "RECHECK_TARGET_ARN": self.function_arn("triage"),
         }
 
     # --- timers ---------------------------------------------------------------------------------
 
     def timers(self, prefix: str = "esc-") -> list[Timer]:
         """The schedules pending in the group whose name starts with `prefix` (`esc-` escalation
-        steps, `wd-` runbook watchdogs, `` all), earliest first."""
+        steps, `wd-` runbook watchdogs, `hold-` re-checks of held signals, `sil-` silences' ends,
+        `` all), earliest first."""
         names: list[str] = []
         for page in self.scheduler.get_paginator("list_schedules").paginate(
             GroupName=SCHEDULE_GROUP

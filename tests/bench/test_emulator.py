@@ -1182,3 +1182,59 @@ def test_python_dash_m_emulator_serves_until_sigterm():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# --- Change Calendar (moto has none) ------------------------------------------------------------
+
+
+def test_moto_has_no_change_calendar_state() -> None:
+    """The gap this emulator fills: moto answers GetCalendarState with NotImplementedError."""
+    from moto import mock_aws
+
+    with mock_aws():
+        ssm_moto = boto3.client("ssm", region_name="us-east-1")
+        with pytest.raises(NotImplementedError, match="get_calendar_state"):
+            ssm_moto.get_calendar_state(CalendarNames=["MaintenanceCalendar"])
+
+
+def test_change_calendar_state_at_a_time(emu, ssm):
+    change = datetime(2026, 12, 6, 3, 0, tzinfo=timezone.utc)
+    emu.set_calendar("MaintenanceCalendar", "CLOSED", change)
+    emu.set_calendar("Releases", "OPEN")
+    got = ssm.get_calendar_state(
+        CalendarNames=["MaintenanceCalendar"], AtTime="2026-12-06T02:10:00Z"
+    )
+    assert (got["State"], got["AtTime"], got["NextTransitionTime"]) == (
+        "CLOSED",
+        "2026-12-06T02:10:00Z",
+        "2026-12-06T03:00:00Z",
+    )
+    arn = f"arn:aws:ssm:{REGION}:{ACCOUNT}:document/Releases"
+    assert ssm.get_calendar_state(CalendarNames=[arn])["State"] == "OPEN"
+    assert "NextTransitionTime" not in ssm.get_calendar_state(CalendarNames=["Releases"])
+    # Closed if any is closed.
+    both = ssm.get_calendar_state(CalendarNames=["Releases", "MaintenanceCalendar"])
+    assert both["State"] == "CLOSED"
+    with pytest.raises(ClientError) as e:
+        ssm.get_calendar_state(CalendarNames=["Nope"])
+    assert e.value.response["Error"]["Code"] == "InvalidDocument"
+
+
+def test_an_alarm_event_carries_the_alarms_tags(emu, cw_json):
+    cw_json.put_metric_alarm(
+        AlarmName="partner-orders-failing",
+        Namespace="Orders",
+        MetricName="OrdersFailed",
+        Dimensions=[{"Name": "Partner", "Value": "acme"}],
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Tags=[{"Key": "VpnId", "Value": "vpn-0abc"}],
+    )
+    cw_json.set_alarm_state(
+        AlarmName="partner-orders-failing", StateValue="ALARM", StateReason="test"
+    )
+    event = emu.alarm_state_change_event("partner-orders-failing")
+    assert event["detail"]["alarmTags"] == {"VpnId": "vpn-0abc"}

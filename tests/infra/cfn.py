@@ -287,6 +287,18 @@ class _Evaluator:
             if key == "Fn::If":
                 name, then, otherwise = arg
                 return self.value(then if self.condition(name) else otherwise)
+            # Lists in conditions (a CommaDelimitedList parameter is its text, "a,b").
+            if key == "Fn::Join":
+                delimiter, items = arg
+                return delimiter.join(str(self.value(i)) for i in _items(self.value(items)))
+            if key == "Fn::Split":
+                delimiter, text = arg
+                return str(self.value(text)).split(delimiter)
+            if key == "Fn::Select":
+                index, items = arg
+                return _items(self.value(items))[int(self.value(index))]
+        if isinstance(node, list):
+            return [self.value(n) for n in node]
         return node
 
     def resolve(self, node: Any) -> Any:
@@ -679,3 +691,8 @@ def _backends_at(body: str, index: int, variants: dict[str, str]) -> set[str]:
             else:
                 depth -= 1
     return set()
+
+
+def _items(value: Any) -> list[Any]:
+    """A list value: a list as it is, a CommaDelimitedList parameter's text split on commas."""
+    return value if isinstance(value, list) else str(value).split(",")

@@ -582,3 +582,34 @@ def _passed_role_resources(
 
 def view_backend(view: cfn.View) -> str:
     return str(view.parameters[cfn.BACKEND_PARAMETER])
+
+
+@pytest.mark.parametrize(
+    "calendars, granted",
+    [("", 0), ("MaintenanceCalendar", 1), ("MaintenanceCalendar,Releases", 2), ("A,B,C", 3)],
+)
+def test_triage_reads_only_the_change_calendars_named(
+    template: cfn.Template, calendars: str, granted: int
+) -> None:
+    """ssm:GetCalendarState on one document ARN per calendar the ChangeCalendars parameter names
+    (up to three), and none without calendars."""
+    view = template.evaluated({"ChangeCalendars": calendars})
+    function = view.function("triage")
+    role = view.resources[str(function.role_id)]
+    statements = [
+        st
+        for policy in role["Properties"]["Policies"]
+        for st in policy["PolicyDocument"]["Statement"]
+        if st.get("Sid") == "ReadTheChangeCalendars"
+    ]
+    if granted == 0:
+        assert statements == []
+        return
+    [statement] = statements
+    assert statement["Action"] == ["ssm:GetCalendarState"]
+    resources = statement["Resource"]
+    assert len(resources) == granted, resources
+    for resource in resources:
+        sub = resource["Fn::Sub"]
+        assert sub[0].endswith(":document/${Name}"), sub
+    assert "CHANGE_CALENDARS" in function.properties["Environment"]["Variables"]

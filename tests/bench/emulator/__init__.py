@@ -1,5 +1,5 @@
 """Our own AWS emulator for what moto lacks: Incident Manager (restJson1), SSM OpsItems and
-Automation (awsJson1_1), and CloudWatch metrics and alarms over Smithy RPC v2 CBOR (what
+Automation and Change Calendar (awsJson1_1), and CloudWatch metrics and alarms over Smithy RPC v2 CBOR (what
 aws-sdk-cloudwatch speaks), on 127.0.0.1, for the unmodified AWS SDKs.
 
     from emulator import Emulator

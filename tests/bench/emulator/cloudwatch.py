@@ -175,6 +175,8 @@ class CloudWatch:
         if alarm.get("AlarmDescription"):
             configuration["description"] = alarm["AlarmDescription"]
         configuration["metrics"] = self._event_metrics(alarm_name)
+        meta = self.alarm_meta.get(alarm_name, {})
+        tags = {t["Key"]: t["Value"] for t in meta.get("tags", []) if "Key" in t}
         return {
             "version": "0",
             "id": str(uuid.uuid4()),
@@ -186,6 +188,9 @@ class CloudWatch:
             "resources": [arn],
             "detail": {
                 "alarmName": alarm_name,
+                # Tag propagation on: the alarm's tags ride in the event (AWS documents
+                # `alarmTags` only then; an alarm without tags carries none).
+                **({"alarmTags": tags} if tags else {}),
                 "configuration": configuration,
                 "previousState": self._event_state(change["previous"]),
                 "state": self._event_state(change["state"]),

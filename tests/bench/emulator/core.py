@@ -173,6 +173,12 @@ class Emulator:
         with self.lock:
             self.ssm.ops_dedup_mode = mode
 
+    def set_calendar(self, name: str, state: str, next_transition: datetime | None = None) -> None:
+        """A Change Calendar GetCalendarState answers for: OPEN or CLOSED, changing next at
+        `next_transition` (moto has no Change Calendar)."""
+        with self.lock:
+            self.ssm.set_calendar(name, state, next_transition)
+
     def register_document(self, name: str, parameters: dict[str, dict[str, Any]]) -> None:
         """Another Automation runbook StartAutomationExecution accepts: parameter name ->
         {"required": bool, "pattern": regex, "allowed": [values]}."""

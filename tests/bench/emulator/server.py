@@ -46,6 +46,7 @@ SSM_OPERATIONS = (
     "StartAutomationExecution",
     "GetAutomationExecution",
     "DescribeAutomationExecutions",
+    "GetCalendarState",
 )
 CLOUDWATCH_OPERATIONS = (
     "PutMetricData",

@@ -1,4 +1,5 @@
-"""AWS Systems Manager (`ssm`), awsJson1_1: OpsCenter OpsItems and Automation executions.
+"""AWS Systems Manager (`ssm`), awsJson1_1: OpsCenter OpsItems, Automation executions and
+Change Calendar state (`GetCalendarState`, calendars set with `set_calendar`).
 
 Requests are `POST /` with `X-Amz-Target: AmazonSSM.<Operation>`. Shapes and limits follow the
 API reference (`API_CreateOpsItem.html`, `API_UpdateOpsItem.html`, `API_DescribeOpsItems.html`,
@@ -15,7 +16,7 @@ import json
 import re
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from .common import ApiError, Checker, clone, drop_none, iso, now, page
@@ -113,6 +114,8 @@ class Ssm:
         self.dedup_hits: list[dict[str, Any]] = []
         self.automations: dict[str, dict[str, Any]] = {}  # id -> GetAutomationExecution shape
         self.automation_tokens: dict[str, tuple[str, Any]] = {}  # ClientToken -> (id, request)
+        # Change Calendars: name -> {"state": OPEN|CLOSED, "next": datetime | None}
+        self.calendars: dict[str, dict[str, Any]] = {}
 
     # --- in-process -------------------------------------------------------------------------
 
@@ -184,6 +187,12 @@ class Ssm:
                 "ExecutedBy": e["ExecutedBy"],
             },
         }
+
+    def set_calendar(self, name: str, state: str, next_transition: Any = None) -> None:
+        """A Change Calendar (a `ChangeCalendar` document) and its state now: OPEN or CLOSED,
+        and when it changes next (a datetime, or None)."""
+        assert state in ("OPEN", "CLOSED"), state
+        self.calendars[name] = {"state": state, "next": next_transition}
 
     def register_document(self, name: str, parameters: dict[str, dict[str, Any]]) -> None:
         """Teach the emulator another Automation runbook: parameter name -> {"required": bool,
@@ -580,6 +589,33 @@ class Ssm:
         return drop_none({"AutomationExecutionMetadataList": metadata, "NextToken": token})
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def GetCalendarState(self, p: dict[str, Any]) -> dict[str, Any]:
+        """`CalendarNames` (names or `arn:…:document/<name>`), optional ISO 8601 `AtTime`.
+        OPEN only if every calendar is open; `NextTransitionTime` the earliest known. A name that
+        is no calendar: `InvalidDocument` (API_GetCalendarState.html)."""
+        names = p.get("CalendarNames")
+        if not isinstance(names, list) or not names:
+            raise ApiError(
+                "ValidationException", "1 validation error detected: CalendarNames is required", 400
+            )
+        states, nexts = [], []
+        for raw in names:
+            name = str(raw).rsplit(":document/", 1)[-1]
+            calendar = self.calendars.get(name)
+            if calendar is None:
+                raise ApiError("InvalidDocument", f"Document {raw} does not exist.", 400)
+            states.append(calendar["state"])
+            if calendar["next"] is not None:
+                nexts.append(calendar["next"])
+        at = p.get("AtTime") or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        out: dict[str, Any] = {
+            "State": "OPEN" if all(s == "OPEN" for s in states) else "CLOSED",
+            "AtTime": at,
+        }
+        if nexts:
+            out["NextTransitionTime"] = min(nexts).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return out
 
     @staticmethod
     def _execution_view(execution: dict[str, Any]) -> dict[str, Any]:
