@@ -90,11 +90,11 @@ functions: ## Build the debug function binaries the local AWS bench runs
 demo: $(BENCH_READY) functions ## Play the VPN-down and escalation stories on the local AWS bench and print what a responder sees
 	cd tests/bench && ../../$(VENV)/bin/python demo.py
 
-triage: ## Print triage's decision for EVENT (one or more files) with RULES (default: embedded), offline
-	@test -n "$(EVENT)" || { echo "usage: make triage EVENT=tests/fixtures/events/cloudwatch-alarm-vpn-tunnel-down.json [RULES=my-rules.yaml]"; exit 2; }
-	@$(CARGO) run -q --locked -p responder --bin triage-try -- $(if $(RULES),--rules $(RULES)) $(EVENT)
+triage: ## Print triage's decision for EVENT (files) with RULES, offline; AT=<time>, OPEN=<event files open first>, CALENDAR=<name=STATE>, SILENCED=<dedupe key>
+	@test -n "$(EVENT)" || { echo "usage: make triage EVENT=tests/fixtures/events/cloudwatch-alarm-vpn-tunnel-down.json [RULES=my-rules.yaml] [AT=2026-12-06T02:10:00Z] [OPEN=<event files>] [CALENDAR=Name=CLOSED] [SILENCED=<dedupe key>]"; exit 2; }
+	@$(CARGO) run -q --locked -p responder --bin triage-try -- $(if $(RULES),--rules $(RULES)) $(if $(AT),--at $(AT)) $(foreach f,$(OPEN),--open $(f)) $(foreach c,$(CALENDAR),--calendar $(c)) $(foreach k,$(SILENCED),--silenced $(k)) $(EVENT)
 
-rules-check: ## Validate a rules file (RULES=..., default: the embedded rules) and list its rules
+rules-check: ## Validate a rules file (RULES=..., default: the embedded rules) and list its rules, escalation, windows, silences and inhibitions
 	@$(CARGO) run -q --locked -p responder --bin triage-try -- $(if $(RULES),--rules $(RULES)) --check
 
 bench: $(BENCH_READY) release ## Benchmark report: size, cold start, peak RSS, events/s, classification cost (~15 min)

@@ -833,6 +833,29 @@ class Bench:
         self.set_alarm_state(vpn_id, state)
         return name
 
+    def downstream_alarm(self, vpn_id: str, name: str = "partner-orders-failing") -> dict[str, Any]:
+        """An alarm of something behind the VPN (orders to a partner failing), tagged
+        `VpnId=<vpn_id>`, put in ALARM in the emulator; returns its state-change event, which
+        carries the tag (`alarmTags`) as with tag propagation on."""
+        self.cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="Orders",
+            MetricName="OrdersFailed",
+            Dimensions=[{"Name": "Partner", "Value": "acme"}],
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=5.0,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            Tags=[{"Key": "VpnId", "Value": vpn_id}],
+        )
+        self.cloudwatch.set_alarm_state(
+            AlarmName=name,
+            StateValue="ALARM",
+            StateReason="Threshold Crossed: 12 orders to the partner failed in a minute",
+        )
+        return self.emu.alarm_state_change_event(name)
+
     def set_alarm_state(self, vpn_id: str, state: str) -> dict[str, Any]:
         """Moves the VPN's alarm to `state` (`ALARM` or `OK`, with the fixtures' reason and
         reason data; `SetAlarmState` in the emulator) and returns the EventBridge

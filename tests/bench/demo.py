@@ -25,6 +25,11 @@ the timers (EventBridge Scheduler in moto, fired by the bench as Scheduler would
 add the secondary, someone presses Acknowledge in Slack (the template's AWS Chatbot custom
 action, run on the message notify posted) and paging stops; later a person resolves the incident
 in the console, and `resolve` writes its record "by" that person.
+
+Last, quiet hours (OpsCenter): a partner VPN goes down inside its nightly maintenance window —
+held, nobody paged — and when the window ends with the tunnel still down the incident opens;
+an orders alarm tagged with the VPN's id folds into that incident instead of paging on its own,
+and opens its own incident once the VPN is back while orders still fail.
 """
 
 from __future__ import annotations
@@ -242,8 +247,9 @@ class Notifier:
     def catch_up(self) -> None:
         events = self.bench.bus_events()
         for event in events[self.seen :]:
-            if event["detail-type"] not in NOTIFIED:
-                continue  # the template routes notify only these
+            folded = (event["detail"].get("hold") or {}).get("kind") == "downstream"
+            if event["detail-type"] not in NOTIFIED and not folded:
+                continue  # the template routes notify only these (and folded signals)
             result = self.function.invoke(event)
             if result.ok:
                 answer = result.body
@@ -296,7 +302,8 @@ EMOJI = {
     "large_yellow_circle": "🟡", "large_blue_circle": "🔵", "white_circle": "⚪", "large_green_circle": "🟢", "mag": "🔍",
     "gear": "⚙️", "clipboard": "📋", "white_check_mark": "✅", "raised_hand": "✋",
     "heavy_plus_sign": "➕", "x": "❌", "warning": "⚠️", "rotating_light": "🚨",
-    "hourglass_flowing_sand": "⏳", "information_source": "ℹ️",
+    "hourglass_flowing_sand": "⏳", "information_source": "ℹ️", "no_bell": "🔕", "bell": "🔔",
+    "link": "🔗",
 }  # fmt: skip
 
 
@@ -352,12 +359,7 @@ def story(bench: Bench, backend: str) -> None:
         }
 
     functions: list[Function] = []
-
-    def start(name: str, config: dict[str, str]) -> Function:
-        env = {**bench.endpoint_env(), **config}
-        function = Function(name, binary(name), env, account=bench.account, region=bench.region)
-        functions.append(function)
-        return function.start()
+    start = starter(bench, functions)
 
     try:
         triage = start("triage", bench.triage_env(backend))
@@ -451,6 +453,19 @@ def story(bench: Bench, backend: str) -> None:
             function.stop()
 
 
+def starter(bench: Bench, functions: list[Function]) -> Any:
+    """`start(name, config)`: starts the built function `name` on the bench with `config`,
+    remembering it in `functions` (to stop)."""
+
+    def start(name: str, config: dict[str, str]) -> Function:
+        env = {**bench.endpoint_env(), **config}
+        function = Function(name, binary(name), env, account=bench.account, region=bench.region)
+        functions.append(function)
+        return function.start()
+
+    return start
+
+
 def escalation_story(bench: Bench, backend: str, rules: Path) -> None:
     heading(f"People in the loop ({backend}): paging until someone answers")
     text = (REPO / "infra" / "rules" / "default.yaml").read_text()
@@ -462,12 +477,7 @@ def escalation_story(bench: Bench, backend: str, rules: Path) -> None:
         "impact 1, and the default escalation policy `page-now` applies.", 0)
     vpn_id = bench.create_vpn(name="payments-vpn")
     functions: list[Function] = []
-
-    def start(name: str, config: dict[str, str]) -> Function:
-        env = {**bench.endpoint_env(), **config}
-        function = Function(name, binary(name), env, account=bench.account, region=bench.region)
-        functions.append(function)
-        return function.start()
+    start = starter(bench, functions)
 
     def pages() -> None:
         for page in bench.paging.pages():
@@ -539,6 +549,87 @@ def escalation_story(bench: Bench, backend: str, rules: Path) -> None:
             function.stop()
 
 
+def quiet_story(bench: Bench, backend: str, rules: Path) -> None:
+    heading(f"Quiet hours ({backend}): a maintenance window, and a VPN's dependents")
+    from zoneinfo import ZoneInfo  # noqa: PLC0415 - only this story shows a local time
+
+    berlin = datetime.now(ZoneInfo("Europe/Berlin")) - timedelta(minutes=2)
+    window = (
+        "  - id: partner-vpn-nightly\n"
+        "    match: { rule: vpn-tunnel-down }\n"
+        f'    recurring: {{ cron: "{berlin.minute} {berlin.hour} * * *", duration: 30m, '
+        "time_zone: Europe/Berlin }"
+    )
+    text = (REPO / "infra" / "rules" / "default.yaml").read_text()
+    rules.write_text(text.replace("silences:\n", f"windows:\n{window}\nsilences:\n", 1))
+    say("The partner restarts its VPN endpoint every night: the rules hold the VPN's alarms in "
+        f"a window from {berlin:%H:%M} Berlin time, for 30 minutes:", 0)
+    print(textwrap.indent(window, "    "))
+    vpn_id = bench.create_vpn(name="partner-vpn")
+    functions: list[Function] = []
+    start = starter(bench, functions)
+
+    def fire(function: Function, what: str) -> None:
+        [timer] = bench.paging.timers("hold-")
+        # As Scheduler does: the one-time schedule fires, then is deleted (DELETE).
+        bench.paging.scheduler.delete_schedule(Name=timer.name, GroupName=SCHEDULE_GROUP)
+        act(function, timer.input, f"{what} — Scheduler fires {timer.name} ({timer.expression})")
+
+    try:
+        triage = start("triage", {**bench.triage_env(backend), "RULES": str(rules)})
+        escalate = start("escalate", {**bench.escalate_env(backend), "RULES": str(rules)})
+        resolve = start("resolve", bench.resolve_env(backend))
+        notify = Notifier(bench, start("notify", bench.notify_env()))
+        now = datetime.now(timezone.utc)
+        down = bench.alarm_event(
+            "cloudwatch-alarm-vpn-tunnel-down", vpn_id,
+            time=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            detail__state__timestamp=now.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+        )
+        decide(triage, down, f"the tunnel drops — {down['detail']['alarmName']} → ALARM")
+        held = delivered(bench, "Signal Held")
+        if held is None:
+            return
+        act(escalate, held, "responder bus → escalate: Signal Held")
+        notify.catch_up()
+        say(f"Slack messages: {len(bench.slack_messages())}; pages: "
+            f"{len(bench.paging.pages())}. The signal waits in the state table.", 4)
+        print()
+        fire(triage, "the window ends and the tunnel is still down (DescribeAlarms: ALARM)")
+        opened = delivered(bench, "Incident Opened")
+        if opened is None:
+            return
+        notify.catch_up()
+
+        print()
+        say("An orders alarm carries the tag VpnId=" + vpn_id + " (alarm tags reach EventBridge "
+            "with tag propagation on); the default rules' inhibition `vpn-dependents` folds it:", 0)
+        decide(triage, bench.downstream_alarm(vpn_id), "partner-orders-failing → ALARM")
+        held = delivered(bench, "Signal Held")
+        if held is not None:
+            act(escalate, held, "responder bus → escalate: Signal Held (downstream)")
+        notify.catch_up()
+        folded = [m for m in bench.slack_messages() if "Downstream" in m.title]
+        if folded:
+            say("In the VPN incident's thread:", 2)
+            show_message(folded[-1])
+        print()
+        decide(triage, bench.recover(vpn_id), "the partner's endpoint is back — the VPN alarm → OK")
+        recovered = delivered(bench, "Signal Recovered")
+        if recovered is not None:
+            act(resolve, recovered, "responder bus → resolve: Signal Recovered")
+        notify.catch_up()
+        fire(triage, "5 min later, orders still fail")
+        notify.catch_up()
+        for obj in bench.report_objects().values():
+            for line in obj.text.splitlines():
+                if line.startswith("- **Downstream signals folded"):
+                    say(f"the VPN incident's record: {line[2:]}", 2)
+    finally:
+        for function in functions:
+            function.stop()
+
+
 def main() -> int:
     # Ctrl-C and SIGTERM both end in the `finally` below, which stops every server.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -558,6 +649,8 @@ def main() -> int:
             for backend in ("incident-manager", "opscenter"):
                 escalation_story(bench, backend, Path(scratch) / "critical-rules.yaml")
                 bench.reset()
+            quiet_story(bench, "opscenter", Path(scratch) / "window-rules.yaml")
+            bench.reset()
         print()
         return 0
     except KeyboardInterrupt:

@@ -82,6 +82,21 @@ def shows(button: str, message: dict[str, Any]) -> bool:
 # --- maintenance windows ----------------------------------------------------------------------
 
 
+def test_moto_has_no_change_calendar_so_the_emulator_serves_it(bench: Bench) -> None:
+    """The gap the emulator fills: moto's SSM fails GetCalendarState (NotImplementedError, an
+    HTTP 500); the emulator, where the functions' SSM calls go, answers it."""
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as failed:
+        bench.client("ssm").get_calendar_state(CalendarNames=["MaintenanceCalendar"])
+    assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    from moto.ssm.responses import SimpleSystemManagerResponse
+
+    assert not hasattr(SimpleSystemManagerResponse, "get_calendar_state")
+    bench.emu.set_calendar("MaintenanceCalendar", "CLOSED")
+    assert bench.emu.url in bench.endpoint_env()["AWS_ENDPOINT_URL_SSM"]
+
+
 def test_a_recurring_window_holds_the_vpn_alarm_and_its_end_opens_the_incident(
     bench: Bench, backend: str, incidents: Incidents, function: Any, vpn: str, tmp_path: Path
 ) -> None:
@@ -225,22 +240,7 @@ def test_an_alarm_behind_the_vpn_folds_into_its_incident_and_opens_its_own_after
     notify: Function, resolve: Function, vpn: str,
 ) -> None:
     assert routed_detail_types(TEMPLATE, "DownstreamRule") == ["Signal Held"]
-    bench.cloudwatch.put_metric_alarm(
-        AlarmName=DOWNSTREAM,
-        Namespace="Orders",
-        MetricName="OrdersFailed",
-        Dimensions=[{"Name": "Partner", "Value": "acme"}],
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=5.0,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        Tags=[{"Key": "VpnId", "Value": vpn}],
-    )
-    bench.cloudwatch.set_alarm_state(
-        AlarmName=DOWNSTREAM, StateValue="ALARM", StateReason="Threshold Crossed: 12 orders failed"
-    )
-    downstream = bench.emu.alarm_state_change_event(DOWNSTREAM)
+    downstream = bench.downstream_alarm(vpn, DOWNSTREAM)
     assert downstream["detail"]["alarmTags"] == {"VpnId": vpn}
 
     vpn_opened = answered(triage.invoke(bench.alarm_event(VPN_ALARM, vpn, **at(3))), "opened")

@@ -1184,17 +1184,7 @@ def test_python_dash_m_emulator_serves_until_sigterm():
             proc.wait()
 
 
-# --- Change Calendar (moto has none) ------------------------------------------------------------
-
-
-def test_moto_has_no_change_calendar_state() -> None:
-    """The gap this emulator fills: moto answers GetCalendarState with NotImplementedError."""
-    from moto import mock_aws
-
-    with mock_aws():
-        ssm_moto = boto3.client("ssm", region_name="us-east-1")
-        with pytest.raises(NotImplementedError, match="get_calendar_state"):
-            ssm_moto.get_calendar_state(CalendarNames=["MaintenanceCalendar"])
+# --- Change Calendar (moto has none: test_e2e_quiet.py) ------------------------------------------------------------
 
 
 def test_change_calendar_state_at_a_time(emu, ssm):

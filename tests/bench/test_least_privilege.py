@@ -145,7 +145,7 @@ def play_everything(
     answered(triage.invoke(bench.alarm_event(IP_ALARM, tgw_vpn, **at(4))), "joined")
     # An alarm tagged with the VPN's id folds into its incident (the default inhibition); its
     # re-check (escalate's timer) reads the alarm's state while the VPN still fires.
-    downstream = downstream_alarm(bench, tgw_vpn)
+    downstream = bench.downstream_alarm(tgw_vpn, name=f"orders-via-{tgw_vpn}")
     answered(triage.invoke(downstream), "joined")
     answered(escalate.invoke(latest(bench, "Signal Held")), "scheduled")
     [recheck] = bench.paging.timers("hold-")
@@ -202,25 +202,6 @@ def play_everything(
     for event in events[1:]:
         result = notify.invoke(event)
         assert result.ok, f"notify failed on {event['detail-type']}: {result}"
-
-
-def downstream_alarm(bench: Bench, vpn: str) -> dict[str, Any]:
-    """An alarm tagged with `vpn`'s id, in ALARM: its state-change event."""
-    name = f"orders-via-{vpn}"
-    bench.cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        Namespace="Orders",
-        MetricName="OrdersFailed",
-        Dimensions=[{"Name": "Partner", "Value": "acme"}],
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=5.0,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        Tags=[{"Key": "VpnId", "Value": vpn}],
-    )
-    bench.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="bench")
-    return bench.emu.alarm_state_change_event(name)
 
 
 def retried(

@@ -127,7 +127,8 @@ pub struct HoldNote {
     /// When triage looks at the signal again: the window's or silence's end; for a downstream
     /// signal, its next check while the dependency's incident is open.
     pub recheck_at: DateTime<Utc>,
-    /// Downstream signals folded into the dependency's incident so far (`downstream`).
+    /// Downstream signals folded into the dependency's incident so far, when this signal just
+    /// folded (`downstream`; absent when it was looked at again and still folds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folded: Option<u64>,
 }

@@ -229,6 +229,18 @@ impl Stage for Notify {
             event: lifecycle,
             origin,
         } = input;
+        if lifecycle.kind == LifecycleKind::SignalHeld
+            && lifecycle.detail.hold.as_ref().is_some_and(|h| {
+                h.kind == crate::domain::HoldKind::Downstream && h.folded.is_none()
+            })
+        {
+            return Ok(NotifyAnswer::new(
+                NotifyAction::Ignored,
+                &lifecycle.detail,
+                NotifyStep::Joined,
+                "A downstream signal looked at again, still folded: nothing new to post.",
+            ));
+        }
         let post = Post::of(&lifecycle)?;
         let detail = &lifecycle.detail;
         let step = post.step();

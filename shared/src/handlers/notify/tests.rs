@@ -1312,6 +1312,10 @@ async fn downstream_signals_post_once_per_joined_interval_with_the_count() {
     );
     assert_eq!(action(&b.ok(&held(3, 16)).await), NotifyAction::Posted);
     assert!(b.texts().pop().unwrap().contains("3 downstream signals"));
+    // Looked at again and still folded (no new count): nothing new to post.
+    let mut again: Value = held(3, 32);
+    again["detail"]["hold"]["folded"] = Value::Null;
+    assert_eq!(action(&b.ok(&again).await), NotifyAction::Ignored);
     assert_eq!(b.steps(), vec!["joined", "joined"]);
 
     // A held signal that folded nowhere is not notify's.

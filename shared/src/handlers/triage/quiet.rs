@@ -233,18 +233,24 @@ impl Triage {
                 .map(|i| i.id.clone()),
             released: None,
         };
-        quiet::write(
-            q.references.as_ref(),
-            &quiet::hold_key(signal.subject()),
-            &row,
-            held.recheck_at + HOLD_KEEP,
-        )
-        .await?;
+        // A late copy of an older firing does not replace the newer one held.
+        let key = quiet::hold_key(signal.subject());
+        let standing = quiet::read::<Hold>(q.references.as_ref(), &key, now).await?;
+        let newer = standing.is_some_and(|h| h.released.is_none() && h.fired_at > signal.time);
+        if !newer {
+            quiet::write(
+                q.references.as_ref(),
+                &key,
+                &row,
+                held.recheck_at + HOLD_KEEP,
+            )
+            .await?;
+        }
         let (incident, title, impact, folded) = match &held.into {
             Some(record) => {
                 let incident = super::bound_incident(record)?.clone();
                 let folded = self.fold(signal, c, &held, &incident, cx).await?;
-                (incident, record.title.clone(), record.impact, Some(folded))
+                (incident, record.title.clone(), record.impact, folded)
             }
             None => (
                 IncidentRef {
@@ -292,7 +298,8 @@ impl Triage {
     }
 
     /// A downstream signal on its dependency's incident: a timeline entry and the count, once
-    /// per occurrence. Returns the count so far.
+    /// per occurrence. Returns the count so far for a new fold; `None` when this occurrence
+    /// folded before (a re-delivery, or its re-check while the dependency still fires).
     async fn fold(
         &self,
         signal: &Signal,
@@ -300,7 +307,7 @@ impl Triage {
         held: &Held,
         incident: &IncidentRef,
         cx: &Invocation<'_>,
-    ) -> Result<u64, TriageError> {
+    ) -> Result<Option<u64>, TriageError> {
         let q = self.quiet()?;
         let once = format!("fold#{}#{}", incident.id, signal.fingerprint);
         let counter = quiet::folded_key(&incident.id);
@@ -326,8 +333,8 @@ impl Triage {
             })
             .await?;
         Ok(match ran {
-            crate::shell::Once::Done(count) => count,
-            crate::shell::Once::Replayed(count) => count.unwrap_or(1),
+            crate::shell::Once::Done(count) => Some(count),
+            crate::shell::Once::Replayed(_) => None,
             crate::shell::Once::Busy => {
                 return Err(crate::shell::StageError::InProgress { key: once }.into())
             }

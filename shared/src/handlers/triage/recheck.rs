@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{Action, Triage, TriageAnswer, TriageError};
 use crate::arn::Arn;
-use crate::domain::SignalKind;
+use crate::domain::{HoldKind, SignalKind};
 use crate::ports::PortErrorKind;
 use crate::quiet::{self, Hold, HOLD_KEEP};
 use crate::rules::quiet::utc_text;
@@ -127,10 +127,9 @@ impl Triage {
             quiet::write(q.references.as_ref(), &key, &done, now + HOLD_KEEP).await?;
         }
         answer.reason = format!(
-            "Re-checked {} after its {} {} ended{note}: {}",
+            "Re-checked {} {}{note}: {}",
             hold.subject,
-            hold.kind.as_str(),
-            hold.by,
+            ended(&hold),
             answer.reason
         );
         Ok(answer)
@@ -187,12 +186,20 @@ impl Triage {
             dedupe_key: Some(hold.dedupe_key.clone()),
             incident: None,
             reason: format!(
-                "Re-checked {} after its {} {} ended: it no longer fires ({why}); nothing opens.",
+                "Re-checked {} {}: it no longer fires ({why}); nothing opens.",
                 hold.subject,
-                hold.kind.as_str(),
-                hold.by
+                ended(hold)
             ),
             signals: Vec::new(),
         }))
+    }
+}
+
+/// What ended the hold, in words.
+fn ended(hold: &Hold) -> String {
+    match hold.kind {
+        HoldKind::Window => format!("after maintenance window {} ended", hold.by),
+        HoldKind::Silence => format!("after the silence ({}) ended", hold.by),
+        HoldKind::Downstream => format!("as downstream (inhibition {})", hold.by),
     }
 }
