@@ -193,6 +193,9 @@ def test_silence_for_an_hour_stops_paging_holds_the_key_and_its_end_resumes(
     held = answered(triage.invoke(bench.alarm_event(IP_ALARM, vpn, **at(0))), "suppressed")
     assert "silenced by someone in Slack" in held["reason"], held
     answered(escalate.invoke(latest(bench, "Signal Held")), "scheduled")
+    [recheck] = bench.paging.timers("hold-")
+    assert recheck.at - datetime.now(timezone.utc) <= timedelta(minutes=5), \
+        "a held signal is looked at again every 5 minutes while the silence lasts"
     before = len(bench.slack_messages())
     told = tell_notify(bench, notify, told)
     assert len(bench.slack_messages()) == before

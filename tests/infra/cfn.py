@@ -600,7 +600,7 @@ def _block(text: str, open_index: int) -> str:
             depth -= 1
             if depth == 0:
                 return text[open_index : i + 1]
-    raise ValueError("unbalanced braces in shared/src/config.rs")
+    raise ValueError("unbalanced braces in shared/src/config/mod.rs")
 
 
 def _function_body(text: str, pattern: str) -> str | None:
@@ -628,9 +628,9 @@ def config_type(name: str) -> str:
 
 def env_contract(name: str) -> EnvContract:
     """The variables function `name`'s configuration code reads, from the `from_lookup` body of
-    its config type in shared/src/config.rs, the helpers it calls there and the config types it
+    its config type in shared/src/config/mod.rs, the helpers it calls there and the config types it
     nests (ResolveConfig → StageConfig)."""
-    config = rust_code(SHARED_SRC / "config.rs")
+    config = rust_code(SHARED_SRC / "config" / "mod.rs")
     variants = backends()
     all_backends = set(variants.values())
     read: set[str] = set()
@@ -638,7 +638,7 @@ def env_contract(name: str) -> EnvContract:
     seen: set[str] = set()
 
     def visit(body: str) -> None:
-        # Free functions of config.rs it calls (not methods, not `Type::f`).
+        # Free functions of config/mod.rs it calls (not methods, not `Type::f`).
         helpers = set(re.findall(r"(?<![:.\w])([a-z_][a-z0-9_]*)\s*\(", body))
         for helper in sorted(helpers - seen):
             helper_body = _function_body(config, rf"\bfn\s+{helper}\b[^{{]*")
@@ -668,7 +668,7 @@ def _from_lookup(config: str, kind: str) -> str:
     impl = _function_body(config, rf"\bimpl\s+{kind}\s*")
     body = _function_body(impl or "", r"\bfn\s+from_lookup\b[^{]*")
     if body is None:
-        raise AssertionError(f"shared/src/config.rs: no `impl {kind}` with `fn from_lookup`")
+        raise AssertionError(f"shared/src/config/mod.rs: no `impl {kind}` with `fn from_lookup`")
     return body
 
 

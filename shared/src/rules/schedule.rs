@@ -9,7 +9,9 @@
 //!   and the dates daylight time starts and ends. No history — a window is about now and the
 //!   coming months — and 12 KB instead of the 2 MB a whole tz database adds to a binary.
 //!
-//! Local times a clock change skips never start a window; repeated ones start it twice, as cron.
+//! As in ISC cron, a start a clock change skips (02:30 on the night clocks go forward) happens at
+//! the first minute after the change, and a start the change repeats happens once, the first
+//! time.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Timelike, Utc, Weekday};
 
@@ -364,8 +366,26 @@ impl Recurring {
         (0..=minutes)
             .map(|back| minute - Duration::minutes(back))
             .filter(|start| *start + self.duration > at)
-            .find(|start| self.cron.matches(self.zone.local(*start)))
+            .find(|start| self.starts_at(*start))
             .map(|start| (start, start + self.duration))
+    }
+
+    /// Whether an occurrence starts at the UTC minute `at`: its local time matches, unless that
+    /// local time was already passed once before the clocks went back; or the clocks went
+    /// forward just before it over a local minute that matches.
+    fn starts_at(&self, at: DateTime<Utc>) -> bool {
+        let offset = self.zone.offset_at(at);
+        let local = (at + Duration::seconds(i64::from(offset))).naive_utc();
+        if self.cron.matches(local) {
+            // Daylight shifts are at most two hours: the offset three hours before is the one
+            // the clocks went back from, if they did.
+            let shift = self.zone.offset_at(at - Duration::hours(3)) - offset;
+            let earlier = at - Duration::seconds(i64::from(shift));
+            return !(shift > 0 && self.zone.local(earlier) == local);
+        }
+        let before = self.zone.local(at - Duration::minutes(1));
+        let skipped = (local - before).num_minutes() - 1;
+        (1..=skipped).any(|m| self.cron.matches(before + Duration::minutes(m)))
     }
 }
 
@@ -469,6 +489,42 @@ mod tests {
         assert_eq!(
             summer.map(|(_, end)| end),
             Some(utc("2026-07-05T00:30:00Z"))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_start_the_clocks_skip_happens_after_the_change_and_a_repeated_one_once(
+    ) -> Result<(), String> {
+        let berlin = Zone::named("Europe/Berlin")?;
+        // 29 March 2026: at 01:00 UTC Berlin goes from 02:00 CET to 03:00 CEST; 02:30 never is.
+        let sunday = Recurring {
+            cron: Cron::parse("30 2 * * SUN")?,
+            zone: berlin.clone(),
+            duration: Duration::hours(1),
+        };
+        assert_eq!(
+            sunday.occurrence_at(utc("2026-03-29T01:10:00Z")),
+            Some((utc("2026-03-29T01:00:00Z"), utc("2026-03-29T02:00:00Z"))),
+            "starts at 03:00 CEST, the first minute after the change"
+        );
+        assert_eq!(sunday.occurrence_at(utc("2026-03-29T00:59:00Z")), None);
+        // 25 October 2026: at 01:00 UTC Berlin goes back from 03:00 CEST to 02:00 CET; 02:30
+        // is 00:30 UTC and again 01:30 UTC: one start, the first.
+        let window = sunday.occurrence_at(utc("2026-10-25T01:10:00Z"));
+        assert_eq!(
+            window,
+            Some((utc("2026-10-25T00:30:00Z"), utc("2026-10-25T01:30:00Z")))
+        );
+        assert_eq!(
+            sunday.occurrence_at(utc("2026-10-25T01:45:00Z")),
+            None,
+            "02:30 CET repeats 02:30 CEST: no second start"
+        );
+        // An ordinary Sunday: 02:30 CET is 01:30 UTC.
+        assert_eq!(
+            sunday.occurrence_at(utc("2026-11-01T01:45:00Z")),
+            Some((utc("2026-11-01T01:30:00Z"), utc("2026-11-01T02:30:00Z")))
         );
         Ok(())
     }

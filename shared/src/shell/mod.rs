@@ -206,6 +206,14 @@ impl Invocation<'_> {
             .filter(|a| !a.is_empty())
     }
 
+    /// The account and region the function runs in, from the invoked function ARN; `None` when
+    /// the runtime gave no ARN.
+    pub fn home(&self) -> Option<(&str, &str)> {
+        crate::arn::Arn::parse(self.invoked_arn)
+            .filter(|a| a.service == "lambda" && !a.account.is_empty() && !a.region.is_empty())
+            .map(|a| (a.account, a.region))
+    }
+
     /// Runs `work` once for `key` ([`once::run_once`]); `work` gets the time until which this
     /// invocation holds the key. A re-delivery answers `replay(first answer)` without doing
     /// anything (`None` when the stored answer cannot be read back); a key another live

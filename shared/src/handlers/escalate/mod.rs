@@ -75,7 +75,7 @@ pub enum EscalateAction {
     Skipped,
     /// Someone silenced the incident's key: no pages, no posts until the silence ends.
     Silenced,
-    /// A silence ended or was lifted while the incident still fires: escalation goes on.
+    /// A silence ended or was lifted while the incident is open: escalation goes on.
     Resumed,
     /// Nothing to do: already done, acknowledged, resolved, or not this stage's event.
     Ignored,
@@ -250,7 +250,8 @@ pub struct Escalate {
     watchdog: Option<Arc<dyn Timers>>,
     /// The re-check timers of held signals (they invoke `triage`), when set up.
     rechecks: Option<Arc<dyn Timers>>,
-    /// The dedupe keys: whether a silenced incident still fires when its silence ends.
+    /// The dedupe keys: whether a silenced incident still fires when its silence ends (said in
+    /// the post).
     keys: Option<Arc<dyn DedupeStore>>,
 }
 
@@ -275,7 +276,7 @@ impl Escalate {
         }
     }
 
-    /// The dedupe keys (the state table): a silence's end reads whether its key still fires.
+    /// The dedupe keys (the state table): a silence's end says whether its key still fires.
     pub fn with_keys(mut self, keys: Arc<dyn DedupeStore>) -> Self {
         self.keys = Some(keys);
         self

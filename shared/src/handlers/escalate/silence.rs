@@ -5,8 +5,8 @@
 //! triage holds the key's firing signals, notify posts nothing but the silence itself and the
 //! resolution, and no step pages: the pending step's timer is cancelled and the step kept. When
 //! the silence ends (a timer at its end: `{"silence_end": {"incident", "until"}}`) or is lifted,
-//! an incident whose key still fires is announced again (`Incident Silenced`, `ended`) and its
-//! escalation resumes with the step it was waiting for. A recovery during a silence resolves as
+//! an incident still open is announced again (`Incident Silenced`, `ended`) and its escalation
+//! resumes with the step it was waiting for. A recovery during a silence resolves as
 //! always; a silence "while open" then ends with the incident.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -69,9 +69,18 @@ impl Escalate {
         let now = cx.now();
         let max = self.rules.quiet().silence_max;
         let until = now + if while_open { max } else { SHORT.min(max) };
-        // A double click within the minute is one silence.
+        // A double click within the minute is one silence; a silence set again after a lift is
+        // another.
         let minute = now.duration_trunc(Duration::minutes(1)).unwrap_or(now);
-        let key = format!("escalate#{id}#silence#{while_open}#{}", minute.timestamp());
+        let row = quiet::silence_key(&record.incident.dedupe_key);
+        let lifted = quiet::read::<Silence>(self.references.as_ref(), &row, now)
+            .await?
+            .and_then(|s| s.lifted_at)
+            .map_or(0, |t| t.timestamp());
+        let key = format!(
+            "escalate#{id}#silence#{while_open}#{}#{lifted}",
+            minute.timestamp()
+        );
         let replay = |first| already(first, &id, "Already silenced");
         cx.once(&key, replay, |_| async {
             let silence = Silence {
@@ -82,7 +91,6 @@ impl Escalate {
                 until_resolved: while_open,
                 lifted_at: None,
             };
-            let row = quiet::silence_key(&record.incident.dedupe_key);
             quiet::write(
                 self.references.as_ref(),
                 &row,
@@ -134,7 +142,10 @@ impl Escalate {
         let id = &record.incident.id;
         let row = quiet::silence_key(&record.incident.dedupe_key);
         let now = cx.now();
-        let Some(mut silence) = quiet::read::<Silence>(self.references.as_ref(), &row, now).await?
+        // Only this incident's silence: the key's silence may be a later incident's.
+        let Some(mut silence) = quiet::read::<Silence>(self.references.as_ref(), &row, now)
+            .await?
+            .filter(|s| s.incident == *id)
         else {
             return Ok(EscalateAnswer::new(
                 EscalateAction::Ignored,
@@ -170,7 +181,7 @@ impl Escalate {
         ))
     }
 
-    /// A silence's timer: if it is still that silence and the key still fires, say so and
+    /// A silence's timer: if it is still that silence and the incident is open, say so and
     /// resume escalation.
     pub(super) async fn silence_end(
         &self,
@@ -207,26 +218,22 @@ impl Escalate {
                 ));
             }
         }
+        // The incident is open: escalation resumes whether or not its signals still fire (a
+        // recovered incident not yet resolved pages as it would have without the silence).
         let key = self.keys()?.get(&record.incident.dedupe_key).await?;
         let firing = key.as_ref().is_some_and(|k| {
             k.status == KeyStatus::Open
                 && k.binds(now)
                 && k.incident.as_ref().is_some_and(|i| i.id == *id)
         });
-        if !firing {
-            return Ok(EscalateAnswer::new(
-                EscalateAction::Ignored,
-                id,
-                "The silence ended and the incident's signals no longer fire: nothing to announce.",
-            ));
-        }
         let once = format!("escalate#{id}#silence-ended#{}", end.until.timestamp());
         let replay = |first| already(first, id, "Silence end already handled");
         cx.once(&once, replay, |_| async {
             let text = format!(
-                "The silence ({} until {}) ended and the incident still fires: posts and escalation resume",
+                "The silence ({} until {}) ended and the incident is {}: posts and escalation resume",
                 silence.by,
-                utc_text(silence.until)
+                utc_text(silence.until),
+                if firing { "still firing" } else { "still open" }
             );
             self.announce_silence(&record, SilenceChange::Ended, &silence, &text, &cx)
                 .await?;

@@ -644,3 +644,75 @@ async fn a_lifted_silence_resumes_and_a_silence_while_open_ends_with_the_inciden
         "no silence end, no step left"
     );
 }
+
+#[tokio::test]
+async fn a_silence_ending_after_a_recovery_still_resumes_paging_while_the_incident_is_open() {
+    let b = silence_bench();
+    let opened = b.opened(1).await;
+    let id = opened.detail.incident.id.clone();
+    b.run(&envelope(&opened)).await.unwrap();
+    b.run(&json!({"action": "silence_1h", "incident": id}))
+        .await
+        .unwrap();
+    // The alarm recovers during the silence, but nothing resolves the incident (a rule without
+    // auto-resolve, or a verification that failed): it is open and nobody has answered.
+    let triage = b.fakes.triage();
+    let ok = crate::handlers::testkit::fixture("cloudwatch-alarm-vpn-tunnel-ok");
+    let recovered = b.fakes.run(&triage, &ok).await.unwrap();
+    assert_eq!(
+        recovered.action,
+        crate::handlers::triage::Action::Recovered,
+        "{recovered:?}"
+    );
+    let resumed = b.fire_next().await.unwrap();
+    assert_eq!(resumed.action, EscalateAction::Resumed, "{resumed:?}");
+    assert!(resumed.reason.contains("still open"), "{}", resumed.reason);
+    assert_eq!(
+        b.paged(),
+        vec!["primary", "primary"],
+        "the waiting step pages"
+    );
+}
+
+#[tokio::test]
+async fn lift_acts_on_its_own_incident_and_a_silence_set_again_after_a_lift_is_new() {
+    let b = silence_bench();
+    let opened = b.opened(1).await;
+    let id = opened.detail.incident.id.clone();
+    b.run(&envelope(&opened)).await.unwrap();
+    // A button on an older incident's post of the same key lifts nothing of this one's.
+    b.run(&json!({"action": "silence_1h", "incident": id}))
+        .await
+        .unwrap();
+    let mut older = silence_row(&b, b.fakes.clock.now()).await.unwrap();
+    older.incident = "oi-older0000000".into();
+    let key = crate::quiet::silence_key("vpn-tunnel-down:vpn-0123456789abcdef0");
+    let until = older.until;
+    crate::quiet::write(b.fakes.references.as_ref(), &key, &older, until)
+        .await
+        .unwrap();
+    let stranger = b
+        .run(&json!({"action": "unsilence", "incident": id}))
+        .await
+        .unwrap();
+    assert_eq!(stranger.action, EscalateAction::Ignored, "{stranger:?}");
+    assert_eq!(stranger.reason, "Not silenced.");
+
+    // Silence, lift, silence again within one minute: the second silence is set.
+    older.incident = id.clone();
+    crate::quiet::write(b.fakes.references.as_ref(), &key, &older, until)
+        .await
+        .unwrap();
+    let lifted = b
+        .run(&json!({"action": "unsilence", "incident": id}))
+        .await
+        .unwrap();
+    assert_eq!(lifted.action, EscalateAction::Resumed, "{lifted:?}");
+    let again = b
+        .run(&json!({"action": "silence_1h", "incident": id}))
+        .await
+        .unwrap();
+    assert_eq!(again.action, EscalateAction::Silenced, "{again:?}");
+    let row = silence_row(&b, b.fakes.clock.now()).await.unwrap();
+    assert!(row.lifted_at.is_none() && row.stands(b.fakes.clock.now()));
+}

@@ -84,5 +84,6 @@ pub(super) async fn muted(
     }
     let row = quiet::silence_key(&detail.incident.dedupe_key);
     let silence: Option<Silence> = quiet::read(references, &row, now).await?;
-    Ok(silence.filter(|s| s.stands(now)))
+    // A silence mutes its own incident only, not a later one on the same key.
+    Ok(silence.filter(|s| s.stands(now) && s.incident == detail.incident.id))
 }

@@ -50,7 +50,7 @@ use crate::sources::{self, Parsed};
 
 pub use answer::{Action, TriageAnswer};
 pub use incident::{incident_summary, new_incident};
-pub use quiet::{QuietPorts, DOWNSTREAM_RECHECK};
+pub use quiet::{QuietPorts, HELD_RECHECK};
 pub use recheck::RecheckInput;
 
 use answer::{combine, emit_decision};

@@ -24,8 +24,20 @@ use crate::quiet::{self, Hold, Silence, HOLD_KEEP};
 use crate::rules::quiet::utc_text;
 use crate::shell::Invocation;
 
-/// How often a downstream signal is looked at again while its dependency's incident is open.
-pub const DOWNSTREAM_RECHECK: Duration = Duration::minutes(5);
+/// Triage's answer for a held signal: suppressed, or joined to its dependency's incident.
+fn answer(c: &Classification, held: Held) -> TriageAnswer {
+    match &held.into {
+        Some(record) => match record.incident.as_ref() {
+            Some(incident) => TriageAnswer::on(Action::Joined, c, record, incident, held.reason),
+            None => TriageAnswer::decided(Action::Suppressed, c, None, held.reason),
+        },
+        None => TriageAnswer::decided(Action::Suppressed, c, None, held.reason),
+    }
+}
+
+/// How often a downstream or silenced signal is looked at again while its dependency's incident
+/// is open or its silence lasts.
+pub const HELD_RECHECK: Duration = Duration::minutes(5);
 /// How long a calendar with no next transition holds before triage looks again.
 const CALENDAR_RECHECK: Duration = Duration::hours(1);
 /// How long a dependency's entry outlives its last firing signal.
@@ -70,21 +82,43 @@ impl Triage {
         )
         .await?;
         if let Some(s) = silence.filter(|s| s.stands(now)) {
+            if !self.silences_open_incident(&s, &c.dedupe_key).await? {
+                return self.downstream_of(signal, c, now).await;
+            }
             return Ok(Some(Held {
                 kind: HoldKind::Silence,
                 by: s.by.clone(),
-                recheck_at: s.until,
+                // Looked at again while the silence lasts too: a silence lifted or ended with
+                // its incident lets what still fires through within minutes.
+                recheck_at: s.until.min(now + HELD_RECHECK),
                 reason: format!(
-                    "`{}` is silenced by {} until {}{}: the signal opens nothing and pages nobody; triage looks at it again then.",
+                    "`{}` is silenced by {} until {}{}: the signal opens nothing and pages nobody; triage looks at it again every {} min while it lasts.",
                     c.dedupe_key,
                     s.by,
                     utc_text(s.until),
-                    if s.until_resolved { " or until its incident resolves" } else { "" }
+                    if s.until_resolved { " or until its incident resolves" } else { "" },
+                    HELD_RECHECK.num_minutes()
                 ),
                 into: None,
             }));
         }
         self.downstream_of(signal, c, now).await
+    }
+
+    /// Whether a silence still covers the key: its incident is the one the key is bound to and
+    /// is open (not closed in the console, not replaced by a later incident).
+    async fn silences_open_incident(
+        &self,
+        silence: &Silence,
+        key: &str,
+    ) -> Result<bool, TriageError> {
+        let Some(record) = self.keys.get(key).await? else {
+            return Ok(false);
+        };
+        let Some(incident) = record.incident.filter(|i| i.id == silence.incident) else {
+            return Ok(false);
+        };
+        Ok(self.standing(&incident).await?.open)
     }
 
     async fn in_window(
@@ -128,6 +162,9 @@ impl Triage {
                     tracing::warn!(window = %window.id, calendar, error = %e, "the window's change calendar cannot be read; it holds nothing");
                     continue;
                 }
+                // Throttled or unavailable past the SDK's retries: Lambda's retries come minutes
+                // later. Guessing "open" would page a storm of alarms during the very maintenance
+                // the calendar announces.
                 Err(e) => return Err(e.into()),
             };
             if reading.state == closed_means.as_str() {
@@ -188,13 +225,13 @@ impl Triage {
             return Ok(Some(Held {
                 kind: HoldKind::Downstream,
                 by: inhibition.id.clone(),
-                recheck_at: now + DOWNSTREAM_RECHECK,
+                recheck_at: now + HELD_RECHECK,
                 reason: format!(
                     "Folded as downstream into \"{}\" ({} {value}, inhibition {}): while it is open this signal opens no incident of its own; triage looks at it again every {} min.",
                     record.title,
                     inhibition.equal,
                     inhibition.id,
-                    DOWNSTREAM_RECHECK.num_minutes()
+                    HELD_RECHECK.num_minutes()
                 ),
                 into: Some(record),
             }));
@@ -233,19 +270,22 @@ impl Triage {
                 .map(|i| i.id.clone()),
             released: None,
         };
-        // A late copy of an older firing does not replace the newer one held.
+        // A late copy of an older firing changes nothing: a newer one was held (and still is,
+        // or a recovery released it).
         let key = quiet::hold_key(signal.subject());
         let standing = quiet::read::<Hold>(q.references.as_ref(), &key, now).await?;
-        let newer = standing.is_some_and(|h| h.released.is_none() && h.fired_at > signal.time);
-        if !newer {
-            quiet::write(
-                q.references.as_ref(),
-                &key,
-                &row,
-                held.recheck_at + HOLD_KEEP,
-            )
-            .await?;
+        if standing.as_ref().is_some_and(|h| h.fired_at > signal.time) {
+            return Ok(answer(c, held));
         }
+        // Counted once per firing: not again on its re-checks or a re-delivery.
+        let first = standing.is_none_or(|h| h.fingerprint != signal.fingerprint);
+        quiet::write(
+            q.references.as_ref(),
+            &key,
+            &row,
+            held.recheck_at + HOLD_KEEP,
+        )
+        .await?;
         let (incident, title, impact, folded) = match &held.into {
             Some(record) => {
                 let incident = super::bound_incident(record)?.clone();
@@ -280,21 +320,21 @@ impl Triage {
             folded,
         });
         cx.publish(LifecycleKind::SignalHeld, detail).await?;
-        metrics::emit(
-            now,
-            &[
-                ("Impact", &c.impact.get().to_string()),
-                ("Service", &c.service),
-            ],
-            &[Metric::count(match held.kind {
-                HoldKind::Downstream => "SignalsFolded",
-                HoldKind::Window | HoldKind::Silence => "SignalsSilenced",
-            })],
-        );
-        Ok(match &held.into {
-            Some(record) => TriageAnswer::on(Action::Joined, c, record, &incident, held.reason),
-            None => TriageAnswer::decided(Action::Suppressed, c, None, held.reason),
-        })
+        let counted = match held.kind {
+            HoldKind::Downstream => folded.is_some().then_some("SignalsFolded"),
+            HoldKind::Window | HoldKind::Silence => first.then_some("SignalsSilenced"),
+        };
+        if let Some(name) = counted {
+            metrics::emit(
+                now,
+                &[
+                    ("Impact", &c.impact.get().to_string()),
+                    ("Service", &c.service),
+                ],
+                &[Metric::count(name)],
+            );
+        }
+        Ok(answer(c, held))
     }
 
     /// A downstream signal on its dependency's incident: a timeline entry and the count, once

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::domain::{Backend, EntryKind, HoldKind, LifecycleKind};
+use crate::domain::{Backend, EntryKind, HoldKind, IncidentRef, LifecycleKind};
 use crate::handlers::testkit::{fixture, Fakes};
 use crate::quiet::{self, Hold, Silence};
 use crate::rules::DEFAULT_RULES;
@@ -223,10 +223,13 @@ async fn a_closed_change_calendar_holds_until_it_opens_and_an_unreadable_one_hol
 }
 
 #[tokio::test]
-async fn a_silence_on_the_key_holds_its_firing_signals_until_it_ends() {
+async fn a_silence_holds_its_incidents_firing_signals_and_looks_again_every_five_minutes() {
     let b = bench(Rules::embedded().unwrap());
+    let opened = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-down")).await;
+    assert_eq!(opened.action, Action::Opened);
+    let incident = opened.incident.clone().unwrap();
     let silence = Silence {
-        incident: "oi-1".into(),
+        incident: incident.clone(),
         by: "someone in Slack".into(),
         set_at: t(3, 50),
         until: t(4, 50),
@@ -237,7 +240,7 @@ async fn a_silence_on_the_key_holds_its_firing_signals_until_it_ends() {
     quiet::write(b.references.as_ref(), &key, &silence, t(6, 0))
         .await
         .unwrap();
-    let held = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-down")).await;
+    let held = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-ip-down")).await;
     assert_eq!(held.action, Action::Suppressed, "{held:?}");
     assert!(
         held.reason
@@ -245,23 +248,114 @@ async fn a_silence_on_the_key_holds_its_firing_signals_until_it_ends() {
         "{}",
         held.reason
     );
-    assert_eq!(b.held()[0].kind, HoldKind::Silence);
-    // Lifted: it holds no more.
+    let note = &b.held()[0];
+    assert_eq!(note.kind, HoldKind::Silence);
+    assert_eq!(
+        note.recheck_at,
+        t(4, 5),
+        "looked at again in 5 minutes, not at 04:50"
+    );
+
+    // The silence is lifted before its end: the re-check lets what still fires join at once.
     let lifted = Silence {
         lifted_at: Some(t(4, 1)),
-        ..silence
+        ..silence.clone()
     };
     quiet::write(b.references.as_ref(), &key, &lifted, t(6, 0))
         .await
         .unwrap();
+    b.alarms.set("vpn-tunnel-ip-down-203.0.113.10", "ALARM");
     b.alarms.set(VPN_ALARM_NAME, "ALARM");
-    b.clock.set(t(4, 2));
+    let subject = note.subject.clone();
+    let joined = b.recheck(&subject, t(4, 5)).await;
+    assert_eq!(joined.action, Action::Joined, "{joined:?}");
+    assert_eq!(joined.incident.as_deref(), Some(incident.as_str()));
+}
+
+#[tokio::test]
+async fn a_silence_of_another_or_a_closed_incident_holds_nothing() {
+    let b = bench(Rules::embedded().unwrap());
+    let opened = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-down")).await;
+    let incident = opened.incident.clone().unwrap();
+    // Left by an earlier incident on the same key.
+    let key = quiet::silence_key(VPN_KEY);
+    let older = Silence {
+        incident: "oi-older0000000".into(),
+        by: "someone in Slack".into(),
+        set_at: t(3, 50),
+        until: t(4, 50),
+        until_resolved: true,
+        lifted_at: None,
+    };
+    quiet::write(b.references.as_ref(), &key, &older, t(6, 0))
+        .await
+        .unwrap();
+    let joined = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-ip-down")).await;
+    assert_eq!(joined.action, Action::Joined, "{joined:?}");
+    assert!(b.held().is_empty());
+
+    // This incident's silence, but someone closed the incident in the console.
+    let ours = Silence {
+        incident: incident.clone(),
+        ..older
+    };
+    quiet::write(b.references.as_ref(), &key, &ours, t(6, 0))
+        .await
+        .unwrap();
+    b.incidents.close_in_console(&IncidentRef {
+        backend: Backend::OpsCenter,
+        id: incident.clone(),
+    });
+    b.clock.set(t(4, 10));
+    let answer = b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-down")).await;
+    assert_ne!(answer.action, Action::Suppressed, "{answer:?}");
+    assert!(b.held().is_empty());
+}
+
+#[tokio::test]
+async fn a_recheck_acts_on_missing_data_and_on_another_regions_alarm() {
+    let b = bench(with_windows(
+        "  - id: nightly\n    match: { rule: vpn-tunnel-down }\n    recurring: { cron: \"0 4 * * *\", duration: 30m, time_zone: UTC }",
+    ));
     assert_eq!(
-        b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-ip-down"))
+        b.ok(&fixture("cloudwatch-alarm-vpn-tunnel-down"))
             .await
             .action,
-        Action::Opened
+        Action::Suppressed
     );
+    // No data after the maintenance: missing data never closes what fired.
+    b.alarms.set(VPN_ALARM_NAME, "INSUFFICIENT_DATA");
+    let opened = b.recheck(VPN_ALARM, t(4, 30)).await;
+    assert_eq!(opened.action, Action::Opened, "{opened:?}");
+    assert!(
+        opened.reason.contains("INSUFFICIENT_DATA"),
+        "{}",
+        opened.reason
+    );
+
+    // Triage runs in us-east-1: an eu-west-1 alarm of the same name here says nothing of it.
+    let other = bench(with_windows(
+        "  - id: nightly\n    match: { rule: vpn-tunnel-down }\n    recurring: { cron: \"0 4 * * *\", duration: 30m, time_zone: UTC }",
+    ));
+    other.ok(&fixture("cloudwatch-alarm-vpn-tunnel-down")).await;
+    other.alarms.set(VPN_ALARM_NAME, "OK");
+    other.clock.set(t(4, 30));
+    let acted = other
+        .triage
+        .handle_invoked(
+            &json!({"recheck": {"subject": VPN_ALARM, "at": t(4, 30)}}),
+            t(4, 31),
+            "arn:aws:lambda:us-east-1:111122223333:function:responder-triage",
+        )
+        .await
+        .unwrap();
+    assert_eq!(acted.action, Action::Opened, "{acted:?}");
+    assert!(
+        acted.reason.contains("not where triage runs"),
+        "{}",
+        acted.reason
+    );
+    assert!(other.alarms.calls().is_empty(), "DescribeAlarms not asked");
 }
 
 #[tokio::test]

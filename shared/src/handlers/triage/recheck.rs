@@ -144,12 +144,24 @@ impl Triage {
         cx: &Invocation<'_>,
     ) -> Result<Option<TriageAnswer>, TriageError> {
         let q = self.quiet()?;
-        let Some(name) = Arn::parse(&hold.subject)
-            .and_then(|a| a.resource.strip_prefix("alarm:").map(str::to_string))
-        else {
+        let Some(arn) = Arn::parse(&hold.subject) else {
             return Ok(None);
         };
-        let state = match q.alarms.alarm_state(&name).await {
+        let Some(name) = arn.resource.strip_prefix("alarm:") else {
+            return Ok(None);
+        };
+        // DescribeAlarms reads this account's alarms in this region: another's alarm of the same
+        // name says nothing about this one.
+        if let Some((account, region)) = cx.home() {
+            if (arn.account, arn.region) != (account, region) {
+                *note = format!(
+                    " (the alarm is in {} {}, not where triage runs; acting on the held signal)",
+                    arn.account, arn.region
+                );
+                return Ok(None);
+            }
+        }
+        let state = match q.alarms.alarm_state(name).await {
             Ok(Some(state)) => state,
             Ok(None) => {
                 *note = " (DescribeAlarms does not know the alarm here; acting on the held signal)"
@@ -162,7 +174,14 @@ impl Triage {
             }
             Err(e) => return Err(e.into()),
         };
-        if state.value == "ALARM" {
+        // Only `OK` clears it: `INSUFFICIENT_DATA` (missing data) never closes what fired.
+        if state.value != "OK" {
+            if state.value != "ALARM" {
+                *note = format!(
+                    " (DescribeAlarms says {}; acting on the held signal)",
+                    state.value
+                );
+            }
             return Ok(None);
         }
         let why = format!(
