@@ -57,6 +57,26 @@ pub fn vpn_connection(region: &str, id: &str) -> String {
     )
 }
 
+/// One event in CloudTrail's event history.
+pub fn cloudtrail_event(region: &str, id: &str) -> String {
+    format!(
+        "https://{}/cloudtrailv2/home?region={}#/events/{}",
+        host(region),
+        percent_encode(region),
+        percent_encode(id)
+    )
+}
+
+/// A CloudFormation stack, by its id (ARN).
+pub fn cloudformation_stack(region: &str, id: &str) -> String {
+    format!(
+        "https://{}/cloudformation/home?region={}#/stacks/stackinfo?stackId={}",
+        host(region),
+        percent_encode(region),
+        percent_encode(id)
+    )
+}
+
 /// An EC2 instance.
 pub fn instance(region: &str, id: &str) -> String {
     format!(

@@ -16,6 +16,7 @@
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines.
 
 pub mod arn;
+pub mod changes;
 pub mod chatbot;
 pub mod config;
 pub mod console;

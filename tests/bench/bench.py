@@ -399,7 +399,7 @@ class Bench:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
         if self.emu is not None:
-            for service in ("SSM_INCIDENTS", "SSM", "CLOUDWATCH"):
+            for service in ("SSM_INCIDENTS", "SSM", "CLOUDWATCH", "CLOUDTRAIL"):
                 env[f"AWS_ENDPOINT_URL_{service}"] = self.emu.url
         return env
 
@@ -419,6 +419,24 @@ class Bench:
             "RESPONDER_BUS": RESPONDER_BUS,
             "STATE_TABLE": STATE_TABLE,
         }
+
+    def changes_env(self, backend: str) -> dict[str, str]:
+        """`changes`' configuration as the template sets it: the stage's, plus CHANGES_LOOKBACK
+        and CHANGES_MAX."""
+        return {**self.stage_env(backend), "CHANGES_LOOKBACK": "3h", "CHANGES_MAX": "10"}
+
+    def deploy_stack_of(self, vpn_id: str) -> str:
+        """The VPN as if a CloudFormation stack had made it: a stack in moto (`partner-<vpn>`)
+        and the VPN's `aws:cloudformation:stack-name` tag naming it. Returns the stack's id."""
+        stack = f"partner-{vpn_id}"
+        template = {"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}
+        stack_id = self.client("cloudformation").create_stack(
+            StackName=stack, TemplateBody=json.dumps(template)
+        )["StackId"]
+        self.ec2.create_tags(
+            Resources=[vpn_id], Tags=[{"Key": "aws:cloudformation:stack-name", "Value": stack}]
+        )
+        return stack_id
 
     def runbook_env(self, backend: str) -> dict[str, str]:
         """`runbook`'s configuration: the stage's, plus AUTOMATION_ROLE_ARN (the bench's role)."""

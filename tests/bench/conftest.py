@@ -169,3 +169,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     if report.failed:
         for function in item.stash.get(_FUNCTIONS, []):
             report.sections.append((f"{function.name} output", function.logs()))
+
+
+@pytest.fixture
+def changes(function: StartFunction, bench: Bench, backend: str) -> Function:
+    """`changes` configured as the SAM template will: INCIDENT_BACKEND, RESPONDER_BUS,
+    STATE_TABLE, CHANGES_LOOKBACK, CHANGES_MAX (CloudTrail in the emulator, CloudFormation in
+    moto)."""
+    return function("changes", env=bench.changes_env(backend))

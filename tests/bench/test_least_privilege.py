@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime, timezone
 from collections.abc import Callable
 from typing import Any
 
@@ -47,14 +48,14 @@ import cfn  # noqa: E402 - tests/infra's template reader, shared with the static
 
 
 # Role actions the bench cannot make a function call, by function, each with the reason.
+_RUN_ONCE_READ = (
+    "only read back when a conditional PutItem fails without the row that stopped it "
+    "(DynamoStateStore::put_unless_held); DynamoDB and moto return that row "
+    "(ReturnValuesOnConditionCheckFailure ALL_OLD), so the bench never gets there"
+)
 NOT_EXERCISED: dict[str, dict[str, str]] = {
-    "enrich": {
-        "dynamodb:GetItem": (
-            "only read back when a conditional PutItem fails without the row that stopped it "
-            "(DynamoStateStore::put_unless_held); DynamoDB and moto return that row "
-            "(ReturnValuesOnConditionCheckFailure ALL_OLD), so the bench never gets there"
-        ),
-    },
+    "enrich": {"dynamodb:GetItem": _RUN_ONCE_READ},
+    "changes": {"dynamodb:GetItem": _RUN_ONCE_READ},
 }
 
 IP_ALARM = "cloudwatch-alarm-vpn-tunnel-ip-down"
@@ -76,11 +77,12 @@ def test_each_role_grants_exactly_what_its_function_calls(
     notify: Function,
     resolve: Function,
     escalate: Function,
+    changes: Function,
     vpn: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     bench.calls.clear()
-    functions = (triage, enrich, runbook, notify, resolve, escalate)
+    functions = (triage, enrich, runbook, notify, resolve, escalate, changes)
     play_everything(bench, backend, functions, vpn, monkeypatch)
 
     by_key = bench.calls.by_key()
@@ -129,7 +131,7 @@ def play_everything(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Every call the functions make, as far as the bench can make them make it."""
-    triage, enrich, runbook, notify, resolve, escalate = functions
+    triage, enrich, runbook, notify, resolve, escalate, changes = functions
     # The VPN story, from the tunnel going down to the resolved incident and its report.
     story, recovered = play_to_recovery(bench, triage, enrich, runbook, notify, vpn)
     answered(resolve.invoke(recovered), "resolved")
@@ -140,6 +142,9 @@ def play_everything(
     # by the SDK), and Lambda's retry (here at once) finishes the work: the failed attempt
     # releases what it held in the state table. A second alarm on the VPN joins.
     tgw_vpn = bench.create_vpn(name="bench-tgw-vpn", transit_gateway=True)
+    # A stack made it, and someone changed it since (what changes looks up).
+    bench.deploy_stack_of(tgw_vpn)
+    bench.emu.record_trail_event(tgw_vpn, "ModifyVpnTunnelOptions", datetime.now(timezone.utc))
     retried(triage, bench.alarm_event(VPN_ALARM, tgw_vpn, **at(5)), "opened",
             denied(bench, OPEN[backend]))
     answered(triage.invoke(bench.alarm_event(IP_ALARM, tgw_vpn, **at(4))), "joined")
@@ -167,6 +172,9 @@ def play_everything(
             denied(bench, ENRICH_WRITE[backend]))
     started = retried(runbook, latest(bench, "Incident Enriched"), "started",
                       denied(bench, "StartAutomationExecution"))
+    # changes: the writes on the VPN and its stack; the first write onto the incident is denied.
+    retried(changes, latest(bench, "Incident Enriched"), "gathered",
+            denied(bench, ENRICH_WRITE[backend]))
     bench.emu.finish_automation(started["execution"], "Failed", failure_message="Step timed out")
     status_change = bench.emu.automation_status_change_event(started["execution"])
     answered(runbook.invoke(status_change), "finished")

@@ -39,7 +39,7 @@ VPN_ALARM_TEMPLATE = INFRA / "vpn-alarm.yaml"
 SHARED_SRC = REPO / "shared" / "src"
 FUNCTIONS_DIR = REPO / "functions"
 
-FUNCTION_NAMES = ("triage", "enrich", "runbook", "notify", "resolve", "escalate")
+FUNCTION_NAMES = ("triage", "enrich", "runbook", "notify", "resolve", "escalate", "changes")
 BACKEND_PARAMETER = "IncidentBackend"
 
 # What every role grants for the Lambda runtime rather than for the code: its own log group,
@@ -58,6 +58,8 @@ ADAPTER_PREFIXES = {
     "sns": "sns",
     "s3": "s3",
     "scheduler": "scheduler",
+    "cloudtrail": "cloudtrail",
+    "cloudformation": "cloudformation",
 }
 
 NO_VALUE = {"Ref": "AWS::NoValue"}
@@ -630,7 +632,8 @@ def env_contract(name: str) -> EnvContract:
     """The variables function `name`'s configuration code reads, from the `from_lookup` body of
     its config type in shared/src/config/mod.rs, the helpers it calls there and the config types it
     nests (ResolveConfig → StageConfig)."""
-    config = rust_code(SHARED_SRC / "config" / "mod.rs")
+    config = "\n".join(rust_code(p) for p in sorted((SHARED_SRC / "config").glob("*.rs"))
+                       if p.name != "tests.rs")
     variants = backends()
     all_backends = set(variants.values())
     read: set[str] = set()

@@ -5,7 +5,8 @@
 #[cfg(any(
     feature = "incident-manager",
     feature = "eventbridge",
-    feature = "cloudwatch"
+    feature = "cloudwatch",
+    feature = "cloudtrail"
 ))]
 pub(crate) fn to_smithy_time(time: chrono::DateTime<chrono::Utc>) -> aws_smithy_types::DateTime {
     let nanos = time.timestamp_subsec_nanos().min(999_999_999);
@@ -18,7 +19,9 @@ pub(crate) fn to_smithy_time(time: chrono::DateTime<chrono::Utc>) -> aws_smithy_
     feature = "cloudwatch",
     feature = "automation",
     feature = "incident-manager",
-    feature = "opscenter"
+    feature = "opscenter",
+    feature = "cloudtrail",
+    feature = "cloudformation"
 ))]
 pub(crate) fn to_chrono(
     time: &aws_smithy_types::DateTime,

@@ -211,6 +211,7 @@ mod tests {
                 request: None,
                 hold: None,
                 silence: None,
+                changes: None,
             },
         }
     }

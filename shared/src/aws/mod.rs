@@ -15,7 +15,9 @@
 //! - [`sns`]: [`Notifier`](crate::ports::Notifier) on the notification topic, and
 //!   [`Pager`](crate::ports::Pager) on the paging topics;
 //! - [`s3`]: [`ReportStore`](crate::ports::ReportStore) on the report bucket;
-//! - [`scheduler`]: [`Timers`](crate::ports::Timers) on EventBridge Scheduler.
+//! - [`scheduler`]: [`Timers`](crate::ports::Timers) on EventBridge Scheduler;
+//! - [`cloudtrail`]: [`Trail`](crate::ports::Trail) on CloudTrail `LookupEvents`;
+//! - [`cloudformation`]: [`Stacks`](crate::ports::Stacks) on CloudFormation `DescribeStacks`.
 
 pub mod config;
 pub mod error;
@@ -56,6 +58,10 @@ pub mod sns;
 #[cfg(feature = "s3")]
 pub mod s3;
 
+#[cfg(feature = "cloudformation")]
+pub mod cloudformation;
+#[cfg(feature = "cloudtrail")]
+pub mod cloudtrail;
 #[cfg(feature = "scheduler")]
 pub mod scheduler;
 
@@ -220,5 +226,21 @@ fn opscenter_store(sdk: &aws_types::SdkConfig) -> Arc<opscenter::OpsCenterStore>
     Arc::new(opscenter::OpsCenterStore::new(
         aws_sdk_ssm::Client::new(sdk),
         None,
+    ))
+}
+
+/// CloudTrail's event history (what changed).
+#[cfg(feature = "cloudtrail")]
+pub fn trail(sdk: &aws_types::SdkConfig) -> Arc<cloudtrail::CloudTrail> {
+    Arc::new(cloudtrail::CloudTrail::new(
+        aws_sdk_cloudtrail::Client::new(sdk),
+    ))
+}
+
+/// CloudFormation's stacks (what changed).
+#[cfg(feature = "cloudformation")]
+pub fn stacks(sdk: &aws_types::SdkConfig) -> Arc<cloudformation::CloudFormation> {
+    Arc::new(cloudformation::CloudFormation::new(
+        aws_sdk_cloudformation::Client::new(sdk),
     ))
 }

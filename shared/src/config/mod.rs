@@ -2,6 +2,9 @@
 //! every variable is listed in the README).
 
 mod calendars;
+mod changes;
+
+pub use changes::ChangesConfig;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -33,6 +33,8 @@ pub enum LifecycleKind {
     SignalHeld,
     #[serde(rename = "Incident Silenced")]
     IncidentSilenced,
+    #[serde(rename = "Changes Gathered")]
+    ChangesGathered,
 }
 
 impl LifecycleKind {
@@ -50,6 +52,7 @@ impl LifecycleKind {
             LifecycleKind::ResolutionRequested => "Resolution Requested",
             LifecycleKind::SignalHeld => "Signal Held",
             LifecycleKind::IncidentSilenced => "Incident Silenced",
+            LifecycleKind::ChangesGathered => "Changes Gathered",
         }
     }
 }
@@ -90,6 +93,9 @@ pub struct LifecycleDetail {
     /// A silence set, lifted or ended on the incident's key (`Incident Silenced`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silence: Option<SilenceNote>,
+    /// What changed before the incident opened (`Changes Gathered`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<crate::changes::Changes>,
 }
 
 /// What holds a firing signal back.

@@ -116,6 +116,8 @@ pub enum EntryKind {
         #[serde(default)]
         lifted: bool,
     },
+    /// What changed before the incident opened (changes): `count` changes found.
+    Changes { count: u32 },
     /// An entry the responder did not write: the backend's own (`event` is its type, such as
     /// Incident Manager's `Custom Event`), a person's, or one written before entries had kinds.
     External { event: String },
@@ -162,6 +164,7 @@ impl EntryKind {
                 lifted,
             },
             EntryKind::External { event } => EntryKind::External { event: name(event) },
+            EntryKind::Changes { count } => EntryKind::Changes { count },
             EntryKind::ImpactRaised { from, to, signal } => EntryKind::ImpactRaised {
                 from,
                 to,

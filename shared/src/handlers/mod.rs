@@ -2,6 +2,7 @@
 //! the ports. A module directory holds the stage's flow (`mod.rs`) and, beside it, each idea
 //! that flow uses (a diagnosis kind, the Slack renderer, parameter planning).
 
+pub mod changes;
 pub mod enrich;
 pub mod escalate;
 pub mod notify;

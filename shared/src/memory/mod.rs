@@ -10,11 +10,13 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::ports::{Clock, PortError, PortErrorKind};
 
+mod history;
 mod incidents;
 mod observe;
 mod outputs;
 mod state;
 
+pub use history::{MemoryStacks, MemoryTrail};
 pub use incidents::{MemoryIncidents, StoredIncident};
 pub use observe::{MemoryAlarms, MemoryCalendars, MemoryMetrics, MemoryNetwork};
 pub use outputs::{

@@ -5,7 +5,8 @@
 //!
 //! - [`incidents`]: opening, writing onto, and reading back and resolving incidents;
 //! - [`state`]: the state table's dedupe keys, run-once records and references;
-//! - [`observe`]: what diagnosis and verification read (EC2, metrics, alarm states);
+//! - [`observe`]: what diagnosis and verification read (EC2, metrics, alarm states, CloudTrail,
+//!   CloudFormation);
 //! - [`outputs`]: the responder bus, the Slack topic, the report bucket, SSM Automation.
 
 use std::fmt;
@@ -20,7 +21,8 @@ pub mod state;
 
 pub use incidents::{IncidentOpener, IncidentRecord, IncidentResolver, IncidentWriter, Standing};
 pub use observe::{
-    AlarmState, AlarmStates, CalendarReading, Calendars, MetricSource, NetworkInventory,
+    AlarmState, AlarmStates, CalendarReading, Calendars, MetricSource, NetworkInventory, Stacks,
+    Trail,
 };
 pub use outputs::{
     AttributeValue, AutomationRunner, EventBus, Notification, Notifier, Page, Pager, ReportStore,

@@ -71,3 +71,24 @@ pub trait Calendars: Send + Sync {
     /// calendar) is `NotFound`.
     async fn state(&self, calendar: &str, at: DateTime<Utc>) -> Result<CalendarReading, PortError>;
 }
+
+/// CloudTrail's event history (`LookupEvents`).
+#[async_trait]
+pub trait Trail: Send + Sync {
+    /// The write calls recorded for the resource named `resource` between `since` and `until`,
+    /// newest first, at most `max` of them, reading at most a few pages.
+    async fn writes(
+        &self,
+        resource: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        max: usize,
+    ) -> Result<Vec<crate::changes::TrailEvent>, PortError>;
+}
+
+/// CloudFormation stacks (`DescribeStacks`).
+#[async_trait]
+pub trait Stacks: Send + Sync {
+    /// The stack named `name`; NotFound when there is none.
+    async fn stack(&self, name: &str) -> Result<crate::changes::StackFacts, PortError>;
+}

@@ -27,6 +27,8 @@ pub(super) struct Facts<'a> {
     pub(super) detected: DateTime<Utc>,
     pub(super) opened: DateTime<Utc>,
     pub(super) diagnosis: Option<&'a TimelineEntry>,
+    /// What changed before the incident (the `changes` stage's entry).
+    pub(super) changes: Option<&'a TimelineEntry>,
     pub(super) runs: Vec<Run<'a>>,
     /// When the signal recovered (not known when a person resolved the incident).
     pub(super) recovered: Option<DateTime<Utc>>,
@@ -89,6 +91,9 @@ impl<'a> Facts<'a> {
             detected: detected_at(input.row),
             opened: input.record.created_at.unwrap_or(input.row.opened_at),
             diagnosis: timeline.iter().find(|e| e.kind == EntryKind::Diagnosis),
+            changes: timeline
+                .iter()
+                .find(|e| matches!(e.kind, EntryKind::Changes { .. })),
             runs,
             recovered: input.resolved_by.is_none().then_some(input.signal.time),
             resolved: input.resolved_at,

@@ -23,7 +23,9 @@ mod markdown;
 mod sections;
 
 use facts::Facts;
-use sections::{header, milestones, resources, review, runbooks, summary, timeline, verification};
+use sections::{
+    changes, header, milestones, resources, review, runbooks, summary, timeline, verification,
+};
 
 /// The stored object's content type.
 pub const CONTENT_TYPE: &str = "text/markdown; charset=utf-8";
@@ -117,6 +119,7 @@ pub fn render(input: &ReportInput<'_>) -> String {
     milestones(&mut out, &facts);
     timeline(&mut out, input);
     resources(&mut out, input);
+    changes(&mut out, &facts);
     runbooks(&mut out, input, &facts);
     verification(&mut out, input);
     review(&mut out, input, &facts);

@@ -219,6 +219,23 @@ pub(super) fn resources(out: &mut String, input: &ReportInput<'_>) {
     }
 }
 
+/// What changed before the incident, as `changes` wrote it (only when it did).
+pub(super) fn changes(out: &mut String, facts: &Facts<'_>) {
+    let Some(entry) = facts.changes else {
+        return;
+    };
+    let _ = writeln!(out, "\n## What changed\n");
+    let _ = writeln!(out, "{}\n", entry.headline());
+    for line in entry.details() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let item = line.strip_prefix("- ").unwrap_or(line);
+        let _ = writeln!(out, "- {item}");
+    }
+}
+
 pub(super) fn runbooks(out: &mut String, input: &ReportInput<'_>, facts: &Facts<'_>) {
     let _ = writeln!(out, "\n## Runbook outcomes\n");
     if facts.runs.is_empty() {

@@ -500,3 +500,26 @@ fn downstream_signals_and_silences_are_in_the_record() {
     let plain = render(&vpn_story().input());
     assert!(!plain.contains("Downstream") && !plain.contains("Silence"));
 }
+
+#[test]
+fn what_changed_before_the_incident_is_in_the_record() {
+    let mut story = vpn_story();
+    story.record.timeline.push(entry(
+        at(3, 2, 30),
+        EntryKind::Changes { count: 2 },
+        "2 changes from 3 h before the signal until now; the latest: ModifyVpnTunnelOptions on vpn-0123456789abcdef0 at 2024-05-14 02:41 UTC by alice\n\
+         - ModifyVpnTunnelOptions on vpn-0123456789abcdef0 at 2024-05-14 02:41 UTC by alice\n\
+         - UPDATE_COMPLETE on stack partner-vpn at 2024-05-14 02:30 UTC\n\
+         Stack partner-vpn: UPDATE_COMPLETE, last changed 2024-05-14 02:30 UTC",
+    ));
+    story.record.timeline.sort_by_key(|e| e.time);
+    let text = render(&story.input());
+    for expected in [
+        "## What changed\n\n2 changes from 3 h before the signal until now;",
+        "- ModifyVpnTunnelOptions on vpn-0123456789abcdef0 at 2024-05-14 02:41 UTC by alice\n- UPDATE_COMPLETE on stack partner-vpn",
+        "- Stack partner-vpn: UPDATE_COMPLETE, last changed 2024-05-14 02:30 UTC",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    assert!(!render(&vpn_story().input()).contains("## What changed"));
+}

@@ -156,7 +156,7 @@ impl RawDuration {
     }
 }
 
-pub(super) fn parse_duration(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let bad = || format!("`{text}` is not a duration (use 90s, 30m, 1h or 2d)");
     let (number, unit) = text.split_at(text.len().saturating_sub(1));

@@ -7,6 +7,7 @@ from collections import Counter, deque
 from datetime import datetime
 from typing import Any, Callable
 
+from .cloudtrail import CloudTrail
 from .cloudwatch import CloudWatch
 from .common import jsonable, now
 from .incidents import IncidentManager
@@ -37,6 +38,7 @@ class Emulator:
         self.incident_manager = IncidentManager(account, region)
         self.ssm = Ssm(account, region)
         self.cloudwatch = CloudWatch(account, region)
+        self.cloudtrail = CloudTrail(account, region)
         self._faults: dict[str, deque[str | None]] = {}  # None: a call let through
         self._latency: dict[str, float] = {}  # seconds each call of an operation takes
         self._calls: Counter[str] = Counter()
@@ -98,6 +100,7 @@ class Emulator:
             self.incident_manager.reset(keep_response_plans=keep_response_plans)
             self.ssm.reset()
             self.cloudwatch.reset()
+            self.cloudtrail.reset()
             self._faults.clear()
             self._latency.clear()
             self._calls.clear()
@@ -199,6 +202,14 @@ class Emulator:
         """Seeds one data point (no PutMetricData rules: `AWS/VPN` is fine here)."""
         with self.lock:
             self.cloudwatch.put_metric(namespace, name, dimensions, value, timestamp, unit)
+
+    def record_trail_event(
+        self, resource: str, name: str, time: datetime, by: str = "bench-user",
+        read_only: bool = False,
+    ) -> str:
+        """A CloudTrail management event on `resource` (what `LookupEvents` finds)."""
+        with self.lock:
+            return self.cloudtrail.record(resource, name, time, by, read_only)
 
     def alarms(self) -> list[dict[str, Any]]:
         """Alarms by name, DescribeAlarms `MetricAlarms` shape plus "transitions"."""

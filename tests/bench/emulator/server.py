@@ -6,6 +6,8 @@ A request is routed by its shape:
 * `POST /service/<Service>/operation/<Operation>`    → Smithy RPC v2 CBOR (CloudWatch)
 * `POST /` with `X-Amz-Target: AmazonSSM.<Op>`       → awsJson1_1 (SSM)
 * `POST /` with `X-Amz-Target: GraniteServiceVersion20100801.<Op>` → awsJson1_0 (CloudWatch)
+* `POST /` with `X-Amz-Target: CloudTrail_20131101.<Op>` (or its `com.amazonaws.cloudtrail.
+  v20131101.` form)                                  → awsJson1_1 (CloudTrail LookupEvents)
 * a form-encoded `Action=...` body                  → awsQuery: only an `InvalidAction` error
 * anything else                                     → restJson1 (Incident Manager) by path
 
@@ -34,6 +36,11 @@ if TYPE_CHECKING:
 
 SSM_TARGET_PREFIX = "AmazonSSM"
 CLOUDWATCH_SERVICE = "GraniteServiceVersion20100801"
+# aws-sdk-cloudtrail sends the short form, botocore the long one.
+CLOUDTRAIL_TARGETS = (
+    "CloudTrail_20131101",
+    "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101",
+)
 
 INCIDENT_OPERATIONS = tuple(incidents.HTTP)
 SSM_OPERATIONS = (
@@ -56,7 +63,8 @@ CLOUDWATCH_OPERATIONS = (
     "PutCompositeAlarm",
     "SetAlarmState",
 )
-ALL_OPERATIONS = INCIDENT_OPERATIONS + SSM_OPERATIONS + CLOUDWATCH_OPERATIONS
+CLOUDTRAIL_OPERATIONS = ("LookupEvents",)
+ALL_OPERATIONS = INCIDENT_OPERATIONS + SSM_OPERATIONS + CLOUDWATCH_OPERATIONS + CLOUDTRAIL_OPERATIONS
 
 
 def fault_error(service: str, error: str) -> ApiError:
@@ -188,7 +196,12 @@ def rest_json_call(emu: "Emulator", method: str, url: Any, headers: Any, body: b
 
 def aws_json_call(emu: "Emulator", target: str, headers: Any, body: bytes) -> Response:
     prefix, _, operation = target.partition(".")
-    if prefix == SSM_TARGET_PREFIX:
+    if target.rpartition(".")[0] in CLOUDTRAIL_TARGETS:
+        prefix, _, operation = target.rpartition(".")
+    if prefix in CLOUDTRAIL_TARGETS:
+        service, owner, operations = "cloudtrail", emu.cloudtrail, CLOUDTRAIL_OPERATIONS
+        version = "1.1"
+    elif prefix == SSM_TARGET_PREFIX:
         service, owner, operations = "ssm", emu.ssm, SSM_OPERATIONS
         version = "1.1"
     elif prefix == CLOUDWATCH_SERVICE:

@@ -240,6 +240,7 @@ impl Enrich {
             request: None,
             hold: None,
             silence: None,
+            changes: None,
             ..detail.clone()
         };
         cx.publish(LifecycleKind::IncidentEnriched, enriched)

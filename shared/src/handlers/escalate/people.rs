@@ -249,6 +249,7 @@ impl Escalate {
                 }),
                 hold: None,
                 silence: None,
+                changes: None,
             };
             cx.publish(LifecycleKind::ResolutionRequested, detail)
                 .await?;

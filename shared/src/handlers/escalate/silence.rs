@@ -364,6 +364,7 @@ impl Escalate {
             escalation: None,
             request: None,
             hold: None,
+            changes: None,
             silence: Some(SilenceNote {
                 change,
                 by: silence.by.clone(),

@@ -364,6 +364,7 @@ impl Escalate {
             request: None,
             hold: None,
             silence: None,
+            changes: None,
         };
         cx.publish(kind, detail).await.map_err(Into::into)
     }

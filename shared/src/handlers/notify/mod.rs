@@ -45,6 +45,7 @@
 //! The SNS message attributes `impact` (Number), `service`, `step` and `rule` (String) let other
 //! subscribers filter, e.g. an SMS subscription for impact 1–2 only.
 
+mod changes;
 mod escalation;
 mod joined;
 mod links;
@@ -375,6 +376,8 @@ pub(super) enum Post {
     Silenced,
     /// A downstream signal folded into the incident.
     Downstream,
+    /// What changed before the incident.
+    Changes,
 }
 
 impl Post {
@@ -387,6 +390,12 @@ impl Post {
                 None => Post::Joined,
             },
             LifecycleKind::IncidentEnriched => Post::Diagnosed,
+            LifecycleKind::ChangesGathered if event.detail.changes.is_some() => Post::Changes,
+            LifecycleKind::ChangesGathered => {
+                return Err(StageError::MalformedEvent(
+                    "responder bus `Changes Gathered` event: detail.changes is missing".into(),
+                ))
+            }
             LifecycleKind::RunbookStarted => Post::RunbookStarted,
             LifecycleKind::RunbookFinished => Post::RunbookFinished,
             LifecycleKind::SignalRecovered => Post::Recovered,
@@ -441,6 +450,7 @@ impl Post {
             Post::Resolved | Post::Awaiting => NotifyStep::Resolved,
             Post::Escalated | Post::Acknowledged | Post::Silenced => NotifyStep::Escalation,
             Post::Downstream => NotifyStep::Joined,
+            Post::Changes => NotifyStep::Diagnosed,
         }
     }
 
@@ -458,6 +468,7 @@ impl Post {
             Post::Acknowledged => "acknowledged",
             Post::Silenced => "silenced",
             Post::Downstream => "downstream",
+            Post::Changes => "changes",
         }
     }
 }
@@ -475,6 +486,7 @@ fn once_key(post: Post, detail: &LifecycleDetail) -> String {
         Post::Opened => format!("notify#{id}#opened"),
         Post::Joined => format!("notify#{id}#joined"),
         Post::Diagnosed => format!("notify#{id}#diagnosed"),
+        Post::Changes => format!("notify#{id}#changes"),
         Post::RunbookStarted => format!("notify#{id}#runbook#{execution}#started"),
         Post::RunbookFinished => format!("notify#{id}#runbook#{execution}#finished"),
         Post::Recovered => format!("notify#{id}#recovered#{fingerprint}"),

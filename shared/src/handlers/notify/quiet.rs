@@ -22,7 +22,7 @@ pub(super) fn what(render: &Render<'_>) -> String {
         (Post::Downstream, _) => "Downstream signal folded".to_string(),
         (_, Some(SilenceChange::Set)) => "Silenced".to_string(),
         (_, Some(SilenceChange::Lifted)) => "Silence lifted".to_string(),
-        _ => "Silence ended, still firing".to_string(),
+        _ => "Silence ended".to_string(),
     }
 }
 
@@ -61,7 +61,7 @@ pub(super) fn lines(render: &Render<'_>) -> Vec<String> {
             "Posts and escalation resume.".to_string(),
         ],
         SilenceChange::Ended => vec![
-            format!("*The silence ended* ({until}) and the incident still fires."),
+            format!("*The silence ended* ({until}) and the incident is still open."),
             "Posts and escalation resume.".to_string(),
         ],
     }

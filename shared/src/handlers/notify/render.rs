@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 
+use super::changes;
 use super::escalation;
 use super::joined::Joined;
 use super::mrkdwn::{code, link, list, plain, text, utc};
@@ -204,6 +205,7 @@ impl Render<'_> {
             Post::Awaiting => ":raised_hand:",
             Post::Escalated | Post::Acknowledged => escalation::emoji(self),
             Post::Silenced | Post::Downstream => quiet::emoji(self),
+            Post::Changes => ":memo:",
         }
     }
 
@@ -231,6 +233,7 @@ impl Render<'_> {
             Post::Awaiting => "Recovered, waiting for a responder".to_string(),
             Post::Escalated | Post::Acknowledged => escalation::what(self),
             Post::Silenced | Post::Downstream => quiet::what(self),
+            Post::Changes => changes::what(self),
         }
     }
 
@@ -249,6 +252,7 @@ impl Render<'_> {
             Post::Awaiting => self.awaiting(),
             Post::Escalated | Post::Acknowledged => escalation::lines(self),
             Post::Silenced | Post::Downstream => quiet::lines(self),
+            Post::Changes => changes::lines(self),
         };
         if self.post != Post::Awaiting {
             lines.push(format!("*Incident:* {}", self.incident_link()));

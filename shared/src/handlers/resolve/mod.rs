@@ -377,6 +377,7 @@ fn resolution_detail(
         request: None,
         hold: None,
         silence: None,
+        changes: None,
     }
 }
 

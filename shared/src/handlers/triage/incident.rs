@@ -113,5 +113,6 @@ pub(crate) fn lifecycle_detail(
         request: None,
         hold: None,
         silence: None,
+        changes: None,
     }
 }

@@ -1,0 +1,392 @@
+//! The `changes` stage: "what changed?", the first question of every responder, answered before
+//! anyone asks it.
+//!
+//! On `Incident Enriched` (every other lifecycle event is `ignored`) it reads, for the
+//! incident's resources ([`crate::changes::resources_of`]: the diagnosed VPN, the alarm's
+//! resource dimensions, the finding's resources; at most three, CloudTrail allows two lookups a
+//! second per account), the write calls CloudTrail recorded from `CHANGES_LOOKBACK` before the
+//! signal fired until now, and the CloudFormation stack that owns them (its
+//! `aws:cloudformation:stack-name` tag, as the diagnosis found it). It writes one
+//! [`EntryKind::Changes`] timeline entry and publishes `Changes Gathered` with the list
+//! ([`Changes`]), which notify posts in the incident's thread and the record shows.
+//!
+//! It runs after enrich, not beside it: the diagnosis names the resources (the VPN behind a
+//! tunnel's IP) and their stack, and the diagnosis post does not wait for CloudTrail. A lookup
+//! IAM denies or a stack that is gone becomes "not gathered: <why>" and the stage succeeds with
+//! the rest; a throttled or unavailable service fails the invocation so that Lambda retries it.
+//! Each incident is looked at once: a re-delivery replays the stored answer.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use crate::changes::{self, Change, Changes, StackFacts, TrailEvent};
+use crate::console;
+use crate::domain::{
+    one_line, stable_hash, trim_chars, EntryKind, IncidentRef, LifecycleDetail, LifecycleEvent,
+    LifecycleKind, RelatedItem, TimelineEntry,
+};
+use crate::ports::{IncidentWriter, PortError, PortErrorKind, Stacks, Trail};
+use crate::shell::{BusEvent, Invocation, Outcome, Stage, StageError};
+
+/// The longest line of the timeline entry, and the entry.
+const LINE_MAX: usize = 300;
+const TEXT_MAX: usize = 4_000;
+
+/// What the stage did (**contract**).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangesAction {
+    /// The changes were looked up (possibly partly: see `notes`) and written.
+    Gathered,
+    /// Not an `Incident Enriched` event: nothing done.
+    Ignored,
+}
+
+/// The stage's answer for one event (**contract**).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangesAnswer {
+    pub action: ChangesAction,
+    pub incident: Option<String>,
+    /// One line: how many changes, over what look-back (for `ignored`, why nothing was done).
+    pub summary: String,
+    /// How many changes were found.
+    #[serde(default)]
+    pub count: usize,
+    /// What was not gathered, and why.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+impl Outcome for ChangesAnswer {
+    fn action(&self) -> &'static str {
+        match self.action {
+            ChangesAction::Gathered => "gathered",
+            ChangesAction::Ignored => "ignored",
+        }
+    }
+
+    fn incident(&self) -> Option<&str> {
+        self.incident.as_deref()
+    }
+
+    fn reason(&self) -> &str {
+        &self.summary
+    }
+}
+
+/// The changes stage with its ports and settings.
+pub struct ChangesStage {
+    incidents: Arc<dyn IncidentWriter>,
+    trail: Arc<dyn Trail>,
+    stacks: Arc<dyn Stacks>,
+    lookback: Duration,
+    max: usize,
+}
+
+impl ChangesStage {
+    pub fn new(
+        incidents: Arc<dyn IncidentWriter>,
+        trail: Arc<dyn Trail>,
+        stacks: Arc<dyn Stacks>,
+        lookback: Duration,
+        max: usize,
+    ) -> Self {
+        ChangesStage {
+            incidents,
+            trail,
+            stacks,
+            lookback,
+            max,
+        }
+    }
+}
+
+#[async_trait]
+impl Stage for ChangesStage {
+    const NAME: &'static str = "changes";
+    const TAKES: &'static str = "`Incident Enriched` from incident.responder";
+    const PUBLISHES: bool = true;
+    type Input = BusEvent;
+    type Answer = ChangesAnswer;
+    type Error = StageError;
+
+    async fn handle(
+        &self,
+        input: BusEvent,
+        cx: &Invocation<'_>,
+    ) -> Result<ChangesAnswer, StageError> {
+        let event = input.event;
+        let summary = &event.detail.incident;
+        if event.kind != LifecycleKind::IncidentEnriched {
+            return Ok(ChangesAnswer {
+                action: ChangesAction::Ignored,
+                incident: Some(summary.id.clone()),
+                summary: format!(
+                    "`{}` events start no look-up; only `Incident Enriched` does.",
+                    event.kind.detail_type()
+                ),
+                count: 0,
+                notes: Vec::new(),
+            });
+        }
+        StageError::check_backend(summary, self.incidents.backend())?;
+        let incident = IncidentRef {
+            backend: summary.backend,
+            id: summary.id.clone(),
+        };
+        cx.once(
+            &format!("changes#{}", incident.id),
+            |first| replay(first, &incident),
+            |_| self.gather(&event, &incident, cx),
+        )
+        .await
+    }
+}
+
+/// The answer for a re-delivery: what the first delivery answered.
+fn replay(first: Option<ChangesAnswer>, incident: &IncidentRef) -> ChangesAnswer {
+    first.unwrap_or_else(|| ChangesAnswer {
+        action: ChangesAction::Gathered,
+        incident: Some(incident.id.clone()),
+        summary: "Re-delivery of an incident already looked at; nothing done.".to_string(),
+        count: 0,
+        notes: Vec::new(),
+    })
+}
+
+impl ChangesStage {
+    async fn gather(
+        &self,
+        enriched: &LifecycleEvent,
+        incident: &IncidentRef,
+        cx: &Invocation<'_>,
+    ) -> Result<ChangesAnswer, StageError> {
+        let detail = &enriched.detail;
+        let signal = &detail.signal;
+        let region = signal.region.as_str();
+        let until = cx.now().max(signal.time);
+        let since = signal.time - self.lookback;
+        let resources = changes::resources_of(signal, detail.diagnosis.as_ref());
+        let mut notes = Vec::new();
+
+        let mut events: Vec<(String, TrailEvent)> = Vec::new();
+        for resource in &resources {
+            let found = self.trail.writes(resource, since, until, self.max).await;
+            if let Some(found) = not_gathered("CloudTrail", resource, found, &mut notes)? {
+                events.extend(found.into_iter().map(|e| (resource.clone(), e)));
+            }
+        }
+        // One call can touch two of the resources: it is listed once.
+        let mut seen: Vec<String> = Vec::new();
+        let mut items: Vec<Change> = Vec::new();
+        for (resource, event) in events {
+            if seen.contains(&event.id) {
+                continue;
+            }
+            seen.push(event.id.clone());
+            items.push(Change {
+                time: event.time,
+                what: event.name.clone(),
+                on: resource,
+                by: event.by.clone(),
+                link: console::cloudtrail_event(region, &event.id),
+            });
+        }
+
+        let stack = match changes::stack_of(detail.diagnosis.as_ref()) {
+            Some(name) => {
+                let read = self.stacks.stack(&name).await;
+                not_gathered("CloudFormation", &name, read, &mut notes)?
+            }
+            None => None,
+        };
+        if let Some(stack) = stack.as_ref().filter(|s| s.changed_at() >= since) {
+            items.push(Change {
+                time: stack.changed_at(),
+                what: stack.status.clone(),
+                on: format!("stack {}", stack.name),
+                by: None,
+                link: console::cloudformation_stack(region, &stack.id),
+            });
+        }
+        items.sort_by_key(|c| std::cmp::Reverse(c.time));
+        items.truncate(self.max);
+
+        let found = Changes {
+            since,
+            until,
+            resources: resources.clone(),
+            items,
+            stack,
+            notes: notes.clone(),
+        };
+        let headline = headline(&found, self.lookback);
+        self.write(enriched, incident, &found, &headline).await?;
+        let gathered = LifecycleDetail {
+            reason: headline.clone(),
+            changes: Some(found.clone()),
+            automation: None,
+            resolution: None,
+            escalation: None,
+            request: None,
+            hold: None,
+            silence: None,
+            ..detail.clone()
+        };
+        cx.publish(LifecycleKind::ChangesGathered, gathered).await?;
+        Ok(ChangesAnswer {
+            action: ChangesAction::Gathered,
+            incident: Some(incident.id.clone()),
+            summary: headline,
+            count: found.items.len(),
+            notes,
+        })
+    }
+
+    /// The timeline entry (and the stack as an involved resource), with client tokens derived
+    /// from the incident: a retry writes the same.
+    async fn write(
+        &self,
+        enriched: &LifecycleEvent,
+        incident: &IncidentRef,
+        found: &Changes,
+        headline: &str,
+    ) -> Result<(), StageError> {
+        if let Some(stack) = &found.stack {
+            let item = RelatedItem::resource(stack.id.clone(), format!("Stack {}", stack.name));
+            let token = token(&incident.id, "related-items");
+            self.incidents
+                .add_related_items(incident, &[item], &token)
+                .await?;
+        }
+        let entry = TimelineEntry::new(
+            enriched.time,
+            EntryKind::Changes {
+                count: u32::try_from(found.items.len()).unwrap_or(u32::MAX),
+            },
+            &timeline_text(headline, found),
+        );
+        let token = token(&incident.id, "timeline:changes");
+        self.incidents
+            .add_timeline(incident, &entry, &token)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A look-up's result, with a denied call, a missing resource or a service the account does not
+/// have turned into a note ("CloudTrail: not gathered for i-0abc: AccessDenied"); throttling and
+/// outages fail the invocation.
+fn not_gathered<T>(
+    what: &str,
+    on: &str,
+    result: Result<T, PortError>,
+    notes: &mut Vec<String>,
+) -> Result<Option<T>, PortError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e)
+            if matches!(
+                e.kind,
+                PortErrorKind::AccessDenied | PortErrorKind::NotFound | PortErrorKind::Invalid
+            ) =>
+        {
+            warn!(error = %e, "{what} not gathered for {on}");
+            let why = match e.kind {
+                PortErrorKind::AccessDenied => "AccessDenied".to_string(),
+                PortErrorKind::NotFound => "it no longer exists".to_string(),
+                _ => trim_chars(&one_line(&e.message), 200),
+            };
+            notes.push(format!("{what}: not gathered for {on}: {why}"));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// "2 changes from 3 h before the signal until now; the latest: ModifyInstanceAttribute on
+/// i-0abc at 2026-12-05 03:41 UTC by alice", or "No changes recorded for i-0abc from 3 h before
+/// the signal until now".
+fn headline(found: &Changes, lookback: Duration) -> String {
+    let span = span_text(lookback);
+    match found.items.first() {
+        None if found.resources.is_empty() && found.stack.is_none() => {
+            "No resource of this incident can be looked up in CloudTrail".to_string()
+        }
+        None => format!(
+            "No changes recorded for {} from {span} before the signal until now",
+            found.resources.join(", ")
+        ),
+        Some(newest) => format!(
+            "{} change{} from {span} before the signal until now; the latest: {}",
+            found.items.len(),
+            if found.items.len() == 1 { "" } else { "s" },
+            line(newest)
+        ),
+    }
+}
+
+fn span_text(lookback: Duration) -> String {
+    let minutes = lookback.num_minutes();
+    if minutes % 1440 == 0 {
+        format!("{} d", minutes / 1440)
+    } else if minutes % 60 == 0 {
+        format!("{} h", minutes / 60)
+    } else {
+        format!("{minutes} min")
+    }
+}
+
+/// One change in words: `ModifyInstanceAttribute on i-0abc at 03:41 UTC by alice`.
+pub fn line(change: &Change) -> String {
+    let mut text = format!("{} on {} at {}", change.what, change.on, utc(change.time));
+    if let Some(by) = &change.by {
+        text.push_str(&format!(" by {by}"));
+    }
+    trim_chars(&one_line(&text), LINE_MAX)
+}
+
+fn utc(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The entry: the headline, one line per change, the stack, then what was not gathered.
+fn timeline_text(headline: &str, found: &Changes) -> String {
+    let mut text = headline.to_string();
+    for change in &found.items {
+        text.push_str("\n- ");
+        text.push_str(&line(change));
+    }
+    if let Some(stack) = &found.stack {
+        text.push_str(&format!("\n{}", stack_line(stack)));
+    }
+    for note in &found.notes {
+        text.push_str("\nNote: ");
+        text.push_str(note);
+    }
+    trim_chars(&text, TEXT_MAX)
+}
+
+/// `Stack web-prod: UPDATE_COMPLETE, last changed 2026-12-05 03:30 UTC`.
+pub fn stack_line(stack: &StackFacts) -> String {
+    trim_chars(
+        &one_line(&format!(
+            "Stack {}: {}, last changed {}",
+            stack.name,
+            stack.status,
+            utc(stack.changed_at())
+        )),
+        LINE_MAX,
+    )
+}
+
+fn token(incident: &str, item: &str) -> String {
+    stable_hash(&[incident, "changes", item], 64)
+}
+
+#[cfg(test)]
+mod tests;

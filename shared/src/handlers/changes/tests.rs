@@ -1,0 +1,220 @@
+//! The changes stage on the fakes: what changed for a VPN incident, what cannot be read, and
+//! re-delivery.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{json, Value};
+
+use super::*;
+use crate::changes::{StackFacts, TrailEvent};
+use crate::diagnosis::{Diagnosis, VpnFacts};
+use crate::domain::{Backend, EntryKind};
+use crate::handlers::testkit::{to_envelope, Fakes};
+use crate::memory::{MemoryStacks, MemoryTrail};
+use crate::shell::{Failure, Shell};
+
+const VPN: &str = "vpn-0123456789abcdef0";
+const STACK_ARN: &str =
+    "arn:aws:cloudformation:eu-west-1:111122223333:stack/partner-vpn/0a1b2c3d-4e5f-6789-abcd-ef0123456789";
+
+fn at(h: u32, m: u32) -> DateTime<Utc> {
+    // The fixture's alarm fires at 2024-05-14 03:02:10 UTC.
+    Utc.with_ymd_and_hms(2024, 5, 14, h, m, 0).unwrap()
+}
+
+struct Bench {
+    fakes: Fakes,
+    trail: Arc<MemoryTrail>,
+    stacks: Arc<MemoryStacks>,
+    shell: Shell<ChangesStage>,
+}
+
+fn bench(backend: Backend) -> Bench {
+    let fakes = Fakes::new(backend, at(4, 0));
+    let trail = Arc::new(MemoryTrail::new());
+    let stacks = Arc::new(MemoryStacks::new());
+    let shell = fakes.shell(ChangesStage::new(
+        fakes.incidents.clone(),
+        trail.clone(),
+        stacks.clone(),
+        Duration::hours(3),
+        10,
+    ));
+    Bench {
+        fakes,
+        trail,
+        stacks,
+        shell,
+    }
+}
+
+fn write(id: &str, name: &str, time: DateTime<Utc>, by: &str) -> TrailEvent {
+    TrailEvent {
+        id: id.into(),
+        name: name.into(),
+        source: Some("ec2.amazonaws.com".into()),
+        time,
+        by: Some(by.into()),
+        read_only: Some(false),
+    }
+}
+
+impl Bench {
+    /// Triage opens the VPN incident; `Incident Enriched` follows with the connection, tagged by
+    /// its stack.
+    async fn enriched(&self) -> Value {
+        let mut event = self
+            .fakes
+            .opened_by_triage("cloudwatch-alarm-vpn-tunnel-down")
+            .await;
+        let connection = serde_json::from_value(json!({
+            "id": VPN,
+            "state": "available",
+            "tags": {"aws:cloudformation:stack-name": "partner-vpn", "Name": "partner"}
+        }))
+        .unwrap();
+        event.kind = LifecycleKind::IncidentEnriched;
+        event.detail.diagnosis = Some(Diagnosis {
+            summary: "Tunnel 1 DOWN".into(),
+            vpn: Some(VpnFacts {
+                connection,
+                gateway: None,
+                customer_gateway: None,
+                tunnel_history: Vec::new(),
+            }),
+            notes: Vec::new(),
+        });
+        to_envelope(&event, "111122223333", "eu-west-1")
+    }
+
+    async fn run(&self, payload: &Value) -> Result<ChangesAnswer, StageError> {
+        self.fakes.run(&self.shell, payload).await
+    }
+}
+
+#[tokio::test]
+async fn a_vpn_incident_lists_the_writes_on_its_connection_and_its_stack_update() {
+    for backend in [Backend::OpsCenter, Backend::IncidentManager] {
+        let b = bench(backend);
+        b.trail.record(
+            VPN,
+            write("ev-1", "ModifyVpnTunnelOptions", at(2, 41), "alice"),
+        );
+        b.trail
+            .record(VPN, write("ev-0", "CreateTags", at(1, 10), "deploy-role"));
+        // Older than the look-back, and a read: neither is listed.
+        b.trail
+            .record(VPN, write("ev-old", "CreateTags", at(0, 0), "bob"));
+        let mut read = write("ev-read", "DescribeVpnConnections", at(3, 50), "carol");
+        read.read_only = Some(true);
+        b.trail.record(VPN, read);
+        b.stacks.add(StackFacts {
+            name: "partner-vpn".into(),
+            id: STACK_ARN.into(),
+            status: "UPDATE_COMPLETE".into(),
+            reason: None,
+            created: at(1, 0) - Duration::days(30),
+            last_updated: Some(at(2, 30)),
+        });
+        let enriched = b.enriched().await;
+        let answer = b.run(&enriched).await.unwrap();
+        assert_eq!(answer.action, ChangesAction::Gathered, "{answer:?}");
+        assert_eq!(answer.count, 3, "{answer:?}");
+        assert!(
+            answer.summary.starts_with(
+                "3 changes from 3 h before the signal until now; the latest: ModifyVpnTunnelOptions on vpn-0123456789abcdef0 at 2024-05-14 02:41 UTC by alice"
+            ),
+            "{}",
+            answer.summary
+        );
+        assert_eq!(b.trail.calls(), vec![VPN.to_string()]);
+
+        let incident = &b.fakes.incidents.incidents()[0];
+        let entry = incident
+            .timeline
+            .iter()
+            .find(|e| matches!(e.kind, EntryKind::Changes { count: 3 }))
+            .expect("a changes entry");
+        let lines: Vec<&str> = entry.text.lines().collect();
+        assert_eq!(
+            lines[1],
+            "- ModifyVpnTunnelOptions on vpn-0123456789abcdef0 at 2024-05-14 02:41 UTC by alice"
+        );
+        assert_eq!(
+            lines[2],
+            "- UPDATE_COMPLETE on stack partner-vpn at 2024-05-14 02:30 UTC"
+        );
+        assert_eq!(
+            lines[3],
+            "- CreateTags on vpn-0123456789abcdef0 at 2024-05-14 01:10 UTC by deploy-role"
+        );
+        assert!(incident
+            .related_items
+            .iter()
+            .any(|i| i.title == "Stack partner-vpn"));
+
+        let published = b.fakes.bus.events();
+        let gathered = published.last().unwrap();
+        assert_eq!(gathered.kind, LifecycleKind::ChangesGathered);
+        let changes = gathered.detail.changes.as_ref().unwrap();
+        assert_eq!(
+            changes.since,
+            Utc.with_ymd_and_hms(2024, 5, 14, 0, 2, 10).unwrap() + Duration::milliseconds(485),
+            "3 h before the alarm fired"
+        );
+        assert!(changes.items[0]
+            .link
+            .ends_with("/cloudtrailv2/home?region=eu-west-1#/events/ev-1"));
+        assert_eq!(changes.stack.as_ref().unwrap().status, "UPDATE_COMPLETE");
+
+        // Re-delivered: the first answer, nothing written or looked up again.
+        let again = b.run(&enriched).await.unwrap();
+        assert_eq!(again, answer);
+        assert_eq!(b.trail.calls().len(), 1);
+        assert_eq!(b.fakes.bus.events().len(), published.len());
+    }
+}
+
+#[tokio::test]
+async fn what_cannot_be_read_is_not_gathered_and_throttling_is_retried() {
+    let b = bench(Backend::OpsCenter);
+    b.trail.fail_next(1, PortErrorKind::AccessDenied);
+    let enriched = b.enriched().await;
+    let answer = b.run(&enriched).await.unwrap();
+    assert_eq!(answer.action, ChangesAction::Gathered);
+    assert_eq!(
+        answer.notes,
+        vec![
+            "CloudTrail: not gathered for vpn-0123456789abcdef0: AccessDenied".to_string(),
+            "CloudFormation: not gathered for partner-vpn: it no longer exists".to_string(),
+        ]
+    );
+    assert!(answer
+        .summary
+        .starts_with("No changes recorded for vpn-0123456789abcdef0"));
+
+    let throttled = bench(Backend::OpsCenter);
+    throttled.trail.fail_next(1, PortErrorKind::Throttled);
+    let enriched = throttled.enriched().await;
+    let err = throttled.run(&enriched).await.unwrap_err();
+    assert_eq!(err.error_type(), "Throttled", "{err}");
+    // Lambda's retry finds the run-once key released and does the work.
+    let retried = throttled.run(&enriched).await.unwrap();
+    assert_eq!(retried.action, ChangesAction::Gathered, "{retried:?}");
+}
+
+#[tokio::test]
+async fn other_lifecycle_events_are_ignored() {
+    let b = bench(Backend::OpsCenter);
+    let opened = b
+        .fakes
+        .opened_by_triage("cloudwatch-alarm-vpn-tunnel-down")
+        .await;
+    let answer = b
+        .run(&to_envelope(&opened, "111122223333", "eu-west-1"))
+        .await
+        .unwrap();
+    assert_eq!(answer.action, ChangesAction::Ignored);
+    assert!(b.trail.calls().is_empty());
+}

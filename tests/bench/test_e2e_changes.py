@@ -1,0 +1,122 @@
+"""End-to-end: what changed before an incident, through the built functions, on both backends.
+
+moto 5.2.5 has no CloudTrail `LookupEvents` (the first test shows it), so the emulator serves it
+(awsJson1_1, `tests/bench/emulator/cloudtrail.py`); CloudFormation is moto's. The VPN of the
+story was made by a stack (its `aws:cloudformation:stack-name` tag): after enrich, `changes`
+lists the write calls CloudTrail recorded on the connection in the three hours before the alarm
+(not the reads, not older ones) and the stack, writes them on the incident's timeline, and
+notify posts them in the thread with their console links. A lookup IAM denies is "not
+gathered", and the rest still arrives; a re-delivered event changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto.cloudtrail.responses import CloudTrailResponse
+
+from bench import VPN_ALARM, Bench, Incidents, answered, at, the_event
+from runtime_api import Function
+
+
+def test_moto_has_no_cloudtrail_lookup_so_the_emulator_serves_it(bench: Bench) -> None:
+    moto_trail = boto3.client(
+        "cloudtrail",
+        region_name=bench.region,
+        endpoint_url=bench.moto_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    with pytest.raises(ClientError) as gap:
+        moto_trail.lookup_events(MaxResults=1)
+    # moto's server answers NotImplementedError as an HTML 500 page.
+    assert gap.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500, gap.value
+    assert not hasattr(CloudTrailResponse, "lookup_events")
+    emu_trail = boto3.client(
+        "cloudtrail",
+        region_name=bench.region,
+        endpoint_url=bench.emu.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    bench.emu.record_trail_event("vpn-0example", "CreateTags", datetime.now(timezone.utc))
+    found = emu_trail.lookup_events(
+        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": "vpn-0example"}]
+    )
+    assert [e["EventName"] for e in found["Events"]] == ["CreateTags"]
+
+
+def enriched_vpn_incident(
+    bench: Bench, triage: Function, enrich: Function, vpn: str
+) -> dict[str, Any]:
+    """The VPN alarm opens the incident and enrich diagnoses it: the `Incident Enriched` event."""
+    answered(triage.invoke(bench.alarm_event(VPN_ALARM, vpn, **at(6))), "opened")
+    answered(enrich.invoke(the_event(bench, "Incident Opened")), "enriched")
+    return the_event(bench, "Incident Enriched")
+
+
+def test_the_writes_on_the_vpn_and_its_stack_reach_the_incident_and_the_thread(
+    bench: Bench, backend: str, incidents: Incidents, triage: Function, enrich: Function,
+    changes: Function, notify: Function, vpn: str,
+) -> None:
+    stack_id = bench.deploy_stack_of(vpn)
+    now = datetime.now(timezone.utc)
+    bench.emu.record_trail_event(vpn, "ModifyVpnTunnelOptions", now - timedelta(minutes=40),
+                                 by="alice")
+    bench.emu.record_trail_event(vpn, "DescribeVpnConnections", now - timedelta(minutes=30),
+                                 by="monitoring", read_only=True)
+    bench.emu.record_trail_event(vpn, "CreateTags", now - timedelta(hours=5), by="bob")
+    enriched = enriched_vpn_incident(bench, triage, enrich, vpn)
+
+    answer = answered(changes.invoke(enriched), "gathered")
+    assert answer["count"] == 2, answer
+    assert answer["summary"].startswith("2 changes from 3 h before the signal until now"), answer
+    assert answer["notes"] == [], answer
+
+    record = incidents.one()
+    [entry] = [e for e in incidents.entries(record) if e["kind"] == "changes"]
+    lines = entry["text"].splitlines()
+    # Newest first: the stack (created as the bench started), then alice's change.
+    assert lines[1].startswith(f"- CREATE_COMPLETE on stack partner-{vpn}"), lines
+    assert lines[2].startswith(f"- ModifyVpnTunnelOptions on {vpn}"), lines
+    assert lines[2].endswith("by alice"), lines
+    assert "DescribeVpnConnections" not in entry["text"] and "bob" not in entry["text"]
+    assert stack_id in incidents.related_arns(record)
+
+    gathered = the_event(bench, "Changes Gathered")
+    assert gathered["detail"]["changes"]["stack"]["id"] == stack_id
+    result = notify.invoke(gathered)
+    assert result.ok, result
+    post = bench.slack_messages()[-1]
+    assert "recent change" in post.content["title"], post.content
+    assert "cloudtrailv2/home" in post.content["description"], post.content
+    assert "ModifyVpnTunnelOptions" in post.content["description"]
+
+    # Re-delivered (EventBridge's at-least-once): the first answer; nothing looked up again.
+    lookups = bench.emu.calls("LookupEvents")
+    again = answered(changes.invoke(enriched), "gathered")
+    assert again == answer
+    assert bench.emu.calls("LookupEvents") == lookups
+    assert len(bench.bus_events(detail_type="Changes Gathered")) == 1
+
+
+def test_a_denied_lookup_is_not_gathered_and_throttling_is_retried(
+    bench: Bench, backend: str, incidents: Incidents, triage: Function, enrich: Function,
+    changes: Function, vpn: str,
+) -> None:
+    enriched = enriched_vpn_incident(bench, triage, enrich, vpn)
+    # Throttled past the SDK's retries: the invocation fails, and Lambda's retry does the work.
+    bench.emu.inject("LookupEvents", 4, "ThrottlingException")  # the SDK's four attempts
+    failed = changes.invoke(enriched)
+    assert not failed.ok and failed.body["errorType"] == "Throttled", failed
+    bench.emu.inject("LookupEvents", 1, "AccessDeniedException")
+    answer = answered(changes.invoke(enriched), "gathered")
+    assert answer["notes"] == [f"CloudTrail: not gathered for {vpn}: AccessDenied"], answer
+    [entry] = [e for e in incidents.entries(incidents.one()) if e["kind"] == "changes"]
+    assert "not gathered" in entry["text"]
