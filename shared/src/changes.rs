@@ -57,96 +57,146 @@ impl StackFacts {
     }
 }
 
+/// What one `LookupEvents` look-up found: the write calls, and how far back it looked when its
+/// pages ran out before the look-back's start.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TrailLookup {
+    pub events: Vec<TrailEvent>,
+    /// The oldest event examined, when more were left unread (a resource busy with reads).
+    pub examined_back_to: Option<DateTime<Utc>>,
+}
+
 /// One change, as the responder shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub time: DateTime<Utc>,
     /// What was done: the API call (`ModifyInstanceAttribute`), or the stack's status.
     pub what: String,
-    /// What it was done to: the resource looked up, or the stack's name.
+    /// What it was done to: the resource looked up, or `stack <name>`.
     pub on: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
-    /// The console page of the event or the stack.
-    pub link: String,
+    /// The CloudTrail event's id (its console page is built from it, never taken from an
+    /// event); `None` for the stack's own change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
 }
 
-/// What changed before the incident opened (**contract**: `Changes Gathered`'s `changes`).
+/// What changed before the incident (**contract**: `Changes Gathered`'s `changes`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changes {
-    /// The look-back: from `since` to the incident's opening.
+    /// The look-back: from `since` (before the signal fired) to `until` (when the incident was
+    /// diagnosed).
     pub since: DateTime<Utc>,
     pub until: DateTime<Utc>,
     /// The resources looked up in CloudTrail.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// Whether anything could be read: `false` when every look-up failed (the notes say why),
+    /// so that "nothing changed" is never said of what was not looked at.
+    #[serde(default)]
+    pub gathered: bool,
     /// Newest first.
     #[serde(default)]
     pub items: Vec<Change>,
     /// The stack that owns the incident's resources, if one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<StackFacts>,
-    /// What was not gathered, and why ("CloudTrail: not gathered: AccessDenied").
+    /// What was not gathered, and why ("CloudTrail: not gathered for i-0abc: AccessDenied").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
 
-/// The dimensions whose value names a resource CloudTrail records by that name.
-const RESOURCE_DIMENSIONS: &[&str] = &[
-    "InstanceId",
-    "VpnId",
-    "FunctionName",
-    "DBInstanceIdentifier",
-    "DBClusterIdentifier",
-    "AutoScalingGroupName",
-    "TableName",
-    "QueueName",
-    "BucketName",
-    "ClusterName",
+/// A resource to look up: its name, and the service whose calls count (CloudTrail's
+/// `EventSource`), since a bare name (`orders`) can name a table, a queue and a function alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub name: String,
+    pub source: &'static str,
+}
+
+/// The dimensions whose value names a resource, and the service that owns it.
+const RESOURCE_DIMENSIONS: &[(&str, &str)] = &[
+    ("InstanceId", "ec2.amazonaws.com"),
+    ("VpnId", "ec2.amazonaws.com"),
+    ("FunctionName", "lambda.amazonaws.com"),
+    ("DBInstanceIdentifier", "rds.amazonaws.com"),
+    ("DBClusterIdentifier", "rds.amazonaws.com"),
+    ("AutoScalingGroupName", "autoscaling.amazonaws.com"),
+    ("TableName", "dynamodb.amazonaws.com"),
+    ("QueueName", "sqs.amazonaws.com"),
+    ("BucketName", "s3.amazonaws.com"),
 ];
 
 /// The resources to look up for an incident, at most [`RESOURCES_MAX`]: the diagnosed VPN, the
-/// alarm's resource dimensions, then the signal's resources but the alarm (an ARN by its
-/// resource id). Only
-/// names of AWS identifier characters: a value from an event never becomes a lookup of
-/// something else.
-pub fn resources_of(signal: &Signal, diagnosis: Option<&Diagnosis>) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    let mut add = |name: &str| {
+/// alarm's resource dimensions, then the signal's resources of a kind named here (an ARN by its
+/// resource's name; the alarm itself is not one of them, what it watches is). Only names of
+/// AWS identifier characters: a value from an event never becomes a look-up of something else.
+pub fn resources_of(signal: &Signal, diagnosis: Option<&Diagnosis>) -> Vec<Lookup> {
+    let mut found: Vec<Lookup> = Vec::new();
+    let mut add = |name: &str, source: &'static str| {
         let name = name.trim();
-        if names.len() < RESOURCES_MAX && is_name(name) && !names.iter().any(|n| n == name) {
-            names.push(name.to_string());
+        if found.len() < RESOURCES_MAX && is_name(name) && !found.iter().any(|l| l.name == name) {
+            found.push(Lookup {
+                name: name.to_string(),
+                source,
+            });
         }
     };
     if let Some(vpn) = diagnosis.and_then(|d| d.vpn.as_ref()) {
-        add(&vpn.connection.id);
+        add(&vpn.connection.id, "ec2.amazonaws.com");
     }
     for metric in &signal.metrics {
         for (name, value) in &metric.dimensions {
-            if RESOURCE_DIMENSIONS.contains(&name.as_str()) {
-                add(value);
+            if let Some((_, source)) = RESOURCE_DIMENSIONS.iter().find(|(d, _)| d == name) {
+                add(value, source);
             }
         }
     }
-    // The alarm itself is not one of them: what it watches is.
-    let watched = std::iter::once(&signal.resource)
-        .chain(&signal.resources)
-        .filter(|r| crate::arn::Arn::parse(r).is_none_or(|a| a.service != "cloudwatch"));
-    for resource in watched {
-        add(resource_id(resource));
+    for resource in std::iter::once(&signal.resource).chain(&signal.resources) {
+        if let Some((name, source)) = named(resource) {
+            add(name, source);
+        }
     }
-    names
+    found
 }
 
-/// An ARN's resource id (`arn:aws:ec2:…:instance/i-0abc` → `i-0abc`); anything else as it is.
-fn resource_id(resource: &str) -> &str {
-    match crate::arn::Arn::parse(resource) {
-        Some(arn) => arn
-            .resource
-            .rsplit(['/', ':'])
-            .next()
-            .unwrap_or(arn.resource),
-        None => resource,
+/// The name CloudTrail records a resource by, and its service, for the ARNs (and EC2 ids) of
+/// the kinds the responder knows; `None` for any other.
+fn named(resource: &str) -> Option<(&str, &'static str)> {
+    let Some(arn) = crate::arn::Arn::parse(resource) else {
+        let ec2 = [
+            "i-", "vpn-", "vgw-", "tgw-", "cgw-", "vpc-", "sg-", "subnet-",
+        ];
+        return ec2
+            .iter()
+            .any(|p| resource.starts_with(p))
+            .then_some((resource, "ec2.amazonaws.com"));
+    };
+    let r = arn.resource;
+    match arn.service {
+        // instance/i-…, vpn-connection/vpn-…, security-group/sg-…
+        "ec2" => r.split_once('/').map(|(_, id)| (id, "ec2.amazonaws.com")),
+        // function:<name>[:<qualifier>]
+        "lambda" => r.strip_prefix("function:").map(|rest| {
+            (
+                rest.split(':').next().unwrap_or(rest),
+                "lambda.amazonaws.com",
+            )
+        }),
+        // db:<name>, cluster:<name>
+        "rds" => r
+            .strip_prefix("db:")
+            .or_else(|| r.strip_prefix("cluster:"))
+            .map(|name| (name, "rds.amazonaws.com")),
+        // table/<name> (not its indexes or streams)
+        "dynamodb" => r
+            .strip_prefix("table/")
+            .filter(|name| !name.contains('/'))
+            .map(|name| (name, "dynamodb.amazonaws.com")),
+        "sqs" => Some((r, "sqs.amazonaws.com")),
+        "s3" if !r.contains('/') => Some((r, "s3.amazonaws.com")),
+        _ => None,
     }
 }
 
@@ -159,7 +209,8 @@ fn is_name(text: &str) -> bool {
 }
 
 /// The stack that owns the incident's resources, from their `aws:cloudformation:stack-name`
-/// tag (today the diagnosed VPN's).
+/// tag as the diagnosis read it (today the VPN's: each diagnosis kind that reads its resource's
+/// tags adds its own).
 pub fn stack_of(diagnosis: Option<&Diagnosis>) -> Option<String> {
     let vpn = diagnosis?.vpn.as_ref()?;
     vpn.connection
@@ -174,16 +225,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resource_ids_come_from_arns_and_only_names_are_looked_up() {
-        assert_eq!(
-            resource_id("arn:aws:ec2:eu-west-1:111122223333:instance/i-0abc"),
-            "i-0abc"
-        );
-        assert_eq!(
-            resource_id("arn:aws:lambda:eu-west-1:111122223333:function:orders"),
-            "orders"
-        );
-        assert_eq!(resource_id("vpn-0123"), "vpn-0123");
+    fn resources_are_named_as_cloudtrail_records_them_with_their_service() {
+        let cases = [
+            (
+                "arn:aws:ec2:eu-west-1:111122223333:instance/i-0abc",
+                Some(("i-0abc", "ec2.amazonaws.com")),
+            ),
+            (
+                "arn:aws:lambda:eu-west-1:111122223333:function:orders:live",
+                Some(("orders", "lambda.amazonaws.com")),
+            ),
+            (
+                "arn:aws:rds:eu-west-1:111122223333:db:orders-db",
+                Some(("orders-db", "rds.amazonaws.com")),
+            ),
+            (
+                "arn:aws:dynamodb:eu-west-1:111122223333:table/orders/index/by-date",
+                None,
+            ),
+            ("arn:aws:iam::111122223333:root", None),
+            (
+                "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:orders-failing",
+                None,
+            ),
+            ("vpn-0123", Some(("vpn-0123", "ec2.amazonaws.com"))),
+            ("orders", None),
+        ];
+        for (resource, expected) in cases {
+            assert_eq!(named(resource), expected, "{resource}");
+        }
         assert!(is_name("i-0123456789abcdef0"));
         assert!(!is_name(""));
         assert!(!is_name("a b"));

@@ -76,16 +76,18 @@ def test_the_writes_on_the_vpn_and_its_stack_reach_the_incident_and_the_thread(
 
     answer = answered(changes.invoke(enriched), "gathered")
     assert answer["count"] == 2, answer
-    assert answer["summary"].startswith("2 changes from 3 h before the signal until now"), answer
+    assert answer["summary"].startswith(
+        "2 changes from 3 h before the signal until it was diagnosed"), answer
     assert answer["notes"] == [], answer
 
     record = incidents.one()
     [entry] = [e for e in incidents.entries(record) if e["kind"] == "changes"]
     lines = entry["text"].splitlines()
-    # Newest first: the stack (created as the bench started), then alice's change.
-    assert lines[1].startswith(f"- CREATE_COMPLETE on stack partner-{vpn}"), lines
-    assert lines[2].startswith(f"- ModifyVpnTunnelOptions on {vpn}"), lines
-    assert lines[2].endswith("by alice"), lines
+    # The stack, then newest first: the stack's creation (as the test began), alice's change.
+    assert lines[1].startswith(f"Stack partner-{vpn}: CREATE_COMPLETE"), lines
+    assert lines[2].startswith(f"- CREATE_COMPLETE on stack partner-{vpn}"), lines
+    assert lines[3].startswith(f"- ModifyVpnTunnelOptions on {vpn}"), lines
+    assert lines[3].endswith("by alice"), lines
     assert "DescribeVpnConnections" not in entry["text"] and "bob" not in entry["text"]
     assert stack_id in incidents.related_arns(record)
 
@@ -118,5 +120,6 @@ def test_a_denied_lookup_is_not_gathered_and_throttling_is_retried(
     bench.emu.inject("LookupEvents", 1, "AccessDeniedException")
     answer = answered(changes.invoke(enriched), "gathered")
     assert answer["notes"] == [f"CloudTrail: not gathered for {vpn}: AccessDenied"], answer
+    assert answer["summary"].startswith("What changed could not be gathered"), answer
     [entry] = [e for e in incidents.entries(incidents.one()) if e["kind"] == "changes"]
     assert "not gathered" in entry["text"]

@@ -4,8 +4,13 @@
 //! `EndTime`, `MaxResults` (at most 50) and a `NextToken`; it answers `Events[]` newest first
 //! (`EventId`, `EventName`, `EventSource`, `EventTime`, `Username`, `ReadOnly` as the text
 //! `"true"`/`"false"`). Only one attribute can be given, so read calls are dropped here rather
-//! than by a `ReadOnly` attribute. It allows two calls a second per account and region: at most
-//! [`PAGES`] pages per resource. The API has no resource-level permissions (IAM `Resource: "*"`).
+//! than by a `ReadOnly` attribute. It allows two calls a second per account and region, shared
+//! by everything in the account: the calls are spaced [`SPACING`] apart, and at most [`PAGES`]
+//! pages are read per resource (a `NextToken` left over is reported as how far back they
+//! reached). The API has no resource-level permissions (IAM `Resource: "*"`).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
@@ -14,7 +19,7 @@ use chrono::{DateTime, Utc};
 
 use super::convert::{to_chrono, to_smithy_time};
 use crate::aws::error::from_sdk_error;
-use crate::changes::TrailEvent;
+use crate::changes::{TrailEvent, TrailLookup};
 use crate::ports::{PortError, PortErrorKind, Trail};
 
 /// Pages read per resource: a resource busy with reads needs more than one to find its writes.
@@ -22,15 +27,37 @@ pub const PAGES: usize = 2;
 /// Events per page (the API's maximum).
 const PAGE_SIZE: i32 = 50;
 
+/// The least time between two calls (the API allows two a second).
+pub const SPACING: Duration = Duration::from_millis(500);
+
 /// CloudTrail in one region.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CloudTrail {
     client: Client,
+    /// When the last call went out (a warm function's next invocation waits for it too).
+    last: Mutex<Option<Instant>>,
 }
 
 impl CloudTrail {
     pub fn new(client: Client) -> Self {
-        CloudTrail { client }
+        CloudTrail {
+            client,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// Waits until [`SPACING`] has passed since the last call.
+    async fn spaced(&self) {
+        let wait = {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let next = last.map_or(now, |t| (t + SPACING).max(now));
+            *last = Some(next);
+            next - now
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
     }
 }
 
@@ -42,7 +69,7 @@ impl Trail for CloudTrail {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
         max: usize,
-    ) -> Result<Vec<TrailEvent>, PortError> {
+    ) -> Result<TrailLookup, PortError> {
         const OP: &str = "LookupEvents";
         let attribute = LookupAttribute::builder()
             .attribute_key(LookupAttributeKey::ResourceName)
@@ -51,7 +78,9 @@ impl Trail for CloudTrail {
             .map_err(|e| PortError::new(OP, PortErrorKind::Invalid, e.to_string()))?;
         let mut found = Vec::new();
         let mut token: Option<String> = None;
+        let mut oldest: Option<DateTime<Utc>> = None;
         for _ in 0..PAGES {
+            self.spaced().await;
             let output = self
                 .client
                 .lookup_events()
@@ -71,6 +100,7 @@ impl Trail for CloudTrail {
                 ) else {
                     continue;
                 };
+                oldest = Some(oldest.map_or(time, |o| o.min(time)));
                 let read_only = event.read_only().map(|r| r.eq_ignore_ascii_case("true"));
                 if read_only == Some(true) {
                     continue;
@@ -90,8 +120,17 @@ impl Trail for CloudTrail {
             }
         }
         found.sort_by_key(|e| std::cmp::Reverse(e.time));
+        let enough = found.len() >= max;
         found.truncate(max);
-        Ok(found)
+        Ok(TrailLookup {
+            events: found,
+            // Pages left unread matter only while fewer than `max` writes were found.
+            examined_back_to: if token.is_some() && !enough {
+                oldest
+            } else {
+                None
+            },
+        })
     }
 }
 
@@ -137,11 +176,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            found.len(),
+            found.events.len(),
             PAGES,
             "one write per page, {PAGES} pages at most"
         );
-        assert!(found.iter().all(|e| e.name == "ModifyVpnTunnelOptions"));
+        assert!(found
+            .events
+            .iter()
+            .all(|e| e.name == "ModifyVpnTunnelOptions"));
+        assert_eq!(
+            found.examined_back_to,
+            Utc.timestamp_opt(1_700_000_200, 0).single(),
+            "a token was left: how far back the pages reached"
+        );
         let requests = seen.all();
         assert_eq!(requests.len(), PAGES);
         let attribute = &requests[0].lookup_attributes()[0];

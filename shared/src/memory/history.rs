@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{lock, Faults};
-use crate::changes::{StackFacts, TrailEvent};
+use crate::changes::{StackFacts, TrailEvent, TrailLookup};
 use crate::ports::{PortError, PortErrorKind, Stacks, Trail};
 
 /// CloudTrail's event history: events recorded per resource name. `lookup_events` can be made
@@ -47,7 +47,7 @@ impl Trail for MemoryTrail {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
         max: usize,
-    ) -> Result<Vec<TrailEvent>, PortError> {
+    ) -> Result<TrailLookup, PortError> {
         self.faults.check("lookup_events")?;
         lock(&self.calls).push(resource.to_string());
         let mut found: Vec<TrailEvent> = lock(&self.events)
@@ -58,7 +58,10 @@ impl Trail for MemoryTrail {
             .collect();
         found.sort_by_key(|e| std::cmp::Reverse(e.time));
         found.truncate(max);
-        Ok(found)
+        Ok(TrailLookup {
+            events: found,
+            examined_back_to: None,
+        })
     }
 }
 

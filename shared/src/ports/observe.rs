@@ -76,14 +76,15 @@ pub trait Calendars: Send + Sync {
 #[async_trait]
 pub trait Trail: Send + Sync {
     /// The write calls recorded for the resource named `resource` between `since` and `until`,
-    /// newest first, at most `max` of them, reading at most a few pages.
+    /// newest first, at most `max` of them, reading at most a few pages (and saying how far
+    /// back they reached when events were left unread).
     async fn writes(
         &self,
         resource: &str,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
         max: usize,
-    ) -> Result<Vec<crate::changes::TrailEvent>, PortError>;
+    ) -> Result<crate::changes::TrailLookup, PortError>;
 }
 
 /// CloudFormation stacks (`DescribeStacks`).

@@ -1,7 +1,7 @@
 """AWS CloudTrail's event history, as aws-sdk-cloudtrail speaks it: awsJson1_1 with
 `X-Amz-Target: CloudTrail_20131101.LookupEvents` (botocore: the `com.amazonaws.cloudtrail.
 v20131101.` form). moto 5.2
-implements no `LookupEvents` (`NotImplementedError`, test_emulator.py shows it).
+implements no `LookupEvents` (`NotImplementedError`; test_e2e_changes.py shows it).
 
 `LookupEvents` (API_LookupEvents.html): at most one `LookupAttributes` entry (`AttributeKey` one
 of EventId, EventName, ReadOnly, Username, ResourceType, ResourceName, EventSource, AccessKeyId),

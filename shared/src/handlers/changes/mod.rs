@@ -4,16 +4,20 @@
 //! On `Incident Enriched` (every other lifecycle event is `ignored`) it reads, for the
 //! incident's resources ([`crate::changes::resources_of`]: the diagnosed VPN, the alarm's
 //! resource dimensions, the finding's resources; at most three, CloudTrail allows two lookups a
-//! second per account), the write calls CloudTrail recorded from `CHANGES_LOOKBACK` before the
-//! signal fired until now, and the CloudFormation stack that owns them (its
-//! `aws:cloudformation:stack-name` tag, as the diagnosis found it). It writes one
+//! second per account), the write calls of their service CloudTrail recorded from
+//! `CHANGES_LOOKBACK` before the signal fired until the incident was diagnosed, and the
+//! CloudFormation stack that owns them (its `aws:cloudformation:stack-name` tag, as the
+//! diagnosis found it). A signal of another account or region is not looked up (both APIs
+//! answer for this one). It writes one
 //! [`EntryKind::Changes`] timeline entry and publishes `Changes Gathered` with the list
 //! ([`Changes`]), which notify posts in the incident's thread and the record shows.
 //!
 //! It runs after enrich, not beside it: the diagnosis names the resources (the VPN behind a
-//! tunnel's IP) and their stack, and the diagnosis post does not wait for CloudTrail. A lookup
-//! IAM denies or a stack that is gone becomes "not gathered: <why>" and the stage succeeds with
-//! the rest; a throttled or unavailable service fails the invocation so that Lambda retries it.
+//! tunnel's IP) and their stack, and the diagnosis post does not wait for CloudTrail. A look-up
+//! IAM denies, a stack that is gone or an answer that does not read becomes "not gathered:
+//! <why>" and the stage succeeds with the rest; a throttled or unavailable service fails the
+//! invocation so that Lambda retries it. When nothing could be read, it says so, never
+//! "nothing changed".
 //! Each incident is looked at once: a re-delivery replays the stored answer.
 
 use std::sync::Arc;
@@ -23,8 +27,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use crate::changes::{self, Change, Changes, StackFacts, TrailEvent};
-use crate::console;
+use crate::changes::{self, Change, Changes, StackFacts};
 use crate::domain::{
     one_line, stable_hash, trim_chars, EntryKind, IncidentRef, LifecycleDetail, LifecycleEvent,
     LifecycleKind, RelatedItem, TimelineEntry,
@@ -167,50 +170,77 @@ impl ChangesStage {
     ) -> Result<ChangesAnswer, StageError> {
         let detail = &enriched.detail;
         let signal = &detail.signal;
-        let region = signal.region.as_str();
-        let until = cx.now().max(signal.time);
+        // The window ends when the incident was diagnosed, not when this runs: a retry looks
+        // at the same window.
+        let until = enriched.time.max(signal.time);
         let since = signal.time - self.lookback;
-        let resources = changes::resources_of(signal, detail.diagnosis.as_ref());
+        let lookups = changes::resources_of(signal, detail.diagnosis.as_ref());
         let mut notes = Vec::new();
+        let mut gathered = false;
 
-        let mut events: Vec<(String, TrailEvent)> = Vec::new();
-        for resource in &resources {
-            let found = self.trail.writes(resource, since, until, self.max).await;
-            if let Some(found) = not_gathered("CloudTrail", resource, found, &mut notes)? {
-                events.extend(found.into_iter().map(|e| (resource.clone(), e)));
-            }
+        // CloudTrail and CloudFormation answer for this function's account and region only.
+        let elsewhere = cx
+            .home()
+            .filter(|home| *home != (signal.account.as_str(), signal.region.as_str()));
+        if let Some((account, region)) = elsewhere {
+            notes.push(format!(
+                "the signal is from account {} in {}; this responder reads {account} in {region}",
+                signal.account, signal.region
+            ));
         }
-        // One call can touch two of the resources: it is listed once.
-        let mut seen: Vec<String> = Vec::new();
+
         let mut items: Vec<Change> = Vec::new();
-        for (resource, event) in events {
-            if seen.contains(&event.id) {
+        let mut seen: Vec<String> = Vec::new();
+        for lookup in lookups.iter().filter(|_| elsewhere.is_none()) {
+            let found = self
+                .trail
+                .writes(&lookup.name, since, until, self.max)
+                .await;
+            let Some(found) = not_gathered("CloudTrail", &lookup.name, found, &mut notes)? else {
                 continue;
+            };
+            gathered = true;
+            if let Some(back_to) = found.examined_back_to {
+                notes.push(format!(
+                    "CloudTrail: only the newest events on {} were examined, back to {}",
+                    lookup.name,
+                    utc(back_to)
+                ));
             }
-            seen.push(event.id.clone());
-            items.push(Change {
-                time: event.time,
-                what: event.name.clone(),
-                on: resource,
-                by: event.by.clone(),
-                link: console::cloudtrail_event(region, &event.id),
-            });
+            // Only the calls of the resource's own service (a bare name can be another's), each
+            // once (one call can touch two of the resources).
+            for event in found.events {
+                let ours = event.source.as_deref().is_none_or(|s| s == lookup.source);
+                if !ours || seen.contains(&event.id) {
+                    continue;
+                }
+                seen.push(event.id.clone());
+                items.push(Change {
+                    time: event.time,
+                    what: event.name,
+                    on: lookup.name.clone(),
+                    by: event.by,
+                    event: Some(event.id),
+                });
+            }
         }
 
-        let stack = match changes::stack_of(detail.diagnosis.as_ref()) {
-            Some(name) => {
-                let read = self.stacks.stack(&name).await;
-                not_gathered("CloudFormation", &name, read, &mut notes)?
-            }
-            None => None,
-        };
+        let stack =
+            match changes::stack_of(detail.diagnosis.as_ref()).filter(|_| elsewhere.is_none()) {
+                Some(name) => {
+                    let read = self.stacks.stack(&name).await;
+                    not_gathered("CloudFormation", &name, read, &mut notes)?
+                }
+                None => None,
+            };
+        gathered |= stack.is_some();
         if let Some(stack) = stack.as_ref().filter(|s| s.changed_at() >= since) {
             items.push(Change {
                 time: stack.changed_at(),
                 what: stack.status.clone(),
                 on: format!("stack {}", stack.name),
                 by: None,
-                link: console::cloudformation_stack(region, &stack.id),
+                event: None,
             });
         }
         items.sort_by_key(|c| std::cmp::Reverse(c.time));
@@ -219,14 +249,15 @@ impl ChangesStage {
         let found = Changes {
             since,
             until,
-            resources: resources.clone(),
+            resources: lookups.into_iter().map(|l| l.name).collect(),
+            gathered: gathered || notes.is_empty(),
             items,
             stack,
             notes: notes.clone(),
         };
         let headline = headline(&found, self.lookback);
         self.write(enriched, incident, &found, &headline).await?;
-        let gathered = LifecycleDetail {
+        let published = LifecycleDetail {
             reason: headline.clone(),
             changes: Some(found.clone()),
             automation: None,
@@ -237,7 +268,8 @@ impl ChangesStage {
             silence: None,
             ..detail.clone()
         };
-        cx.publish(LifecycleKind::ChangesGathered, gathered).await?;
+        cx.publish(LifecycleKind::ChangesGathered, published)
+            .await?;
         Ok(ChangesAnswer {
             action: ChangesAction::Gathered,
             incident: Some(incident.id.clone()),
@@ -247,8 +279,10 @@ impl ChangesStage {
         })
     }
 
-    /// The timeline entry (and the stack as an involved resource), with client tokens derived
-    /// from the incident: a retry writes the same.
+    /// The timeline entry (and the stack as an involved resource). Their client tokens derive
+    /// from the incident and the words: a retry that finds the same writes the same once, and
+    /// one that finds more (CloudTrail shows calls minutes late) adds its own entry rather than
+    /// reusing a token for other words.
     async fn write(
         &self,
         enriched: &LifecycleEvent,
@@ -263,14 +297,18 @@ impl ChangesStage {
                 .add_related_items(incident, &[item], &token)
                 .await?;
         }
+        let text = timeline_text(headline, found);
         let entry = TimelineEntry::new(
             enriched.time,
             EntryKind::Changes {
                 count: u32::try_from(found.items.len()).unwrap_or(u32::MAX),
             },
-            &timeline_text(headline, found),
+            &text,
         );
-        let token = token(&incident.id, "timeline:changes");
+        let token = token(
+            &incident.id,
+            &format!("timeline:changes:{}", stable_hash(&[&text], 16)),
+        );
         self.incidents
             .add_timeline(incident, &entry, &token)
             .await?;
@@ -278,9 +316,9 @@ impl ChangesStage {
     }
 }
 
-/// A look-up's result, with a denied call, a missing resource or a service the account does not
-/// have turned into a note ("CloudTrail: not gathered for i-0abc: AccessDenied"); throttling and
-/// outages fail the invocation.
+/// A look-up's result, with what cannot be read turned into a note ("CloudTrail: not gathered
+/// for i-0abc: AccessDenied"): denied, gone, refused, or an answer that does not read. Only
+/// throttling and outages (past the SDK's retries) fail the invocation, for Lambda to retry.
 fn not_gathered<T>(
     what: &str,
     on: &str,
@@ -292,9 +330,12 @@ fn not_gathered<T>(
         Err(e)
             if matches!(
                 e.kind,
-                PortErrorKind::AccessDenied | PortErrorKind::NotFound | PortErrorKind::Invalid
+                PortErrorKind::Throttled | PortErrorKind::Unavailable
             ) =>
         {
+            Err(e)
+        }
+        Err(e) => {
             warn!(error = %e, "{what} not gathered for {on}");
             let why = match e.kind {
                 PortErrorKind::AccessDenied => "AccessDenied".to_string(),
@@ -304,25 +345,36 @@ fn not_gathered<T>(
             notes.push(format!("{what}: not gathered for {on}: {why}"));
             Ok(None)
         }
-        Err(e) => Err(e),
     }
 }
 
-/// "2 changes from 3 h before the signal until now; the latest: ModifyInstanceAttribute on
-/// i-0abc at 2026-12-05 03:41 UTC by alice", or "No changes recorded for i-0abc from 3 h before
-/// the signal until now".
+/// CloudTrail shows a call some minutes after it was made.
+const LATE: &str = "calls of the last minutes may not show yet";
+
+/// "2 changes from 3 h before the signal until it was diagnosed; the latest: …", "No changes
+/// recorded for i-0abc …", or "What changed could not be gathered: …" when no look-up could be
+/// made.
 fn headline(found: &Changes, lookback: Duration) -> String {
     let span = span_text(lookback);
+    if !found.gathered {
+        return format!(
+            "What changed could not be gathered: {}",
+            found
+                .notes
+                .first()
+                .map_or("no look-up succeeded", String::as_str)
+        );
+    }
     match found.items.first() {
         None if found.resources.is_empty() && found.stack.is_none() => {
             "No resource of this incident can be looked up in CloudTrail".to_string()
         }
         None => format!(
-            "No changes recorded for {} from {span} before the signal until now",
+            "No changes recorded for {} from {span} before the signal until it was diagnosed ({LATE})",
             found.resources.join(", ")
         ),
         Some(newest) => format!(
-            "{} change{} from {span} before the signal until now; the latest: {}",
+            "{} change{} from {span} before the signal until it was diagnosed ({LATE}); the latest: {}",
             found.items.len(),
             if found.items.len() == 1 { "" } else { "s" },
             line(newest)
@@ -341,7 +393,7 @@ fn span_text(lookback: Duration) -> String {
     }
 }
 
-/// One change in words: `ModifyInstanceAttribute on i-0abc at 03:41 UTC by alice`.
+/// One change in words: `ModifyInstanceAttribute on i-0abc at 2026-12-05 03:41 UTC by alice`.
 pub fn line(change: &Change) -> String {
     let mut text = format!("{} on {} at {}", change.what, change.on, utc(change.time));
     if let Some(by) = &change.by {
@@ -354,19 +406,20 @@ fn utc(time: DateTime<Utc>) -> String {
     time.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// The entry: the headline, one line per change, the stack, then what was not gathered.
+/// The entry: the headline, the stack and what was not gathered (kept when a long list is
+/// cut), then one line per change.
 fn timeline_text(headline: &str, found: &Changes) -> String {
     let mut text = headline.to_string();
-    for change in &found.items {
-        text.push_str("\n- ");
-        text.push_str(&line(change));
-    }
     if let Some(stack) = &found.stack {
         text.push_str(&format!("\n{}", stack_line(stack)));
     }
     for note in &found.notes {
         text.push_str("\nNote: ");
-        text.push_str(note);
+        text.push_str(&trim_chars(&one_line(note), LINE_MAX));
+    }
+    for change in &found.items {
+        text.push_str("\n- ");
+        text.push_str(&line(change));
     }
     trim_chars(&text, TEXT_MAX)
 }

@@ -1333,3 +1333,60 @@ async fn downstream_signals_post_once_per_joined_interval_with_the_count() {
         .await;
     assert!(err.is_err(), "misrouted: loud");
 }
+
+#[tokio::test]
+async fn what_changed_posts_each_change_linked_and_what_was_not_gathered() {
+    let b = bench();
+    let mut detail = story()[1].detail.clone();
+    let change = |what: &str, minutes: i64, event: &str| crate::changes::Change {
+        time: at(-minutes),
+        what: what.into(),
+        on: "vpn-0123456789abcdef0".into(),
+        by: Some("alice".into()),
+        event: Some(event.into()),
+    };
+    detail.reason = "2 changes from 3 h before the signal until now".into();
+    detail.changes = Some(crate::changes::Changes {
+        since: at(-180),
+        until: at(1),
+        resources: vec!["vpn-0123456789abcdef0".into()],
+        gathered: true,
+        items: vec![
+            change("ModifyVpnTunnelOptions", 20, "ev-1"),
+            change("CreateTags|<!channel>", 60, "ev-2>|x"),
+        ],
+        stack: None,
+        notes: vec!["CloudFormation: not gathered for partner-vpn: AccessDenied".into()],
+    });
+    let answer = b
+        .ok(&envelope(LifecycleKind::ChangesGathered, at(1), &detail))
+        .await;
+    assert_eq!(answer.action, NotifyAction::Posted, "{answer:?}");
+    assert_eq!(answer.step, Some(NotifyStep::Diagnosed));
+    let text = &b.texts()[0];
+    assert!(text.contains("2 recent changes"), "{text}");
+    assert!(
+        text.contains("• <https://eu-west-1.console.aws.amazon.com/cloudtrailv2/home?region=eu-west-1#/events/ev-1|ModifyVpnTunnelOptions on vpn-0123456789abcdef0"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("<!channel>"),
+        "an event's words mention nobody: {text}"
+    );
+    assert!(
+        text.contains("#/events/ev-2%3E%7Cx|"),
+        "an event id stays inside the link: {text}"
+    );
+    assert!(
+        text.contains("*Note:* CloudFormation: not gathered for partner-vpn: AccessDenied"),
+        "{text}"
+    );
+
+    // The event without its changes is refused, not posted empty.
+    detail.changes = None;
+    let err = b
+        .run(&envelope(LifecycleKind::ChangesGathered, at(2), &detail))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "MalformedEvent", "{err}");
+}
