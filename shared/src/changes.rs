@@ -146,6 +146,9 @@ pub fn resources_of(signal: &Signal, diagnosis: Option<&Diagnosis>) -> Vec<Looku
     if let Some(vpn) = diagnosis.and_then(|d| d.vpn.as_ref()) {
         add(&vpn.connection.id, "ec2.amazonaws.com");
     }
+    if let Some(facts) = diagnosis.and_then(|d| d.instance.as_ref()) {
+        add(&facts.instance.id, "ec2.amazonaws.com");
+    }
     for metric in &signal.metrics {
         for (name, value) in &metric.dimensions {
             if let Some((_, source)) = RESOURCE_DIMENSIONS.iter().find(|(d, _)| d == name) {
@@ -209,14 +212,16 @@ fn is_name(text: &str) -> bool {
 }
 
 /// The stack that owns the incident's resources, from their `aws:cloudformation:stack-name`
-/// tag as the diagnosis read it (today the VPN's: each diagnosis kind that reads its resource's
-/// tags adds its own).
+/// tag as the diagnosis read it (the VPN's or the instance's: each diagnosis kind that reads its
+/// resource's tags adds its own).
 pub fn stack_of(diagnosis: Option<&Diagnosis>) -> Option<String> {
-    let vpn = diagnosis?.vpn.as_ref()?;
-    vpn.connection
-        .tags
-        .get(STACK_TAG)
-        .filter(|name| is_name(name))
+    let diagnosis = diagnosis?;
+    let vpn = diagnosis.vpn.as_ref().map(|v| &v.connection.tags);
+    let instance = diagnosis.instance.as_ref().map(|i| &i.instance.tags);
+    vpn.into_iter()
+        .chain(instance)
+        .filter_map(|tags| tags.get(STACK_TAG))
+        .find(|name| is_name(name))
         .cloned()
 }
 
@@ -258,5 +263,39 @@ mod tests {
         assert!(!is_name(""));
         assert!(!is_name("a b"));
         assert!(!is_name("x\" OR"));
+    }
+
+    #[test]
+    fn an_instance_is_looked_up_and_its_stack_tag_names_the_stack() {
+        use crate::diagnosis::{Instance, InstanceFacts};
+        let diagnosis = Diagnosis {
+            instance: Some(InstanceFacts {
+                instance: Instance {
+                    id: "i-0123456789abcdef0".into(),
+                    tags: [(STACK_TAG.to_string(), "web".to_string())]
+                        .into_iter()
+                        .collect(),
+                    ..Instance::default()
+                },
+                health: None,
+                console: Vec::new(),
+            }),
+            ..Diagnosis::default()
+        };
+        assert_eq!(stack_of(Some(&diagnosis)).as_deref(), Some("web"));
+        assert_eq!(stack_of(Some(&Diagnosis::default())), None);
+        // A composite alarm names no resource of its own: the instance comes from the diagnosis.
+        let event: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/events/cloudwatch-alarm-composite.json"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let signal = match crate::sources::parse(&event) {
+            Ok(crate::sources::Parsed::Signals(mut s)) => s.remove(0),
+            other => panic!("{other:?}"),
+        };
+        assert!(resources_of(&signal, None).is_empty());
+        let found = resources_of(&signal, Some(&diagnosis));
+        assert_eq!(found[0].name, "i-0123456789abcdef0");
+        assert_eq!(found[0].source, "ec2.amazonaws.com");
     }
 }

@@ -1,5 +1,5 @@
 //! What the `enrich` stage gathers about an incident and the `runbook` stage acts on: plain
-//! Rust types, no SDK types, no I/O. The network and metric ports return them, and the
+//! Rust types, no SDK types, no I/O. The network, instance and metric ports return them, and the
 //! `Incident Enriched` event carries them as its `diagnosis`.
 
 use std::collections::BTreeMap;
@@ -181,6 +181,113 @@ pub struct VpnFacts {
     pub tunnel_history: Vec<TunnelHistory>,
 }
 
+/// An EC2 instance as `DescribeInstances` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: String,
+    /// `pending`, `running`, `stopping`, `stopped`, `shutting-down` or `terminated`.
+    pub state: String,
+    /// Why it last changed state (`StateReason.Message`), when EC2 says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_time: Option<DateTime<Utc>>,
+    /// `PlatformDetails` (`Linux/UNIX`, `Windows`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Instance {
+    /// Its `Name` tag, if it has a usable one.
+    pub fn name(&self) -> Option<&str> {
+        self.tags
+            .get("Name")
+            .map(|n| n.trim())
+            .filter(|n| !n.is_empty())
+    }
+}
+
+/// One status check of `DescribeInstanceStatus` (system, instance or attached EBS).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCheck {
+    /// `ok`, `impaired`, `insufficient-data`, `not-applicable` or `initializing`.
+    pub status: String,
+    /// When its reachability check started failing (`ImpairedSince`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impaired_since: Option<DateTime<Utc>>,
+}
+
+impl StatusCheck {
+    pub fn is_impaired(&self) -> bool {
+        self.status == "impaired"
+    }
+}
+
+/// A scheduled event of an instance (a reboot, a retirement, maintenance).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledEvent {
+    /// `instance-reboot`, `system-reboot`, `system-maintenance`, `instance-retirement`,
+    /// `instance-stop`.
+    pub code: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<DateTime<Utc>>,
+}
+
+impl ScheduledEvent {
+    /// EC2 keeps a completed or cancelled event for a while, its description starting
+    /// `[Completed]` or `[Canceled]`.
+    pub fn is_done(&self) -> bool {
+        self.description.starts_with("[Completed]") || self.description.starts_with("[Canceled]")
+    }
+}
+
+/// `DescribeInstanceStatus` for one instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceHealth {
+    pub system: StatusCheck,
+    pub instance: StatusCheck,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebs: Option<StatusCheck>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<ScheduledEvent>,
+}
+
+impl InstanceHealth {
+    /// Every check that applies is `ok` (the attached-EBS check only when reported).
+    pub fn is_ok(&self) -> bool {
+        self.system.status == "ok"
+            && self.instance.status == "ok"
+            && self
+                .ebs
+                .as_ref()
+                .is_none_or(|e| e.status == "ok" || e.status == "not-applicable")
+    }
+}
+
+/// Everything known about an EC2 instance incident's instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceFacts {
+    pub instance: Instance,
+    /// Its status checks; `None` when they could not be read (the notes say why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<InstanceHealth>,
+    /// The last lines of its console output (`GetConsoleOutput`), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub console: Vec<String>,
+}
+
 /// The diagnosis `enrich` writes onto an incident and publishes with `Incident Enriched`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Diagnosis {
@@ -188,6 +295,8 @@ pub struct Diagnosis {
     pub summary: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpn: Option<VpnFacts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<InstanceFacts>,
     /// What could not be read, one sentence each ("could not read vpn-…: AccessDenied").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -256,6 +365,46 @@ pub fn named_vpn(signal: &Signal, incident: &IncidentSummary) -> Option<String> 
         .chain(&incident.resources)
         .find_map(|r| vpn_id_in(r))
         .map(str::to_string)
+}
+
+/// The EC2 instance a signal names: its `InstanceId` dimension or tag, else an `i-…` id or EC2
+/// `instance/…` ARN among the signal's or the incident's resources. (enrich describes this
+/// instance; resolve verifies it; changes looks its writes up.)
+pub fn named_instance(signal: &Signal, incident: &IncidentSummary) -> Option<String> {
+    let named = [signal.dimension("InstanceId"), signal.tag("InstanceId")]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|id| is_instance_id(id));
+    if let Some(id) = named {
+        return Some(id.to_string());
+    }
+    std::iter::once(&signal.resource)
+        .chain(&signal.resources)
+        .chain(&incident.resources)
+        .find_map(|r| instance_id_in(r))
+        .map(str::to_string)
+}
+
+/// `i-` and 8 or 17 lowercase hex digits (the runbooks' `InstanceId` pattern).
+pub fn is_instance_id(text: &str) -> bool {
+    text.strip_prefix("i-").is_some_and(|hex| {
+        (hex.len() == 8 || hex.len() == 17)
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// The instance id a resource names: a bare `i-…` id or an EC2 `instance/…` ARN.
+fn instance_id_in(resource: &str) -> Option<&str> {
+    let resource = resource.trim();
+    let id = match Arn::parse(resource) {
+        Some(arn) if arn.service == "ec2" => arn.resource.strip_prefix("instance/")?,
+        Some(_) => return None,
+        None => resource,
+    };
+    is_instance_id(id).then_some(id)
 }
 
 /// The tunnel outside IP a per-tunnel signal names (its `TunnelIpAddress` dimension).
@@ -330,5 +479,27 @@ mod tests {
             "another service's resource is not a VPN"
         );
         assert_eq!(vpn_id_in("arn:aws:ec2:eu-west-1:1:vpn-gateway/vgw-1"), None);
+    }
+
+    #[test]
+    fn instance_ids_are_recognised_in_ids_and_arns() {
+        assert!(is_instance_id("i-0123456789abcdef0"));
+        assert!(is_instance_id("i-1a2b3c4d"));
+        assert!(
+            !is_instance_id("i-1a2b3c4d5"),
+            "8 or 17 digits, nothing between"
+        );
+        assert!(!is_instance_id("i-0123456789ABCDEF0"));
+        assert!(!is_instance_id("vpn-1a2b3c4d"));
+        assert_eq!(
+            instance_id_in("arn:aws:ec2:eu-west-1:111122223333:instance/i-0123456789abcdef0"),
+            Some("i-0123456789abcdef0")
+        );
+        assert_eq!(instance_id_in(" i-1a2b3c4d "), Some("i-1a2b3c4d"));
+        assert_eq!(instance_id_in("arn:aws:s3:::i-1a2b3c4d"), None);
+        assert_eq!(
+            instance_id_in("arn:aws:ec2:eu-west-1:1:volume/vol-1a2b3c4d"),
+            None
+        );
     }
 }

@@ -426,8 +426,9 @@ class Bench:
         return {**self.stage_env(backend), "CHANGES_LOOKBACK": "3h", "CHANGES_MAX": "10"}
 
     def deploy_stack_of(self, vpn_id: str) -> str:
-        """The VPN as if a CloudFormation stack had made it: a stack in moto (`partner-<vpn>`)
-        and the VPN's `aws:cloudformation:stack-name` tag naming it. Returns the stack's id."""
+        """The VPN (or any EC2 resource: an instance) as if a CloudFormation stack had made it:
+        a stack in moto (`partner-<id>`) and the resource's `aws:cloudformation:stack-name` tag
+        naming it. Returns the stack's id."""
         stack = f"partner-{vpn_id}"
         template = {"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}
         stack_id = self.client("cloudformation").create_stack(
@@ -917,6 +918,59 @@ class Bench:
         }
         self.set_tunnels(vpn_id, tunnels, changed_at=changed_at)
         return self.set_alarm_state(vpn_id, "OK")
+
+    # --- an EC2 instance (moto) and its alarms (the emulator's CloudWatch) --------------------
+
+    def launch_instance(self, name: str) -> str:
+        """A running t3.micro named `name` in moto (any of moto's images). moto reports a running
+        instance's status checks `ok` and a stopped one's `not-applicable`, and serves a sample
+        boot log as its console output. Returns the instance id."""
+        image = self.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        [instance] = self.ec2.run_instances(
+            ImageId=image,
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.micro",
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}
+            ],
+        )["Instances"]
+        return str(instance["InstanceId"])
+
+    def instance_alarm(
+        self, instance_id: str, state: str, metric: str = "StatusCheckFailed_System"
+    ) -> dict[str, Any]:
+        """The instance's `metric` alarm (AWS/EC2, Maximum >= 1 over 2 minutes, as the EC2
+        console's status-check alarm is), created in the emulator on first use and moved to
+        `state` with the fixtures' reasons; returns the EventBridge state-change event."""
+        assert state in ("ALARM", "OK"), state
+        name = f"{instance_id}-{metric}"
+        fixture = "cloudwatch-alarm-ec2-status-check-system" + ("" if state == "ALARM" else "-ok")
+        event = json.loads((FIXTURES / f"{fixture}.json").read_text())
+        if not self.cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+            self.cloudwatch.put_metric_alarm(
+                AlarmName=name,
+                AlarmDescription=event["detail"]["configuration"]["description"],
+                Namespace="AWS/EC2",
+                MetricName=metric,
+                Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
+                Statistic="Maximum",
+                Period=60,
+                EvaluationPeriods=2,
+                Threshold=1.0,
+                ComparisonOperator="GreaterThanOrEqualToThreshold",
+            )
+        detail = event["detail"]["state"]
+        self.cloudwatch.set_alarm_state(
+            AlarmName=name,
+            StateValue=state,
+            StateReason=detail["reason"],
+            StateReasonData=detail["reasonData"],
+        )
+        return self.emu.alarm_state_change_event(name)
+
+    def instance_arn(self, instance_id: str) -> str:
+        return f"arn:aws:ec2:{self.region}:{self.account}:instance/{instance_id}"
 
     def vpn_arn(self, vpn_id: str) -> str:
         return f"arn:aws:ec2:{self.region}:{self.account}:vpn-connection/{vpn_id}"

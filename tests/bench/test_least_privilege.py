@@ -4,7 +4,8 @@ Every function signs its AWS requests with its own access key (its name, see the
 fixture), and the bench records the IAM action of every request moto and the emulator receive,
 by key (`bench.calls`). For each backend, the test plays the whole story through the six built
 functions — the VPN story to its resolution; a VPN on a transit gateway where every stage first
-fails on an AWS error and Lambda's retry finishes it, and a second alarm joins; a Security Hub
+fails on an AWS error and Lambda's retry finishes it, and a second alarm joins; an EC2 instance's
+status-check alarm to its resolution; a Security Hub
 finding about an SSM document — and then compares, per function, what it called with what its
 role grants in the template evaluated with `IncidentBackend` = that backend (tests/infra/cfn.py):
 
@@ -184,6 +185,14 @@ def play_everything(
     retried(resolve, latest(bench, "Signal Recovered"), "resolved",
             denied(bench, RECORD_READ[backend]))
     answered(escalate.invoke(latest(bench, "Incident Resolved")), "stopped")
+
+    # An EC2 instance fails its system status check: enrich reads the instance, its checks and
+    # its console output; resolve verifies the checks once the alarm is OK.
+    instance = bench.launch_instance("bench-lp-web")
+    answered(triage.invoke(bench.instance_alarm(instance, "ALARM")), "opened")
+    answered(enrich.invoke(latest(bench, "Incident Opened")), "enriched")
+    answered(triage.invoke(bench.instance_alarm(instance, "OK")), "recovered")
+    answered(resolve.invoke(latest(bench, "Signal Recovered")), "resolved")
 
     # A failed root sign-in opens an incident; a successful one joins and raises its impact.
     for event_id, login in (("lp-failed", "Failure"), ("lp-success", "Success")):

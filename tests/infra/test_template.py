@@ -26,6 +26,8 @@ STAR_RESOURCE_ACTIONS = {
     "ec2:DescribeVpnGateways": "EC2 Describe* actions support no resource-level permissions",
     "ec2:DescribeCustomerGateways": "EC2 Describe* actions support no resource-level permissions",
     "ec2:DescribeTransitGateways": "EC2 Describe* actions support no resource-level permissions",
+    "ec2:DescribeInstances": "EC2 Describe* actions support no resource-level permissions",
+    "ec2:DescribeInstanceStatus": "EC2 Describe* actions support no resource-level permissions",
     "cloudwatch:GetMetricData": "GetMetricData supports no resource-level permissions",
     "cloudwatch:GetMetricWidgetImage": "GetMetricWidgetImage supports no resource-level permissions",
     "ssm:CreateOpsItem": "the OpsItem does not exist before the call: there is no ARN to name",

@@ -97,7 +97,12 @@ impl Fakes {
         network: Arc<MemoryNetwork>,
         metrics: Arc<MemoryMetrics>,
     ) -> Shell<Enrich> {
-        self.shell(Enrich::new(self.incidents.clone(), network, metrics))
+        self.shell(Enrich::new(
+            self.incidents.clone(),
+            network.clone(),
+            network,
+            metrics,
+        ))
     }
 
     /// One invocation, with ten seconds to go.

@@ -1,4 +1,4 @@
-//! What diagnosis and verification read, in memory: the EC2 inventory, metrics, alarm states.
+//! What diagnosis and verification read, in memory: the EC2 inventory (network and instances), metrics, alarm states.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -7,20 +7,27 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{lock, Faults};
-use crate::diagnosis::{CustomerGateway, Gateway, MetricQuery, MetricSeries, VpnConnection};
-use crate::ports::{
-    AlarmState, AlarmStates, CalendarReading, Calendars, MetricSource, NetworkInventory, PortError,
-    PortErrorKind,
+use crate::diagnosis::{
+    CustomerGateway, Gateway, Instance, InstanceHealth, MetricQuery, MetricSeries, VpnConnection,
 };
+use crate::ports::{
+    AlarmState, AlarmStates, CalendarReading, Calendars, Instances, MetricSource, NetworkInventory,
+    PortError, PortErrorKind,
+};
+
+/// An instance, its status (none: EC2 reports none) and its console output.
+type StoredInstance = (Instance, Option<InstanceHealth>, Option<String>);
 
 /// The EC2 inventory in memory. An id it does not hold is NotFound, like the real API; an
 /// operation can be made to fail (`vpn_connections`, `vpn_gateway`, `transit_gateway`,
-/// `customer_gateway`).
+/// `customer_gateway`, `instance`, `instance_health`, `console_output`).
 #[derive(Debug, Default)]
 pub struct MemoryNetwork {
     connections: Mutex<Vec<VpnConnection>>,
     gateways: Mutex<Vec<Gateway>>,
     customer_gateways: Mutex<Vec<CustomerGateway>>,
+    /// Instances with their status (none: EC2 reports none) and console output.
+    instances: Mutex<Vec<StoredInstance>>,
     faults: Faults,
     calls: Mutex<Vec<String>>,
 }
@@ -42,8 +49,21 @@ impl MemoryNetwork {
         lock(&self.customer_gateways).push(gateway);
     }
 
+    /// Adds (or replaces) an instance with its status checks and console output.
+    pub fn put_instance(
+        &self,
+        instance: Instance,
+        health: Option<InstanceHealth>,
+        console: Option<&str>,
+    ) {
+        let mut all = lock(&self.instances);
+        all.retain(|(i, _, _)| i.id != instance.id);
+        all.push((instance, health, console.map(str::to_string)));
+    }
+
     /// Removes everything with this id (the resource was deleted).
     pub fn remove(&self, id: &str) {
+        lock(&self.instances).retain(|(i, _, _)| i.id != id);
         lock(&self.connections).retain(|c| c.id != id);
         lock(&self.gateways).retain(|g| g.id != id);
         lock(&self.customer_gateways).retain(|g| g.id != id);
@@ -115,6 +135,38 @@ impl NetworkInventory for MemoryNetwork {
             .find(|g| g.id == id)
             .cloned()
             .ok_or_else(|| not_found("DescribeCustomerGateways", "customerGateway", id))
+    }
+}
+
+impl MemoryNetwork {
+    fn stored_instance(
+        &self,
+        operation: &'static str,
+        id: &str,
+    ) -> Result<StoredInstance, PortError> {
+        lock(&self.instances)
+            .iter()
+            .find(|(i, _, _)| i.id == id)
+            .cloned()
+            .ok_or_else(|| not_found(operation, "instance", id))
+    }
+}
+
+#[async_trait]
+impl Instances for MemoryNetwork {
+    async fn instance(&self, id: &str) -> Result<Instance, PortError> {
+        self.record("instance", id)?;
+        Ok(self.stored_instance("DescribeInstances", id)?.0)
+    }
+
+    async fn instance_health(&self, id: &str) -> Result<Option<InstanceHealth>, PortError> {
+        self.record("instance_health", id)?;
+        Ok(self.stored_instance("DescribeInstanceStatus", id)?.1)
+    }
+
+    async fn console_output(&self, id: &str) -> Result<Option<String>, PortError> {
+        self.record("console_output", id)?;
+        Ok(self.stored_instance("GetConsoleOutput", id)?.2)
     }
 }
 

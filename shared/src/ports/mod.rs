@@ -21,8 +21,8 @@ pub mod state;
 
 pub use incidents::{IncidentOpener, IncidentRecord, IncidentResolver, IncidentWriter, Standing};
 pub use observe::{
-    AlarmState, AlarmStates, CalendarReading, Calendars, MetricSource, NetworkInventory, Stacks,
-    Trail,
+    AlarmState, AlarmStates, CalendarReading, Calendars, Ec2Reads, Instances, MetricSource,
+    NetworkInventory, Stacks, Trail,
 };
 pub use outputs::{
     AttributeValue, AutomationRunner, EventBus, Notification, Notifier, Page, Pager, ReportStore,

@@ -1,12 +1,14 @@
 //! What the diagnosis and the verification read about the account: the network's inventory
-//! (EC2 `Describe*`), CloudWatch metrics and alarm states.
+//! and instances (EC2 `Describe*`), CloudWatch metrics and alarm states.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::PortError;
-use crate::diagnosis::{CustomerGateway, Gateway, MetricQuery, MetricSeries, VpnConnection};
+use crate::diagnosis::{
+    CustomerGateway, Gateway, Instance, InstanceHealth, MetricQuery, MetricSeries, VpnConnection,
+};
 
 /// The network's inventory (EC2 `Describe*`): what a VPN incident's diagnosis reads.
 #[async_trait]
@@ -24,6 +26,26 @@ pub trait NetworkInventory: Send + Sync {
     /// `DescribeCustomerGateways` for one gateway; NotFound when it does not exist.
     async fn customer_gateway(&self, id: &str) -> Result<CustomerGateway, PortError>;
 }
+
+/// EC2 instances: what an instance incident's diagnosis and verification read.
+#[async_trait]
+pub trait Instances: Send + Sync {
+    /// `DescribeInstances` for one instance; NotFound when it does not exist (a terminated one
+    /// is returned while EC2 still lists it).
+    async fn instance(&self, id: &str) -> Result<Instance, PortError>;
+
+    /// `DescribeInstanceStatus` for one instance, stopped ones included; `None` when EC2 reports
+    /// no status for it.
+    async fn instance_health(&self, id: &str) -> Result<Option<InstanceHealth>, PortError>;
+
+    /// `GetConsoleOutput`: the instance's console output as text, `None` when there is none yet.
+    async fn console_output(&self, id: &str) -> Result<Option<String>, PortError>;
+}
+
+/// Both EC2 reads, for a stage that verifies VPNs and instances alike through one client.
+pub trait Ec2Reads: NetworkInventory + Instances {}
+
+impl<T: NetworkInventory + Instances> Ec2Reads for T {}
 
 /// CloudWatch metrics (`GetMetricData`).
 #[async_trait]

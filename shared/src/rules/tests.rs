@@ -618,3 +618,42 @@ fn notification_policy_defaults_and_overrides() {
     let bad = Rules::from_yaml(&doc("notifications:\n  joined_interval: 2d\n"));
     assert!(bad.err().is_some_and(|e| e.to_string().contains("1-day")));
 }
+
+#[test]
+fn ec2_status_check_alarms_of_one_instance_share_a_key_and_start_no_runbook() {
+    let parse = |text: &str| match crate::sources::parse(&serde_json::from_str(text).unwrap()) {
+        Ok(crate::sources::Parsed::Signals(mut s)) => s.remove(0),
+        other => panic!("{other:?}"),
+    };
+    let fired = parse(include_str!(
+        "../../../tests/fixtures/events/cloudwatch-alarm-ec2-status-check-system.json"
+    ));
+    let c = rules().classify(&fired).unwrap();
+    assert_eq!(c.rule_id, "ec2-status-check");
+    assert_eq!(c.dedupe_key, "ec2-status-check:i-0123456789abcdef0");
+    assert_eq!(
+        c.title,
+        "EC2 instance i-0123456789abcdef0: status check failed"
+    );
+    assert_eq!(c.impact, Impact::HIGH);
+    assert!(c.auto_resolve);
+    assert!(c.runbook.is_none(), "restarting an instance is opt-in");
+    assert_eq!(c.next_steps.len(), 3);
+
+    // The instance check of the same instance joins the same incident.
+    let mut instance_check = fired.clone();
+    instance_check.metrics[0].name = Some("StatusCheckFailed_Instance".into());
+    assert_eq!(
+        rules().classify(&instance_check).unwrap().dedupe_key,
+        c.dedupe_key
+    );
+    // An Auto Scaling group's status-check alarm names no instance: the generic rule takes it.
+    let mut group = fired.clone();
+    group.metrics[0].dimensions = [("AutoScalingGroupName".to_string(), "web".to_string())]
+        .into_iter()
+        .collect();
+    assert_eq!(
+        rules().classify(&group).unwrap().rule_id,
+        "cloudwatch-alarm"
+    );
+}

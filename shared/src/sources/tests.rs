@@ -25,6 +25,22 @@ const FIXTURES: &[(&str, &str)] = &[
         include_str!("../../../tests/fixtures/events/cloudwatch-alarm-composite.json"),
     ),
     (
+        "cloudwatch-alarm-ec2-cpu-high",
+        include_str!("../../../tests/fixtures/events/cloudwatch-alarm-ec2-cpu-high.json"),
+    ),
+    (
+        "cloudwatch-alarm-ec2-status-check-system",
+        include_str!(
+            "../../../tests/fixtures/events/cloudwatch-alarm-ec2-status-check-system.json"
+        ),
+    ),
+    (
+        "cloudwatch-alarm-ec2-status-check-system-ok",
+        include_str!(
+            "../../../tests/fixtures/events/cloudwatch-alarm-ec2-status-check-system-ok.json"
+        ),
+    ),
+    (
         "cloudwatch-alarm-insufficient-data",
         include_str!("../../../tests/fixtures/events/cloudwatch-alarm-insufficient-data.json"),
     ),

@@ -25,14 +25,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use tracing::warn;
 
+use super::not_gathered;
 use crate::changes::{self, Change, Changes, StackFacts};
 use crate::domain::{
     one_line, stable_hash, trim_chars, EntryKind, IncidentRef, LifecycleDetail, LifecycleEvent,
     LifecycleKind, RelatedItem, TimelineEntry,
 };
-use crate::ports::{IncidentWriter, PortError, PortErrorKind, Stacks, Trail};
+use crate::ports::{IncidentWriter, Stacks, Trail};
 use crate::shell::{BusEvent, Invocation, Outcome, Stage, StageError};
 
 /// The longest line of the timeline entry, and the entry.
@@ -313,38 +313,6 @@ impl ChangesStage {
             .add_timeline(incident, &entry, &token)
             .await?;
         Ok(())
-    }
-}
-
-/// A look-up's result, with what cannot be read turned into a note ("CloudTrail: not gathered
-/// for i-0abc: AccessDenied"): denied, gone, refused, or an answer that does not read. Only
-/// throttling and outages (past the SDK's retries) fail the invocation, for Lambda to retry.
-fn not_gathered<T>(
-    what: &str,
-    on: &str,
-    result: Result<T, PortError>,
-    notes: &mut Vec<String>,
-) -> Result<Option<T>, PortError> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(e)
-            if matches!(
-                e.kind,
-                PortErrorKind::Throttled | PortErrorKind::Unavailable
-            ) =>
-        {
-            Err(e)
-        }
-        Err(e) => {
-            warn!(error = %e, "{what} not gathered for {on}");
-            let why = match e.kind {
-                PortErrorKind::AccessDenied => "AccessDenied".to_string(),
-                PortErrorKind::NotFound => "it no longer exists".to_string(),
-                _ => trim_chars(&one_line(&e.message), 200),
-            };
-            notes.push(format!("{what}: not gathered for {on}: {why}"));
-            Ok(None)
-        }
     }
 }
 

@@ -12,6 +12,7 @@ use crate::diagnosis::{Diagnosis, VpnFacts};
 use crate::domain::{Backend, EntryKind};
 use crate::handlers::testkit::{to_envelope, Fakes};
 use crate::memory::{MemoryStacks, MemoryTrail};
+use crate::ports::PortErrorKind;
 use crate::shell::{Failure, Shell};
 
 const VPN: &str = "vpn-0123456789abcdef0";
@@ -77,6 +78,7 @@ impl Bench {
         event.kind = LifecycleKind::IncidentEnriched;
         event.detail.diagnosis = Some(Diagnosis {
             summary: "Tunnel 1 DOWN".into(),
+            instance: None,
             vpn: Some(VpnFacts {
                 connection,
                 gateway: None,

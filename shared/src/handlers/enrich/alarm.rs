@@ -18,11 +18,17 @@ pub(super) fn describe(signal: &Signal, place: &Place<'_>, attach: bool, draft: 
         (Some(name), Some(reason)) => format!("Alarm {name}: {reason}"),
         _ => signal.summary.clone(),
     };
+    if !attach {
+        if draft.summary.is_empty() {
+            draft.summary = line;
+        }
+        return;
+    }
+    // A resource's diagnosis (an instance) has the line; the alarm's reason comes first after it.
     if draft.summary.is_empty() {
         draft.summary = line;
-    }
-    if !attach {
-        return;
+    } else {
+        draft.lines.insert(0, line);
     }
     let watched: Vec<String> = signal.metrics.iter().filter_map(metric_label).collect();
     if !watched.is_empty() {

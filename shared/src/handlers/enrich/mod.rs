@@ -6,6 +6,9 @@
 //!   whose outside IP is the alarm's `TunnelIpAddress`): the connection, its gateways, each
 //!   tunnel's `TunnelState` over the last three hours, and one line saying which tunnel is down
 //!   since when and why;
+//! - an **EC2 instance** an alarm names (`instance`: its `InstanceId` dimension or tag, or an
+//!   `i-…` resource): the instance, its status checks (system vs instance, since when), its
+//!   scheduled events and the last lines of its console output;
 //! - any **other alarm** (`alarm`): the metrics it watches and its state reason;
 //! - a **GuardDuty or Security Hub finding** (`finding`): its resources and a console link;
 //!
@@ -20,6 +23,7 @@
 
 mod alarm;
 mod finding;
+mod instance;
 mod vpn;
 
 use std::sync::Arc;
@@ -30,12 +34,14 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use crate::arn::{self, is_arn, resource_title};
-use crate::diagnosis::{Diagnosis, VpnFacts};
+use crate::diagnosis::{Diagnosis, InstanceFacts, VpnFacts};
 use crate::domain::{
     one_line, stable_hash, trim_chars, EntryKind, IncidentRef, LifecycleDetail, LifecycleEvent,
     LifecycleKind, RelatedItem, SignalKind, TimelineEntry,
 };
-use crate::ports::{IncidentWriter, MetricSource, NetworkInventory, PortError, PortErrorKind};
+use crate::ports::{
+    IncidentWriter, Instances, MetricSource, NetworkInventory, PortError, PortErrorKind,
+};
 use crate::shell::{BusEvent, Invocation, Outcome, Stage, StageError};
 
 /// Text limits: well inside every backend's, and short enough to read.
@@ -103,6 +109,7 @@ fn replay(first: Option<EnrichAnswer>, incident: &IncidentRef) -> EnrichAnswer {
 pub struct Enrich {
     incidents: Arc<dyn IncidentWriter>,
     network: Arc<dyn NetworkInventory>,
+    instances: Arc<dyn Instances>,
     metrics: Arc<dyn MetricSource>,
 }
 
@@ -110,11 +117,13 @@ impl Enrich {
     pub fn new(
         incidents: Arc<dyn IncidentWriter>,
         network: Arc<dyn NetworkInventory>,
+        instances: Arc<dyn Instances>,
         metrics: Arc<dyn MetricSource>,
     ) -> Self {
         Enrich {
             incidents,
             network,
+            instances,
             metrics,
         }
     }
@@ -169,7 +178,10 @@ struct Draft {
     summary: String,
     /// More lines for the timeline entry (not for the VPN line, which says it all).
     lines: Vec<String>,
+    /// Lines after all the others (a console output's tail).
+    trailer: Vec<String>,
     vpn: Option<VpnFacts>,
+    instance: Option<InstanceFacts>,
     items: Vec<RelatedItem>,
     notes: Vec<String>,
 }
@@ -216,7 +228,7 @@ impl Enrich {
         let entry = TimelineEntry::new(
             opened.time,
             EntryKind::Diagnosis,
-            &timeline_text(&summary, &draft.lines, &notes),
+            &timeline_text(&summary, &[draft.lines, draft.trailer].concat(), &notes),
         );
         let token = client_token(&incident.id, "timeline:diagnosis");
         self.incidents
@@ -232,6 +244,7 @@ impl Enrich {
             diagnosis: Some(Diagnosis {
                 summary: summary.clone(),
                 vpn: draft.vpn,
+                instance: draft.instance,
                 notes: notes.clone(),
             }),
             automation: None,
@@ -267,6 +280,13 @@ impl Enrich {
         };
         let mut draft = Draft::default();
         let is_vpn = vpn::diagnose(self, detail, &place, now, &mut draft).await?;
+        let is_alarm = matches!(
+            signal.kind,
+            SignalKind::MetricAlarm | SignalKind::CompositeAlarm
+        );
+        if is_alarm && !is_vpn {
+            instance::diagnose(self, detail, &place, now, &mut draft).await?;
+        }
         let is_finding = matches!(
             signal.kind,
             SignalKind::GuardDutyFinding | SignalKind::SecurityHubFinding

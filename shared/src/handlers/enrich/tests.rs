@@ -769,7 +769,8 @@ async fn another_metric_alarm_attaches_its_metrics_and_reason() {
         format!(
             "{reason}\nWatching: e1 = SUM(METRICS()); \
              AWS/EC2 NetworkIn InstanceId=i-0123456789abcdef0 (Sum, 86400 s); \
-             AWS/EC2 NetworkOut InstanceId=i-0123456789abcdef0 (Sum, 86400 s)"
+             AWS/EC2 NetworkOut InstanceId=i-0123456789abcdef0 (Sum, 86400 s)\n\
+             Note: DescribeInstances: not gathered for i-0123456789abcdef0: it no longer exists"
         )
     );
     let items = b.incident().related_items;
@@ -786,7 +787,11 @@ async fn another_metric_alarm_attaches_its_metrics_and_reason() {
         &"https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#alarmsV2:alarm/DailyNetworkTrafficTooHigh"
             .to_string()
     ));
-    assert!(b.network.calls().is_empty(), "no VPN, no EC2 calls");
+    assert_eq!(
+        b.network.calls(),
+        ["instance(i-0123456789abcdef0)"],
+        "the instance it names is described (here it is gone); no VPN calls"
+    );
     assert!(b.metrics.queries().is_empty());
     let diagnosis = b.enriched()[0].detail.diagnosis.clone().unwrap();
     assert_eq!(diagnosis.summary, reason);
@@ -946,4 +951,266 @@ fn logs_insights_links_encode_the_query_and_group() {
         "arn:aws-cn:ec2:cn-north-1:1:vpn-connection/x"
     );
     assert_eq!(console::host(cn.region), "console.amazonaws.cn");
+}
+
+// --- EC2 instances -----------------------------------------------------------------------------
+
+const INSTANCE: &str = "i-0123456789abcdef0";
+const STATUS_ALARM: &str = "i-0123456789abcdef0-StatusCheckFailed_System";
+
+fn web_1(state: &str) -> crate::diagnosis::Instance {
+    crate::diagnosis::Instance {
+        id: INSTANCE.into(),
+        state: state.into(),
+        state_reason: (state == "stopped")
+            .then(|| "Client.UserInitiatedShutdown: User initiated shutdown".into()),
+        instance_type: Some("m5.large".into()),
+        availability_zone: Some("eu-west-1a".into()),
+        subnet_id: Some("subnet-0a1b2c3d".into()),
+        launch_time: Some(at(1, 0)),
+        platform: Some("Linux/UNIX".into()),
+        tags: [("Name", "web-1"), ("aws:cloudformation:stack-name", "web")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn health(system: &str, instance: &str) -> crate::diagnosis::InstanceHealth {
+    let check = |status: &str| crate::diagnosis::StatusCheck {
+        status: status.into(),
+        impaired_since: (status == "impaired").then(|| at(3, 1)),
+    };
+    crate::diagnosis::InstanceHealth {
+        system: check(system),
+        instance: check(instance),
+        ebs: None,
+        events: vec![
+            crate::diagnosis::ScheduledEvent {
+                code: "instance-retirement".into(),
+                description: "The instance is running on degraded hardware".into(),
+                not_before: Some(at(4, 0) + Duration::days(14)),
+                not_after: None,
+            },
+            crate::diagnosis::ScheduledEvent {
+                code: "system-reboot".into(),
+                description: "[Completed] Scheduled reboot".into(),
+                not_before: Some(at(1, 0)),
+                not_after: None,
+            },
+        ],
+    }
+}
+
+/// Fifteen boot lines, a coloured one and a redrawn progress line at the end.
+fn console_text() -> String {
+    let mut text: String = (1..=15)
+        .map(|n| format!("[   {n}.000] boot line {n}\n"))
+        .collect();
+    text.push_str("\u{1b}[0;31m[FAILED]\u{1b}[0m Failed to mount /data.\n");
+    text.push_str("fsck 10%\rfsck 100%\r\n\n");
+    text
+}
+
+#[tokio::test]
+async fn a_failing_system_check_is_diagnosed_with_the_instance_its_events_and_console() {
+    let b = bench(Backend::IncidentManager);
+    b.network.put_instance(
+        web_1("running"),
+        Some(health("impaired", "ok")),
+        Some(&console_text()),
+    );
+    let event = b
+        .opened("cloudwatch-alarm-ec2-status-check-system", |_| {})
+        .await;
+
+    let answer = b.ok(&event).await;
+    assert_eq!(
+        answer.summary,
+        format!(
+            "Instance web-1 ({INSTANCE}) fails its system status check since 03:01 UTC — the AWS \
+             hardware, network or power under it; a stop and start moves it to healthy hardware \
+             (instance-store data is lost)"
+        )
+    );
+    assert!(answer.notes.is_empty(), "{:?}", answer.notes);
+    let text = b.timeline_text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[1].starts_with(&format!("Alarm {STATUS_ALARM}: Threshold Crossed")),
+        "{text}"
+    );
+    assert_eq!(
+        lines[2],
+        "Instance: m5.large · eu-west-1a · Linux/UNIX · subnet-0a1b2c3d · launched 01:00 UTC · state running"
+    );
+    assert_eq!(
+        lines[3],
+        "Scheduled: instance-retirement from 2024-05-28 04:00 UTC — The instance is running on degraded hardware",
+        "completed events are left out"
+    );
+    assert!(lines[4].starts_with("Watching: AWS/EC2 StatusCheckFailed_System InstanceId="));
+    assert_eq!(lines[5], "Console output (last 10 lines):");
+    assert_eq!(
+        lines[6], "| [ 8.000] boot line 8",
+        "one line each, white space collapsed"
+    );
+    assert_eq!(
+        lines[14], "| [FAILED] Failed to mount /data.",
+        "escapes stripped"
+    );
+    assert_eq!(
+        lines[15], "| fsck 100%",
+        "a redrawn line shows what was drawn last"
+    );
+    assert_eq!(lines.len(), 16);
+
+    let items = b.incident().related_items;
+    assert!(arns(&items).contains(&format!("{ARN_PREFIX}instance/{INSTANCE}")));
+    assert!(urls(&items).contains(&console::instance("eu-west-1", INSTANCE)));
+    assert_eq!(
+        b.network.calls(),
+        [
+            format!("instance({INSTANCE})"),
+            format!("instance_health({INSTANCE})"),
+            format!("console_output({INSTANCE})"),
+        ]
+    );
+    let diagnosis = b.enriched()[0].detail.diagnosis.clone().unwrap();
+    let facts = diagnosis.instance.expect("instance facts on the bus");
+    assert_eq!(facts.instance.name(), Some("web-1"));
+    assert!(facts.health.expect("health").system.is_impaired());
+    assert_eq!(facts.console.len(), 10);
+}
+
+#[tokio::test]
+async fn the_headline_names_the_failing_check_or_the_state() {
+    let now = at(3, 5);
+    let line = |state: &str, h: Option<crate::diagnosis::InstanceHealth>| {
+        super::instance::headline(&web_1(state), h.as_ref(), now)
+    };
+    assert!(line("running", Some(health("ok", "impaired")))
+        .starts_with("Instance web-1 (i-0123456789abcdef0) fails its instance status check since 03:01 UTC — inside the instance"));
+    assert!(line("running", Some(health("impaired", "impaired")))
+        .starts_with("Instance web-1 (i-0123456789abcdef0) fails both status checks (system since 03:01 UTC, instance since 03:01 UTC)"));
+    assert_eq!(
+        line("running", Some(health("ok", "ok"))),
+        "Instance web-1 (i-0123456789abcdef0) is running and passes its status checks now (system ok, instance ok)"
+    );
+    assert_eq!(
+        line("running", Some(health("initializing", "insufficient-data"))),
+        "Instance web-1 (i-0123456789abcdef0) is running; status checks: system initializing, instance insufficient-data"
+    );
+    assert_eq!(
+        line("stopped", Some(health("not-applicable", "not-applicable"))),
+        "Instance web-1 (i-0123456789abcdef0) is stopped — Client.UserInitiatedShutdown: User initiated shutdown"
+    );
+    assert_eq!(
+        line("running", None),
+        "Instance web-1 (i-0123456789abcdef0) is running; its status checks could not be read"
+    );
+}
+
+#[tokio::test]
+async fn what_cannot_be_read_about_an_instance_is_a_note_never_a_failed_incident() {
+    // The console output denied, the status not reported: the line still says what is known.
+    let b = bench(Backend::OpsCenter);
+    b.network.put_instance(web_1("running"), None, Some("x"));
+    b.network
+        .fail_next("console_output", 1, PortErrorKind::AccessDenied);
+    let event = b
+        .opened("cloudwatch-alarm-ec2-status-check-system", |_| {})
+        .await;
+    let answer = b.ok(&event).await;
+    assert_eq!(
+        answer.summary,
+        format!("Instance web-1 ({INSTANCE}) is running; its status checks could not be read")
+    );
+    assert_eq!(
+        answer.notes,
+        [format!(
+            "GetConsoleOutput: not gathered for {INSTANCE}: AccessDenied"
+        )]
+    );
+
+    // The instance is gone (terminated and no longer listed): the alarm's reason leads.
+    let gone = bench(Backend::IncidentManager);
+    let event = gone
+        .opened("cloudwatch-alarm-ec2-status-check-system", |_| {})
+        .await;
+    let answer = gone.ok(&event).await;
+    assert!(answer
+        .summary
+        .starts_with(&format!("Alarm {STATUS_ALARM}: Threshold Crossed")));
+    assert_eq!(
+        answer.notes,
+        [format!(
+            "DescribeInstances: not gathered for {INSTANCE}: it no longer exists"
+        )]
+    );
+    assert!(
+        arns(&gone.incident().related_items).contains(&format!("{ARN_PREFIX}instance/{INSTANCE}"))
+    );
+
+    // A refused call (an instance type without console output) degrades the same way.
+    let refused = bench(Backend::IncidentManager);
+    refused
+        .network
+        .put_instance(web_1("running"), Some(health("ok", "impaired")), None);
+    refused
+        .network
+        .fail_next("console_output", 1, PortErrorKind::Other);
+    let event = refused
+        .opened("cloudwatch-alarm-ec2-status-check-system", |_| {})
+        .await;
+    let answer = refused.ok(&event).await;
+    assert!(answer.summary.contains("fails its instance status check"));
+    assert_eq!(answer.notes.len(), 1);
+    assert!(answer.notes[0].starts_with("GetConsoleOutput: not gathered for"));
+}
+
+#[tokio::test]
+async fn a_throttled_instance_read_fails_the_invocation_for_a_retry() {
+    let b = bench(Backend::IncidentManager);
+    b.network
+        .put_instance(web_1("running"), Some(health("impaired", "ok")), None);
+    b.network
+        .fail_next("instance_health", 1, PortErrorKind::Throttled);
+    let event = b
+        .opened("cloudwatch-alarm-ec2-status-check-system", |_| {})
+        .await;
+    match b.run(&event).await {
+        Err(e) => assert_eq!(e.error_type(), "Throttled", "{e}"),
+        Ok(answer) => panic!("expected an error, got {answer:?}"),
+    }
+    assert!(b.incident().timeline.is_empty());
+    let answer = b.ok(&event).await;
+    assert!(answer.summary.contains("fails its system status check"));
+}
+
+#[tokio::test]
+async fn a_cpu_alarm_leads_with_its_reason_and_describes_the_instance_after() {
+    let b = bench(Backend::IncidentManager);
+    b.network
+        .put_instance(web_1("running"), Some(health("ok", "ok")), None);
+    let event = b.opened("cloudwatch-alarm-ec2-cpu-high", |_| {}).await;
+    let answer = b.ok(&event).await;
+    assert!(answer
+        .summary
+        .starts_with("Alarm i-0123456789abcdef0-CPUUtilization: Threshold Crossed"));
+    let text = b.timeline_text();
+    assert!(
+        text.contains(&format!(
+            "\nInstance web-1 ({INSTANCE}) is running and passes its status checks now"
+        )),
+        "{text}"
+    );
+    let c = Rules::embedded()
+        .unwrap()
+        .classify(&signal_of(&fixture("cloudwatch-alarm-ec2-cpu-high")))
+        .unwrap();
+    assert_eq!(
+        (c.rule_id.as_str(), c.dedupe_key.as_str()),
+        ("ec2-cpu-high", "ec2-cpu-high:i-0123456789abcdef0")
+    );
 }

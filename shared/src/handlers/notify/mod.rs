@@ -47,6 +47,7 @@
 
 mod changes;
 mod escalation;
+mod instance;
 mod joined;
 mod links;
 mod mrkdwn;

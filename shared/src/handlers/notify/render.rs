@@ -9,6 +9,7 @@ use chrono::Duration;
 
 use super::changes;
 use super::escalation;
+use super::instance;
 use super::joined::Joined;
 use super::mrkdwn::{code, link, list, plain, text, utc};
 use super::quiet;
@@ -387,6 +388,9 @@ impl Render<'_> {
                     lines.push(line);
                 }
             }
+        }
+        if let Some(facts) = &diagnosis.instance {
+            lines.extend(instance::lines(facts));
         }
         list(&mut lines, "Notes", &diagnosis.notes);
         lines

@@ -36,8 +36,8 @@ use crate::domain::{
 };
 use crate::metrics::{self, Metric};
 use crate::ports::{
-    AlarmStates, DedupeRecord, DedupeStore, IncidentResolver, IncidentWriter, KeyStatus,
-    NetworkInventory, ReferenceStore, ReportStore, Settle, SettleWhen, SETTLED_KEEP,
+    AlarmStates, DedupeRecord, DedupeStore, Ec2Reads, IncidentResolver, IncidentWriter, KeyStatus,
+    ReferenceStore, ReportStore, Settle, SettleWhen, SETTLED_KEEP,
 };
 use crate::report::{self, ReportInput};
 use crate::shell::{BusEvent, Invocation, Outcome, Stage, StageError};
@@ -130,7 +130,7 @@ fn replay(first: Option<ResolveAnswer>, incident: &str) -> ResolveAnswer {
 pub struct Resolve {
     incidents: Arc<dyn IncidentWriter>,
     records: Arc<dyn IncidentResolver>,
-    network: Arc<dyn NetworkInventory>,
+    network: Arc<dyn Ec2Reads>,
     alarms: Arc<dyn AlarmStates>,
     reports: Arc<dyn ReportStore>,
     keys: Arc<dyn DedupeStore>,
@@ -141,7 +141,7 @@ impl Resolve {
     pub fn new(
         incidents: Arc<dyn IncidentWriter>,
         records: Arc<dyn IncidentResolver>,
-        network: Arc<dyn NetworkInventory>,
+        network: Arc<dyn Ec2Reads>,
         alarms: Arc<dyn AlarmStates>,
         reports: Arc<dyn ReportStore>,
         keys: Arc<dyn DedupeStore>,

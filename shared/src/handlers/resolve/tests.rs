@@ -1213,3 +1213,125 @@ async fn resolve_pressed_after_the_responder_resolved_records_nothing_more() {
     assert_eq!(b.published(LifecycleKind::IncidentResolved).len(), 1);
     assert_eq!(b.reports.puts(), 1);
 }
+
+// --- EC2 instances -----------------------------------------------------------------------------
+
+const INSTANCE: &str = "i-0123456789abcdef0";
+const INSTANCE_ALARM: &str = "i-0123456789abcdef0-StatusCheckFailed_System";
+
+/// The instance story up to its recovery, with the instance's status checks as EC2 reports
+/// them then.
+async fn instance_recovered(b: &Bench, state: &str, checks: Option<(&str, &str)>) -> Value {
+    use crate::diagnosis::{Instance, InstanceHealth, StatusCheck};
+    let event = b
+        .recovered_from(
+            fixture("cloudwatch-alarm-ec2-status-check-system"),
+            fixture("cloudwatch-alarm-ec2-status-check-system-ok"),
+        )
+        .await;
+    b.alarms.set(INSTANCE_ALARM, "OK");
+    let check = |status: &str| StatusCheck {
+        status: status.into(),
+        impaired_since: None,
+    };
+    b.network.put_instance(
+        Instance {
+            id: INSTANCE.into(),
+            state: state.into(),
+            ..Instance::default()
+        },
+        checks.map(|(system, instance)| InstanceHealth {
+            system: check(system),
+            instance: check(instance),
+            ebs: None,
+            events: Vec::new(),
+        }),
+        None,
+    );
+    event
+}
+
+fn checks_of(b: &Bench, kind: LifecycleKind) -> Vec<String> {
+    b.published(kind)
+        .last()
+        .and_then(|e| e.detail.resolution.clone())
+        .map(|r| r.checks)
+        .unwrap_or_else(|| panic!("no {kind:?} with a resolution"))
+}
+
+#[tokio::test]
+async fn an_instance_is_resolved_once_its_status_checks_pass() {
+    let b = bench(Backend::IncidentManager);
+    let event = instance_recovered(&b, "running", Some(("ok", "ok"))).await;
+    let answer = b.ok(&event).await;
+    assert_eq!(answer.action, ResolveAction::Resolved, "{answer:?}");
+    assert_eq!(
+        checks_of(&b, LifecycleKind::IncidentResolved),
+        [
+            format!("DescribeAlarms: alarm {INSTANCE_ALARM} is OK"),
+            format!("DescribeInstanceStatus: {INSTANCE} passes its status checks (system ok, instance ok)"),
+        ]
+    );
+    assert_eq!(b.network.calls(), [format!("instance_health({INSTANCE})")]);
+}
+
+#[tokio::test]
+async fn an_instance_still_impaired_or_stopped_waits_for_a_responder() {
+    for (state, checks, says) in [
+        (
+            "running",
+            Some(("impaired", "ok")),
+            format!("DescribeInstanceStatus: {INSTANCE} status checks: system impaired, instance ok"),
+        ),
+        (
+            "stopped",
+            Some(("not-applicable", "not-applicable")),
+            format!(
+                "DescribeInstanceStatus: {INSTANCE} status checks: system not-applicable, \
+                 instance not-applicable (the instance is not running)"
+            ),
+        ),
+        (
+            "terminated",
+            None,
+            format!(
+                "DescribeInstanceStatus: {INSTANCE} reports no status (not running, or no longer exists)"
+            ),
+        ),
+    ] {
+        let b = bench(Backend::OpsCenter);
+        let event = instance_recovered(&b, state, checks).await;
+        let answer = b.ok(&event).await;
+        assert_eq!(answer.action, ResolveAction::AwaitingResponder, "{state}");
+        let found = checks_of(&b, LifecycleKind::IncidentUpdated);
+        assert!(found.contains(&says), "{state}: {found:?}");
+        assert_eq!(b.incident().resolution, None);
+    }
+}
+
+#[tokio::test]
+async fn an_instance_check_denied_fails_the_check_and_throttling_the_invocation() {
+    let b = bench(Backend::IncidentManager);
+    let event = instance_recovered(&b, "running", Some(("ok", "ok"))).await;
+    b.network
+        .fail_next("instance_health", 1, PortErrorKind::AccessDenied);
+    let answer = b.ok(&event).await;
+    assert_eq!(answer.action, ResolveAction::AwaitingResponder);
+    let found = checks_of(&b, LifecycleKind::IncidentUpdated);
+    assert!(
+        found.iter().any(|c| c.starts_with(&format!(
+            "DescribeInstanceStatus: could not verify {INSTANCE}: AccessDenied"
+        ))),
+        "{found:?}"
+    );
+
+    let t = bench(Backend::IncidentManager);
+    let event = instance_recovered(&t, "running", Some(("ok", "ok"))).await;
+    t.network
+        .fail_next("instance_health", 1, PortErrorKind::Throttled);
+    match t.run(&event).await {
+        Err(e) => assert_eq!(e.error_type(), "Throttled"),
+        Ok(a) => panic!("expected an error, got {a:?}"),
+    }
+    assert_eq!(t.ok(&event).await.action, ResolveAction::Resolved);
+}

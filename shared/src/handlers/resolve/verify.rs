@@ -1,5 +1,6 @@
 //! Verification before anything is resolved: one [`Check`] per thing that must hold, each a
-//! sentence. A VPN must show every tunnel UP (`DescribeVpnConnections`); an alarm must be `OK`
+//! sentence. A VPN must show every tunnel UP (`DescribeVpnConnections`); an EC2 instance must be
+//! running with its system and instance status checks `ok` (`DescribeInstanceStatus`); an alarm must be `OK`
 //! (`DescribeAlarms`; a VPN alarm gets both); a Security Hub or GuardDuty finding and an AWS Health
 //! event recover by their own workflow/record state, which the recovering event reports. A check
 //! that IAM denies, or whose resource is gone, fails with the reason; a throttled or unavailable
@@ -9,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tracing::warn;
 
 use super::Resolve;
-use crate::diagnosis::{named_vpn, tunnel_ip, TunnelStatus, VpnConnection};
+use crate::diagnosis::{named_instance, named_vpn, tunnel_ip, TunnelStatus, VpnConnection};
 use crate::domain::{clock_time, one_line, trim_chars, IncidentSummary, Signal, SignalKind};
 use crate::ports::{PortError, PortErrorKind};
 use crate::shell::StageError;
@@ -60,6 +61,8 @@ impl Resolve {
         }
         if let Some(check) = self.check_vpn(signal, incident, now).await? {
             checks.push(check);
+        } else if let Some(id) = named_instance(signal, incident) {
+            checks.push(self.check_instance(&id).await?);
         }
         let finding = signal.finding_id.as_deref().unwrap_or(&signal.resource);
         match signal.kind {
@@ -112,6 +115,49 @@ impl Resolve {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// `DescribeInstanceStatus`: the instance running, its system and instance checks `ok` (and
+    /// its attached-EBS check, where reported, not impaired).
+    async fn check_instance(&self, id: &str) -> Result<Check, StageError> {
+        const CALL: &str = "DescribeInstanceStatus";
+        let health = match self.network.instance_health(id).await {
+            Ok(Some(health)) => health,
+            Ok(None) => {
+                return Ok(Check::fail(format!(
+                    "{CALL}: {id} reports no status (not running, or no longer exists)"
+                )))
+            }
+            Err(e) if tolerated(&e) => {
+                warn!(error = %e, instance = id, "could not read the instance's status");
+                return Ok(Check::fail(format!(
+                    "{CALL}: could not verify {id}: {} ({})",
+                    e.kind,
+                    one_line(&e.message)
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let status = |s: &str| if s.is_empty() { "unknown" } else { s }.to_string();
+        let (system, instance) = (
+            status(&health.system.status),
+            status(&health.instance.status),
+        );
+        let ebs_impaired = health.ebs.as_ref().is_some_and(|e| e.is_impaired());
+        if health.system.status == "ok" && health.instance.status == "ok" && !ebs_impaired {
+            return Ok(Check::pass(format!(
+                "{CALL}: {id} passes its status checks (system ok, instance ok)"
+            )));
+        }
+        let mut sentence =
+            format!("{CALL}: {id} status checks: system {system}, instance {instance}");
+        if ebs_impaired {
+            sentence.push_str(", attached EBS impaired");
+        }
+        if health.system.status == "not-applicable" {
+            sentence.push_str(" (the instance is not running)");
+        }
+        Ok(Check::fail(sentence))
     }
 
     /// `DescribeVpnConnections` for the signal's VPN, if it is about one: every tunnel UP.

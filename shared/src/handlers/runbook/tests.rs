@@ -117,6 +117,7 @@ fn tunnel(ip: &str, status: TunnelStatus, ike: &[&str], log: Option<TunnelLog>) 
 fn diagnosis(tunnels: Vec<Tunnel>) -> Diagnosis {
     Diagnosis {
         summary: format!("{VPN}: one tunnel down"),
+        instance: None,
         vpn: Some(VpnFacts {
             connection: VpnConnection {
                 id: VPN.to_string(),
@@ -561,6 +562,7 @@ async fn without_vpn_facts_every_vpn_parameter_is_reported_once() {
         d.diagnosis = Some(Diagnosis {
             summary: "could not describe the VPN".into(),
             vpn: None,
+            instance: None,
             notes: vec![format!("could not read {VPN}: AccessDenied")],
         })
     });

@@ -1,4 +1,5 @@
-//! [`NetworkInventory`] on the EC2 `Describe*` calls a VPN diagnosis reads.
+//! [`NetworkInventory`] on the EC2 `Describe*` calls a VPN diagnosis reads (the instance calls
+//! are in `instances`).
 //!
 //! - `vpn_connections` → `DescribeVpnConnections` (`VpnConnectionIds` when ids are given; every
 //!   connection in the region otherwise). Each connection's tunnels are its `VgwTelemetry`
@@ -33,6 +34,8 @@ use aws_sdk_ec2::Client;
 
 use super::convert::to_chrono;
 use super::error::from_sdk_error;
+
+mod instances;
 use crate::diagnosis::{
     CustomerGateway, Gateway, GatewayKind, Tunnel, TunnelLog, TunnelStatus, VpnConnection,
 };
