@@ -15,7 +15,7 @@ BENCH_READY := $(VENV)/.installed
 # infra/requirements.txt, in a venv of their own: SAM CLI and checkov pin many libraries.
 INFRA_VENV ?= .venv-infra
 INFRA_READY := $(INFRA_VENV)/.installed
-TEMPLATES := infra/template.yaml infra/vpn-alarm.yaml
+TEMPLATES := infra/template.yaml infra/vpn-alarm.yaml infra/instance-alarm.yaml
 # The region the templates are checked for (no AWS account is used).
 INFRA_REGION ?= us-east-1
 SAM_BUILD_DIR := .aws-sam/build

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 TEMPLATE = INFRA / "template.yaml"
 VPN_ALARM_TEMPLATE = INFRA / "vpn-alarm.yaml"
+INSTANCE_ALARM_TEMPLATE = INFRA / "instance-alarm.yaml"
 SHARED_SRC = REPO / "shared" / "src"
 FUNCTIONS_DIR = REPO / "functions"
 

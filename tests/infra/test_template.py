@@ -50,7 +50,7 @@ def template() -> cfn.Template:
     return cfn.Template.load(cfn.TEMPLATE)
 
 
-@pytest.fixture(scope="module", params=[cfn.TEMPLATE, cfn.VPN_ALARM_TEMPLATE], ids=lambda p: p.name)
+@pytest.fixture(scope="module", params=[cfn.TEMPLATE, cfn.VPN_ALARM_TEMPLATE, cfn.INSTANCE_ALARM_TEMPLATE], ids=lambda p: p.name)
 def any_template(request: pytest.FixtureRequest) -> cfn.Template:
     """Each template of infra/."""
     return cfn.Template.load(request.param)

@@ -5,6 +5,8 @@
 //! (the first alternative with a value wins). The vocabulary:
 //!
 //! - `vpn.id`, `vpn.customer_gateway_id`: the VPN connection `enrich` described;
+//! - `instance.id`, `instance.subnet_id`: the EC2 instance `enrich` described (not one that is
+//!   terminated or shutting down);
 //! - `tunnel_a.*`, `tunnel_b.*`: tunnel A is the first tunnel reported DOWN (else the first
 //!   tunnel), tunnel B the other one; each has
 //!   - `ip`: its outside IP address,
@@ -41,6 +43,8 @@ impl TunnelSide {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunbookField {
     VpnId,
+    InstanceId,
+    InstanceSubnet,
     CustomerGatewayId,
     TunnelIp(TunnelSide),
     TunnelIkeVersion(TunnelSide),
@@ -56,7 +60,8 @@ pub enum RunbookField {
 }
 
 /// Every placeholder a runbook parameter template may use.
-pub const RUNBOOK_FIELD_NAMES: &str = "vpn.id, vpn.customer_gateway_id, tunnel_a.ip, \
+pub const RUNBOOK_FIELD_NAMES: &str = "vpn.id, vpn.customer_gateway_id, instance.id, \
+instance.subnet_id, tunnel_a.ip, \
 tunnel_a.ike_version, tunnel_a.log_group, tunnel_b.ip, tunnel_b.ike_version, tunnel_b.log_group, \
 automation_role, incident.id, rule, account, region, resource, dimension.<Name>, tag.<Key>";
 
@@ -66,6 +71,8 @@ impl RunbookField {
         let field = match name {
             "vpn.id" => RunbookField::VpnId,
             "vpn.customer_gateway_id" => RunbookField::CustomerGatewayId,
+            "instance.id" => RunbookField::InstanceId,
+            "instance.subnet_id" => RunbookField::InstanceSubnet,
             "automation_role" => RunbookField::AutomationRole,
             "incident.id" => RunbookField::IncidentId,
             "rule" => RunbookField::Rule,
@@ -101,6 +108,8 @@ impl RunbookField {
         match self {
             RunbookField::VpnId => "vpn.id".into(),
             RunbookField::CustomerGatewayId => "vpn.customer_gateway_id".into(),
+            RunbookField::InstanceId => "instance.id".into(),
+            RunbookField::InstanceSubnet => "instance.subnet_id".into(),
             RunbookField::TunnelIp(side) => format!("{}.ip", side.as_str()),
             RunbookField::TunnelIkeVersion(side) => format!("{}.ike_version", side.as_str()),
             RunbookField::TunnelLogGroup(side) => format!("{}.log_group", side.as_str()),
@@ -160,6 +169,8 @@ impl ParamTemplate {
 pub enum ValueCheck {
     /// `^vpn-[0-9a-f]{8,17}$`
     VpnConnectionId,
+    /// `^i-[0-9a-f]{8,17}$`
+    InstanceId,
     /// A dotted-quad IPv4 address (no leading zeros).
     Ipv4,
     /// One of the listed values, exactly.
@@ -177,6 +188,12 @@ impl ValueCheck {
     pub fn check(self, value: &str) -> Result<(), String> {
         let ok = match self {
             ValueCheck::VpnConnectionId => value.strip_prefix("vpn-").is_some_and(|hex| {
+                (8..=17).contains(&hex.len())
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            }),
+            ValueCheck::InstanceId => value.strip_prefix("i-").is_some_and(|hex| {
                 (8..=17).contains(&hex.len())
                     && hex
                         .bytes()
@@ -208,6 +225,7 @@ impl ValueCheck {
             ValueCheck::VpnConnectionId => {
                 "a VPN connection id (vpn- and 8 to 17 lowercase hex digits)".into()
             }
+            ValueCheck::InstanceId => "an instance id (i- and 8 to 17 lowercase hex digits)".into(),
             ValueCheck::Ipv4 => "an IPv4 address".into(),
             ValueCheck::OneOf(allowed) => format!("one of {}", allowed.join(", ")),
             ValueCheck::LogGroupName => {
@@ -272,19 +290,44 @@ const fn param(name: &'static str, required: bool, check: ValueCheck) -> ParamSp
 }
 
 /// The runbooks the responder knows, with their documented parameters.
-pub const KNOWN_RUNBOOKS: &[KnownRunbook] = &[KnownRunbook {
-    // https://docs.aws.amazon.com/systems-manager-automation-runbooks/latest/userguide/automation-aws-troubleshoot-vpn.html
-    document: "AWSSupport-TroubleshootVPN",
-    parameters: &[
-        param("VpnConnectionId", true, ValueCheck::VpnConnectionId),
-        param("TunnelAIPAddress", true, ValueCheck::Ipv4),
-        param("TunnelBIPAddress", false, ValueCheck::Ipv4),
-        param("IKEVersion", true, ValueCheck::OneOf(&["IKEv1", "IKEv2"])),
-        param("LogGroupName", true, ValueCheck::LogGroupName),
-        param("LookBackPeriod", false, ValueCheck::TwoDigitHours),
-        param("AutomationAssumeRole", false, ValueCheck::IamRoleArn),
-    ],
-}];
+pub const KNOWN_RUNBOOKS: &[KnownRunbook] = &[
+    KnownRunbook {
+        // https://docs.aws.amazon.com/systems-manager-automation-runbooks/latest/userguide/automation-aws-troubleshoot-vpn.html
+        document: "AWSSupport-TroubleshootVPN",
+        parameters: &[
+            param("VpnConnectionId", true, ValueCheck::VpnConnectionId),
+            param("TunnelAIPAddress", true, ValueCheck::Ipv4),
+            param("TunnelBIPAddress", false, ValueCheck::Ipv4),
+            param("IKEVersion", true, ValueCheck::OneOf(&["IKEv1", "IKEv2"])),
+            param("LogGroupName", true, ValueCheck::LogGroupName),
+            param("LookBackPeriod", false, ValueCheck::TwoDigitHours),
+            param("AutomationAssumeRole", false, ValueCheck::IamRoleArn),
+        ],
+    },
+    KnownRunbook {
+        // https://docs.aws.amazon.com/systems-manager-automation-runbooks/latest/userguide/automation-aws-restartec2instance.html
+        // (stops and starts the instance: a system check failure moves to healthy hardware)
+        document: "AWS-RestartEC2Instance",
+        parameters: &[
+            param("InstanceId", true, ValueCheck::InstanceId),
+            param("AutomationAssumeRole", false, ValueCheck::IamRoleArn),
+        ],
+    },
+    KnownRunbook {
+        // https://docs.aws.amazon.com/systems-manager-automation-runbooks/latest/userguide/automation-awssupport-executeec2rescue.html
+        // (fixes an unreachable instance's OS offline, from a helper instance in SubnetId)
+        document: "AWSSupport-ExecuteEC2Rescue",
+        parameters: &[
+            param("UnreachableInstanceId", true, ValueCheck::InstanceId),
+            ParamSpec {
+                name: "SubnetId",
+                required: false,
+                check: None,
+            },
+            param("AutomationAssumeRole", false, ValueCheck::IamRoleArn),
+        ],
+    },
+];
 
 /// The known runbook named `document`, if it is one.
 pub fn known_runbook(document: &str) -> Option<&'static KnownRunbook> {

@@ -566,7 +566,13 @@ fn known_runbooks_list_troubleshoot_vpn() {
             "LogGroupName"
         ]
     );
-    assert!(known_runbook("AWS-RestartEC2Instance").is_none());
+    let restart = known_runbook("AWS-RestartEC2Instance").unwrap_or_else(|| panic!("unknown"));
+    assert_eq!(restart.parameters[0].name, "InstanceId");
+    assert!(restart.parameters[0].required);
+    assert!(known_runbook("AWSSupport-ExecuteEC2Rescue").is_some());
+    assert!(known_runbook("AWS-TerminateEC2Instance").is_none());
+    assert!(ValueCheck::InstanceId.check("i-0123456789abcdef0").is_ok());
+    assert!(ValueCheck::InstanceId.check("i-0123456789ABCDEF0").is_err());
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::diagnosis::{Tunnel, TunnelStatus, VpnFacts};
+use crate::diagnosis::{Instance, Tunnel, TunnelStatus, VpnFacts};
 use crate::domain::{trim_chars, unique, LifecycleDetail, RunbookRef};
 use crate::rules::{
     known_runbook, KnownRunbook, ParamPart, ParamTemplate, RunbookField, TunnelSide,
@@ -72,6 +72,8 @@ pub(super) enum Fix {
     TunnelLogging,
     /// Let `enrich` describe the VPN connection.
     DescribeVpn,
+    /// Let `enrich` describe the instance.
+    DescribeInstance,
     /// Configure the function's role.
     AutomationRole,
     /// Tag the alarm.
@@ -92,6 +94,10 @@ impl Fix {
             Fix::DescribeVpn => format!(
                 "make sure enrich can describe the VPN connection (ec2:DescribeVpnConnections; \
                  its notes are on the timeline), or set {target} in the rule"
+            ),
+            Fix::DescribeInstance => format!(
+                "make sure enrich can describe the instance (ec2:DescribeInstances; its notes are \
+                 on the timeline) and that it still exists, or set {target} in the rule"
             ),
             Fix::AutomationRole => "set AUTOMATION_ROLE_ARN on the runbook function".to_string(),
             Fix::Tag(key) => format!(
@@ -196,6 +202,11 @@ impl<'a> Facts<'a> {
         let signal = &self.detail.signal;
         match field {
             RunbookField::VpnId => Ok(Filled::plain(self.vpn()?.connection.id.clone())),
+            RunbookField::InstanceId => Ok(Filled::plain(self.instance()?.id.clone())),
+            RunbookField::InstanceSubnet => match &self.instance()?.subnet_id {
+                Some(subnet) => present(subnet, "the instance names no subnet"),
+                None => Err("the instance names no subnet".into()),
+            },
             RunbookField::CustomerGatewayId => match &self.vpn()?.connection.customer_gateway_id {
                 Some(id) => present(id, "the VPN connection names no customer gateway"),
                 None => Err("the VPN connection names no customer gateway".into()),
@@ -243,6 +254,23 @@ impl<'a> Facts<'a> {
                 "the diagnosis describes no VPN connection — {}",
                 diagnosis.notes.join(", ")
             ))
+        }
+    }
+
+    /// The instance enrich described, unless it is gone or going.
+    fn instance(&self) -> Result<&'a Instance, String> {
+        let Some(diagnosis) = &self.detail.diagnosis else {
+            return Err("the event carries no diagnosis".into());
+        };
+        let Some(facts) = &diagnosis.instance else {
+            return Err("the diagnosis describes no EC2 instance".into());
+        };
+        let instance = &facts.instance;
+        match instance.state.as_str() {
+            "terminated" | "shutting-down" => {
+                Err(format!("instance {} is {}", instance.id, instance.state))
+            }
+            _ => Ok(instance),
         }
     }
 
@@ -323,6 +351,7 @@ fn fix_for(field: &RunbookField, facts: &Facts<'_>) -> Fix {
             Fix::DescribeVpn
         }
         RunbookField::TunnelLogGroup(_) => Fix::TunnelLogging,
+        RunbookField::InstanceId | RunbookField::InstanceSubnet => Fix::DescribeInstance,
         RunbookField::AutomationRole => Fix::AutomationRole,
         RunbookField::Tag(key) => Fix::Tag(key.clone()),
         _ => Fix::SetInRule,

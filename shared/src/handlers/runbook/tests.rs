@@ -1149,3 +1149,91 @@ async fn the_watchdog_records_an_outcome_whose_status_event_never_came() {
         .count();
     assert_eq!(finished, 1);
 }
+
+// -------------------------------------------------------------------------------------------------
+// The opt-in EC2 runbook.
+
+const INSTANCE: &str = "i-0123456789abcdef0";
+
+/// The default rules with the `ec2-status-check` rule's commented runbook turned on.
+fn restart_rules() -> crate::rules::Rules {
+    let default = include_str!("../../../../infra/rules/default.yaml");
+    let commented = "    # runbook:\n    #   document: AWS-RestartEC2Instance\n    #   parameters:\n    #     InstanceId: \"{instance.id}\"\n    #     AutomationAssumeRole: \"{automation_role}\"\n";
+    assert!(default.contains(commented), "the commented restart runbook");
+    let on = commented.replace("    # ", "    ");
+    crate::rules::Rules::from_yaml(&default.replace(commented, &on))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn instance_diagnosis(state: &str) -> Diagnosis {
+    Diagnosis {
+        summary: format!("Instance {INSTANCE} fails its system status check"),
+        instance: Some(crate::diagnosis::InstanceFacts {
+            instance: crate::diagnosis::Instance {
+                id: INSTANCE.into(),
+                state: state.into(),
+                ..Default::default()
+            },
+            health: None,
+            console: Vec::new(),
+        }),
+        ..Diagnosis::default()
+    }
+}
+
+fn restart_event(b: &Bench, state: &str) -> Value {
+    b.enriched_with(|d| {
+        d.incident.rule = "ec2-status-check".to_string();
+        d.incident.runbook = Some(RunbookRef {
+            document: "AWS-RestartEC2Instance".to_string(),
+            version: None,
+            parameters: BTreeMap::from([
+                ("InstanceId".to_string(), "{instance.id}".to_string()),
+                (
+                    "AutomationAssumeRole".to_string(),
+                    "{automation_role}".to_string(),
+                ),
+            ]),
+        });
+        d.diagnosis = Some(instance_diagnosis(state));
+    })
+}
+
+#[tokio::test]
+async fn an_opted_in_restart_runbook_gets_the_instance_the_diagnosis_described() {
+    let b = bench_with_rules(restart_rules()).await;
+    let answer = b.ok(&restart_event(&b, "running")).await;
+    assert_eq!(answer.action, RunbookAction::Started, "{answer:?}");
+    let (request, _) = &b.automation.started()[0];
+    assert_eq!(request.document, "AWS-RestartEC2Instance");
+    assert_eq!(
+        request.parameters,
+        params(&[("InstanceId", INSTANCE), ("AutomationAssumeRole", ROLE)])
+    );
+}
+
+#[tokio::test]
+async fn a_terminated_instance_is_not_restarted_and_the_timeline_says_why() {
+    let b = bench_with_rules(restart_rules()).await;
+    let answer = b.ok(&restart_event(&b, "terminated")).await;
+    assert_eq!(answer.action, RunbookAction::Skipped, "{answer:?}");
+    assert!(b.automation.started().is_empty());
+    let text = &b.timeline()[0].text;
+    assert!(
+        text.starts_with(&format!(
+            "Runbook AWS-RestartEC2Instance not started: InstanceId has no value (instance {INSTANCE} is terminated)"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn by_default_no_instance_runbook_is_started() {
+    let rules = crate::rules::Rules::embedded().unwrap_or_else(|e| panic!("{e}"));
+    let rule = rules
+        .rules()
+        .iter()
+        .find(|r| r.id == "ec2-status-check")
+        .unwrap_or_else(|| panic!("no ec2-status-check rule"));
+    assert!(rule.runbook.is_none());
+}
