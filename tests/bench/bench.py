@@ -273,6 +273,36 @@ def _s3_actions(
     return actions
 
 
+# Status checks the bench fails (`Bench.impair_instance`): instance id → check → since when.
+_IMPAIRED: dict[str, dict[str, datetime]] = {}
+
+
+def _install_status_overrides() -> None:
+    """Wraps moto's `Instance.system_status` and `Instance.instance_status` so that a running
+    instance in `_IMPAIRED` reports that check `impaired`, its reachability check failed since
+    then (what DescribeInstanceStatus answers for a failing check). Installed once."""
+    from moto.ec2.models.instances import Instance
+
+    if getattr(Instance, "_bench_status_overrides", False):
+        return
+
+    def overridden(original: property, check: str) -> property:
+        def status(instance: Any) -> dict[str, Any]:
+            since = _IMPAIRED.get(instance.id, {}).get(check)
+            if since is None or instance.state_code != 16:  # 16: running
+                return dict(original.fget(instance))  # type: ignore[misc]
+            return {
+                "Details": [{"Name": "reachability", "Status": "failed", "ImpairedSince": since}],
+                "Status": "impaired",
+            }
+
+        return property(status)
+
+    Instance.system_status = overridden(Instance.system_status, "system")  # type: ignore[assignment,method-assign]
+    Instance.instance_status = overridden(Instance.instance_status, "instance")  # type: ignore[assignment,method-assign]
+    Instance._bench_status_overrides = True  # type: ignore[attr-defined]
+
+
 class Bench:
     """moto and the emulator on 127.0.0.1, with the responder's resources in them."""
 
@@ -640,6 +670,7 @@ class Bench:
         for key in self._report_keys():
             self.s3.delete_object(Bucket=self.report_bucket, Key=key)
         self.paging.reset()
+        _IMPAIRED.clear()
         if self.emu is not None:
             self.emu.reset()
             self.create_response_plan()
@@ -936,6 +967,19 @@ class Bench:
             ],
         )["Instances"]
         return str(instance["InstanceId"])
+
+    def impair_instance(self, instance_id: str, check: str, since: datetime | None = None) -> None:
+        """Makes moto report the running instance's `check` ("system" or "instance") `impaired`
+        since `since` (default now), until `heal_instance`. moto has no way to fail a status
+        check (a running instance always reports both `ok`; test_e2e_instance shows it), so the
+        bench overrides moto's answer for that instance, in moto's own process."""
+        assert check in ("system", "instance"), check
+        _install_status_overrides()
+        _IMPAIRED.setdefault(instance_id, {})[check] = since or datetime.now(timezone.utc)
+
+    def heal_instance(self, instance_id: str) -> None:
+        """moto reports the instance's checks as it would again (`ok` while it runs)."""
+        _IMPAIRED.pop(instance_id, None)
 
     def instance_alarm(
         self, instance_id: str, state: str, metric: str = "StatusCheckFailed_System"

@@ -630,6 +630,57 @@ def quiet_story(bench: Bench, backend: str, rules: Path) -> None:
             function.stop()
 
 
+def instance_story(bench: Bench, backend: str) -> None:
+    heading(f"An EC2 instance ({backend}): a status check fails twenty minutes after a change")
+    instance = bench.launch_instance("web-1")
+    bench.deploy_stack_of(instance)
+    bench.emu.record_trail_event(
+        instance, "ModifyInstanceAttribute", datetime.now(timezone.utc) - timedelta(minutes=20),
+        by="alice",
+    )
+    bench.impair_instance(instance, "system", datetime.now(timezone.utc) - timedelta(minutes=3))
+    say(f"web-1 ({instance}) in moto, made by stack partner-{instance}; twenty minutes ago alice "
+        "changed its attributes (CloudTrail). Three minutes ago the host under it failed "
+        "(DescribeInstanceStatus: system impaired), and its status check alarm fires:", 0)
+    functions: list[Function] = []
+    start = starter(bench, functions)
+    try:
+        triage = start("triage", bench.triage_env(backend))
+        enrich = start("enrich", bench.stage_env(backend))
+        changes = start("changes", bench.changes_env(backend))
+        resolve = start("resolve", bench.resolve_env(backend))
+        notify = Notifier(bench, start("notify", bench.notify_env()))
+        alarm = bench.instance_alarm(instance, "ALARM")
+        decide(triage, alarm, f"CloudWatch alarm {alarm['detail']['alarmName']} → ALARM")
+        opened = delivered(bench, "Incident Opened")
+        if opened is None:
+            return
+        act(enrich, opened, "responder bus → enrich: Incident Opened")
+        enriched = delivered(bench, "Incident Enriched")
+        if enriched is None:
+            return
+        act(changes, enriched, "responder bus → changes: Incident Enriched")
+        notify.catch_up()
+        for message in bench.slack_messages():
+            if message.attributes.get("step") == "diagnosed":
+                show_message(message)
+        print()
+        say("The on-call stops and starts it (it moves to healthy hardware); the alarm clears:", 0)
+        bench.heal_instance(instance)
+        decide(triage, bench.instance_alarm(instance, "OK"), "the alarm → OK")
+        recovered = delivered(bench, "Signal Recovered")
+        if recovered is not None:
+            act(resolve, recovered, "responder bus → resolve: Signal Recovered")
+        resolved = delivered(bench, "Incident Resolved")
+        if resolved is not None:
+            for check in resolved["detail"].get("resolution", {}).get("checks", []):
+                say(f"verified: {check}", 4)
+        notify.catch_up()
+    finally:
+        for function in functions:
+            function.stop()
+
+
 def main() -> int:
     # Ctrl-C and SIGTERM both end in the `finally` below, which stops every server.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -651,6 +702,8 @@ def main() -> int:
                 bench.reset()
             quiet_story(bench, "opscenter", Path(scratch) / "window-rules.yaml")
             bench.reset()
+        instance_story(bench, "incident-manager")
+        bench.reset()
         print()
         return 0
     except KeyboardInterrupt:

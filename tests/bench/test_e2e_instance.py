@@ -3,7 +3,8 @@ backends.
 
 moto 5.2.5 serves the instance: DescribeInstances, DescribeInstanceStatus (a running instance
 reports both checks `ok`, a stopped one `not-applicable`) and GetConsoleOutput (its sample boot
-log); the alarm lives in the emulator's CloudWatch. The StatusCheckFailed_System alarm opens an
+log); the alarm lives in the emulator's CloudWatch. moto cannot fail a status check (the first
+test shows it), so `Bench.impair_instance` overrides its answer for one instance. The StatusCheckFailed_System alarm opens an
 incident under the default rule `ec2-status-check`; enrich writes the instance, its checks and
 its console output's last lines onto the incident and notify posts them; changes finds the write
 on the instance and the stack that made it; when the alarm is OK, resolve verifies that the
@@ -22,6 +23,24 @@ from runtime_api import Function
 
 # The last line of moto's sample console output.
 CONSOLE_LAST = "Enabling fast FPU save and restore... done."
+
+
+def test_moto_cannot_fail_a_status_check_so_the_bench_overrides_it(bench: Bench) -> None:
+    from moto.ec2.models.instances import Instance
+
+    instance = bench.launch_instance("web-0")
+    [status] = bench.ec2.describe_instance_status(InstanceIds=[instance])["InstanceStatuses"]
+    assert status["SystemStatus"]["Status"] == status["InstanceStatus"]["Status"] == "ok"
+    # moto computes both checks from the state alone: nothing sets them.
+    assert isinstance(Instance.__dict__["system_status"], property)
+    bench.impair_instance(instance, "system")
+    [status] = bench.ec2.describe_instance_status(InstanceIds=[instance])["InstanceStatuses"]
+    assert status["SystemStatus"]["Status"] == "impaired"
+    assert status["SystemStatus"]["Details"][0]["ImpairedSince"]
+    assert status["InstanceStatus"]["Status"] == "ok"
+    bench.heal_instance(instance)
+    [status] = bench.ec2.describe_instance_status(InstanceIds=[instance])["InstanceStatuses"]
+    assert status["SystemStatus"]["Status"] == "ok"
 
 
 def opened_and_enriched(
@@ -45,11 +64,12 @@ def test_a_status_check_failure_is_diagnosed_posted_and_resolved_once_the_checks
         by="alice",
     )
 
+    bench.impair_instance(instance, "system", datetime.now(timezone.utc) - timedelta(minutes=3))
     answer = opened_and_enriched(bench, triage, enrich, instance)
-    assert answer["summary"] == (
-        f"Instance web-1 ({instance}) is running and passes its status checks now "
-        "(system ok, instance ok)"
+    assert answer["summary"].startswith(
+        f"Instance web-1 ({instance}) fails its system status check since "
     ), answer
+    assert "a stop and start moves it to healthy hardware" in answer["summary"], answer
     assert answer["notes"] == [], answer
 
     record = incidents.one()
@@ -64,7 +84,9 @@ def test_a_status_check_failure_is_diagnosed_posted_and_resolved_once_the_checks
     enriched = the_event(bench, "Incident Enriched")
     facts = enriched["detail"]["diagnosis"]["instance"]
     assert facts["instance"]["id"] == instance and facts["instance"]["state"] == "running"
-    assert facts["health"]["system"]["status"] == "ok", facts
+    assert facts["health"]["system"]["status"] == "impaired", facts
+    assert facts["health"]["system"]["impaired_since"], facts
+    assert facts["health"]["instance"]["status"] == "ok", facts
     assert facts["console"][-1] == CONSOLE_LAST
 
     # The thread: the diagnosed post shows the instance, its checks and the console's tail.
@@ -73,7 +95,7 @@ def test_a_status_check_failure_is_diagnosed_posted_and_resolved_once_the_checks
     assert post.content["title"].startswith(":mag:"), post.content
     description = post.content["description"]
     assert f"*Instance:* `{instance}` (web-1) · t3.micro" in description, description
-    assert "*Status checks:* system ok · instance ok" in description, description
+    assert "*Status checks:* system *impaired* since " in description, description
     assert CONSOLE_LAST in description, description
     assert post.next_steps[0].startswith("System check failing"), post.next_steps
 
@@ -84,7 +106,9 @@ def test_a_status_check_failure_is_diagnosed_posted_and_resolved_once_the_checks
     assert detail["stack"]["id"] == stack_id, detail
     assert [c["what"] for c in detail["items"]][-1] == "ModifyInstanceAttribute", detail
 
-    # Recovery: the alarm is OK, and DescribeInstanceStatus says both checks pass.
+    # Recovery: the instance moved to healthy hardware, the alarm is OK, and
+    # DescribeInstanceStatus says both checks pass.
+    bench.heal_instance(instance)
     answered(triage.invoke(bench.instance_alarm(instance, "OK")), "recovered")
     resolved = answered(resolve.invoke(the_event(bench, "Signal Recovered")), "resolved")
     checks = the_event(bench, "Incident Resolved")["detail"]["resolution"]["checks"]
@@ -92,6 +116,24 @@ def test_a_status_check_failure_is_diagnosed_posted_and_resolved_once_the_checks
         f"DescribeAlarms: alarm {instance}-StatusCheckFailed_System is OK",
         f"DescribeInstanceStatus: {instance} passes its status checks (system ok, instance ok)",
     ], (checks, resolved)
+
+
+def test_an_alarm_that_clears_while_a_check_still_fails_waits_for_a_responder(
+    bench: Bench, backend: str, incidents: Incidents, triage: Function, enrich: Function,
+    resolve: Function,
+) -> None:
+    instance = bench.launch_instance("web-4")
+    bench.impair_instance(instance, "instance")
+    answer = opened_and_enriched(bench, triage, enrich, instance)
+    assert "fails its instance status check" in answer["summary"], answer
+    # The system check alarm clears, but the instance check still fails: nothing is resolved.
+    answered(triage.invoke(bench.instance_alarm(instance, "OK")), "recovered")
+    answered(resolve.invoke(the_event(bench, "Signal Recovered")), "awaiting_responder")
+    resolution = the_event(bench, "Incident Updated")["detail"]["resolution"]
+    assert (
+        f"DescribeInstanceStatus: {instance} status checks: system ok, instance impaired"
+    ) in resolution["checks"], resolution
+    assert incidents.one()  # still open, waiting for a responder
 
 
 def test_a_stopped_instance_is_said_and_its_recovery_waits_for_a_responder(
