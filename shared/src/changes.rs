@@ -1,7 +1,8 @@
-//! What changed before an incident: the write calls CloudTrail recorded for its resources and
-//! the CloudFormation stack that owns them, the first question of every responder ("what
-//! changed?"). Plain Rust types, no SDK types, no I/O: the [`crate::ports::Trail`] and
-//! [`crate::ports::Stacks`] ports return them, the `changes` stage gathers them, and
+//! What changed before an incident: the write calls CloudTrail recorded for its resources, the
+//! CloudFormation stack that owns them, and the open AWS Health issues of their services, the
+//! first question of every responder ("what changed?"). Plain Rust types, no SDK types, no I/O:
+//! the [`crate::ports::Trail`], [`crate::ports::Stacks`] and [`crate::ports::Health`] ports
+//! return them, the `changes` stage gathers them, and
 //! `Changes Gathered` carries them as its `changes`.
 
 use chrono::{DateTime, Utc};
@@ -102,9 +103,56 @@ pub struct Changes {
     /// The stack that owns the incident's resources, if one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<StackFacts>,
+    /// Open AWS Health issues of the resources' services in the signal's region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health: Vec<HealthIssue>,
     /// What was not gathered, and why ("CloudTrail: not gathered for i-0abc: AccessDenied").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// An open AWS Health issue (`DescribeEvents`: category `issue`, status `open`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthIssue {
+    /// The event's ARN (`arn:aws:health:us-east-1::event/EC2/AWS_EC2_OPERATIONAL_ISSUE/…`).
+    pub arn: String,
+    /// Health's service code: `EC2`, `VPN`, `LAMBDA`, …
+    pub service: String,
+    /// `AWS_EC2_OPERATIONAL_ISSUE`, …
+    pub event_type: String,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<DateTime<Utc>>,
+}
+
+/// The AWS Health service codes of the resources looked up (`VPN` for a VPN connection, else
+/// the service of the resource's CloudTrail source), each once, in order.
+pub fn health_services(lookups: &[Lookup]) -> Vec<String> {
+    let mut services: Vec<String> = Vec::new();
+    for lookup in lookups {
+        let code = if crate::diagnosis::is_vpn_id(&lookup.name) {
+            "VPN"
+        } else {
+            match lookup.source {
+                "ec2.amazonaws.com" => "EC2",
+                "lambda.amazonaws.com" => "LAMBDA",
+                "rds.amazonaws.com" => "RDS",
+                "autoscaling.amazonaws.com" => "AUTOSCALING",
+                "dynamodb.amazonaws.com" => "DYNAMODB",
+                "sqs.amazonaws.com" => "SQS",
+                "s3.amazonaws.com" => "S3",
+                _ => continue,
+            }
+        };
+        if !services.iter().any(|s| s == code) {
+            services.push(code.to_string());
+        }
+    }
+    services
 }
 
 /// A resource to look up: its name, and the service whose calls count (CloudTrail's

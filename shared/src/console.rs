@@ -67,6 +67,19 @@ pub fn cloudtrail_event(region: &str, id: &str) -> String {
     )
 }
 
+/// An AWS Health event in the account's Health Dashboard (global), by its ARN; `None` for
+/// anything that is not a Health event ARN.
+pub fn health_event(arn: &str) -> Option<String> {
+    let parsed = crate::arn::Arn::parse(arn)?;
+    if parsed.service != "health" || !parsed.resource.starts_with("event/") {
+        return None;
+    }
+    Some(format!(
+        "https://health.aws.amazon.com/health/home#/account/event-log?eventID={}&eventTab=details",
+        percent_encode(arn)
+    ))
+}
+
 /// A CloudFormation stack, by its id (ARN).
 pub fn cloudformation_stack(region: &str, id: &str) -> String {
     format!(

@@ -352,59 +352,32 @@ pub struct RunbookRun {
 /// the signal or the incident. A per-tunnel signal names only its tunnel: see [`tunnel_ip`].
 /// (enrich describes this connection; resolve verifies it.)
 pub fn named_vpn(signal: &Signal, incident: &IncidentSummary) -> Option<String> {
-    let named = [signal.dimension("VpnId"), signal.tag("VpnId")]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .find(|id| is_vpn_id(id));
-    if let Some(id) = named {
-        return Some(id.to_string());
-    }
-    std::iter::once(&signal.resource)
-        .chain(&signal.resources)
-        .chain(&incident.resources)
-        .find_map(|r| vpn_id_in(r))
-        .map(str::to_string)
+    named(signal, incident, "VpnId", vpn_id_in)
 }
 
 /// The EC2 instance a signal names: its `InstanceId` dimension or tag, else an `i-…` id or EC2
 /// `instance/…` ARN among the signal's or the incident's resources. (enrich describes this
 /// instance; resolve verifies it; changes looks its writes up.)
 pub fn named_instance(signal: &Signal, incident: &IncidentSummary) -> Option<String> {
-    let named = [signal.dimension("InstanceId"), signal.tag("InstanceId")]
+    named(signal, incident, "InstanceId", instance_id_in)
+}
+
+/// The resource a signal names by its dimension or tag `key`, else among the signal's or the
+/// incident's resources, as `id_in` reads one.
+fn named(
+    signal: &Signal,
+    incident: &IncidentSummary,
+    key: &str,
+    id_in: fn(&str) -> Option<&str>,
+) -> Option<String> {
+    [signal.dimension(key), signal.tag(key)]
         .into_iter()
         .flatten()
-        .map(str::trim)
-        .find(|id| is_instance_id(id));
-    if let Some(id) = named {
-        return Some(id.to_string());
-    }
-    std::iter::once(&signal.resource)
-        .chain(&signal.resources)
-        .chain(&incident.resources)
-        .find_map(|r| instance_id_in(r))
+        .chain(std::iter::once(signal.resource.as_str()))
+        .chain(signal.resources.iter().map(String::as_str))
+        .chain(incident.resources.iter().map(String::as_str))
+        .find_map(id_in)
         .map(str::to_string)
-}
-
-/// `i-` and 8 or 17 lowercase hex digits (the runbooks' `InstanceId` pattern).
-pub fn is_instance_id(text: &str) -> bool {
-    text.strip_prefix("i-").is_some_and(|hex| {
-        (hex.len() == 8 || hex.len() == 17)
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
-/// The instance id a resource names: a bare `i-…` id or an EC2 `instance/…` ARN.
-fn instance_id_in(resource: &str) -> Option<&str> {
-    let resource = resource.trim();
-    let id = match Arn::parse(resource) {
-        Some(arn) if arn.service == "ec2" => arn.resource.strip_prefix("instance/")?,
-        Some(_) => return None,
-        None => resource,
-    };
-    is_instance_id(id).then_some(id)
 }
 
 /// The tunnel outside IP a per-tunnel signal names (its `TunnelIpAddress` dimension).
@@ -415,25 +388,42 @@ pub fn tunnel_ip(signal: &Signal) -> Option<&str> {
         .filter(|ip| ip.parse::<IpAddr>().is_ok())
 }
 
+/// How many lowercase hex digits follow `prefix` in `text`, when nothing else does.
+fn hex_digits(text: &str, prefix: &str) -> Option<usize> {
+    let hex = text.strip_prefix(prefix)?;
+    hex.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        .then_some(hex.len())
+}
+
 /// `vpn-` and 8 to 17 lowercase hex digits (the runbook's `VpnConnectionId` pattern).
 pub fn is_vpn_id(text: &str) -> bool {
-    text.strip_prefix("vpn-").is_some_and(|hex| {
-        (8..=17).contains(&hex.len())
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
+    hex_digits(text, "vpn-").is_some_and(|n| (8..=17).contains(&n))
+}
+
+/// `i-` and 8 or 17 lowercase hex digits (the runbooks' `InstanceId` pattern).
+pub fn is_instance_id(text: &str) -> bool {
+    hex_digits(text, "i-").is_some_and(|n| n == 8 || n == 17)
 }
 
 /// The VPN connection id a resource names: a bare `vpn-…` id or an EC2 `vpn-connection/…` ARN.
 fn vpn_id_in(resource: &str) -> Option<&str> {
+    ec2_id_in(resource, "vpn-connection/").filter(|id| is_vpn_id(id))
+}
+
+/// The instance id a resource names: a bare `i-…` id or an EC2 `instance/…` ARN.
+fn instance_id_in(resource: &str) -> Option<&str> {
+    ec2_id_in(resource, "instance/").filter(|id| is_instance_id(id))
+}
+
+/// A bare id, or the id in an EC2 ARN whose resource starts with `kind` (`instance/`).
+fn ec2_id_in<'a>(resource: &'a str, kind: &str) -> Option<&'a str> {
     let resource = resource.trim();
-    let id = match Arn::parse(resource) {
-        Some(arn) if arn.service == "ec2" => arn.resource.strip_prefix("vpn-connection/")?,
-        Some(_) => return None,
-        None => resource,
-    };
-    is_vpn_id(id).then_some(id)
+    match Arn::parse(resource) {
+        Some(arn) if arn.service == "ec2" => arn.resource.strip_prefix(kind),
+        Some(_) => None,
+        None => Some(resource),
+    }
 }
 
 #[cfg(test)]

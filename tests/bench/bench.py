@@ -429,7 +429,7 @@ class Bench:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
         if self.emu is not None:
-            for service in ("SSM_INCIDENTS", "SSM", "CLOUDWATCH", "CLOUDTRAIL"):
+            for service in ("SSM_INCIDENTS", "SSM", "CLOUDWATCH", "CLOUDTRAIL", "HEALTH"):
                 env[f"AWS_ENDPOINT_URL_{service}"] = self.emu.url
         return env
 

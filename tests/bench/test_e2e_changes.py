@@ -1,12 +1,15 @@
 """End-to-end: what changed before an incident, through the built functions, on both backends.
 
-moto 5.2.5 has no CloudTrail `LookupEvents` (the first test shows it), so the emulator serves it
-(awsJson1_1, `tests/bench/emulator/cloudtrail.py`); CloudFormation is moto's. The VPN of the
+moto 5.2.5 has no CloudTrail `LookupEvents` and no AWS Health (the first tests show it), so the
+emulator serves them (awsJson1_1, `tests/bench/emulator/cloudtrail.py` and `health.py`);
+CloudFormation is moto's. The VPN of the
 story was made by a stack (its `aws:cloudformation:stack-name` tag): after enrich, `changes`
 lists the write calls CloudTrail recorded on the connection in the three hours before the alarm
 (not the reads, not older ones) and the stack, writes them on the incident's timeline, and
-notify posts them in the thread with their console links. A lookup IAM denies is "not
-gathered", and the rest still arrives; a re-delivered event changes nothing.
+notify posts them in the thread with their console links, with the open AWS Health issues of
+the VPN service in the region. A lookup IAM denies is "not gathered", and the rest still
+arrives; a re-delivered event changes nothing; an account without the support plan the Health
+API needs is told so on its first incident only.
 """
 
 from __future__ import annotations
@@ -52,6 +55,41 @@ def test_moto_has_no_cloudtrail_lookup_so_the_emulator_serves_it(bench: Bench) -
     assert [e["EventName"] for e in found["Events"]] == ["CreateTags"]
 
 
+def test_moto_has_no_aws_health_so_the_emulator_serves_it(bench: Bench) -> None:
+    from moto.backends import list_of_moto_modules
+
+    assert "health" not in list(list_of_moto_modules())
+    moto_health = boto3.client(
+        "health",
+        region_name="us-east-1",
+        endpoint_url=bench.moto_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    with pytest.raises(ClientError) as gap:
+        moto_health.describe_events()
+    assert gap.value.response["ResponseMetadata"]["HTTPStatusCode"] >= 400, gap.value
+    emu_health = boto3.client(
+        "health",
+        region_name="us-east-1",
+        endpoint_url=bench.emu.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    arn = bench.emu.record_health_event(
+        "EC2", "AWS_EC2_OPERATIONAL_ISSUE", bench.region, datetime.now(timezone.utc)
+    )
+    found = emu_health.describe_events(
+        filter={"services": ["EC2"], "eventStatusCodes": ["open"]}
+    )
+    assert [e["arn"] for e in found["events"]] == [arn]
+    bench.emu.health_subscription(False)
+    with pytest.raises(ClientError) as refused:
+        emu_health.describe_events()
+    assert refused.value.response["Error"]["Code"] == "SubscriptionRequiredException"
+
+
 def enriched_vpn_incident(
     bench: Bench, triage: Function, enrich: Function, vpn: str
 ) -> dict[str, Any]:
@@ -72,33 +110,47 @@ def test_the_writes_on_the_vpn_and_its_stack_reach_the_incident_and_the_thread(
     bench.emu.record_trail_event(vpn, "DescribeVpnConnections", now - timedelta(minutes=30),
                                  by="monitoring", read_only=True)
     bench.emu.record_trail_event(vpn, "CreateTags", now - timedelta(hours=5), by="bob")
+    # AWS Health: an open VPN issue in the region (listed), one elsewhere and a closed one (not).
+    issue = bench.emu.record_health_event(
+        "VPN", "AWS_VPN_CONNECTIVITY_ISSUE", bench.region, now - timedelta(minutes=25))
+    bench.emu.record_health_event(
+        "VPN", "AWS_VPN_CONNECTIVITY_ISSUE", "ap-south-1", now - timedelta(minutes=25))
+    bench.emu.record_health_event(
+        "VPN", "AWS_VPN_CONNECTIVITY_ISSUE", bench.region, now - timedelta(days=2), "closed")
     enriched = enriched_vpn_incident(bench, triage, enrich, vpn)
 
     answer = answered(changes.invoke(enriched), "gathered")
     assert answer["count"] == 2, answer
     assert answer["summary"].startswith(
         "2 changes from 3 h before the signal until it was diagnosed"), answer
+    assert answer["summary"].endswith("; AWS Health: 1 open issue"), answer
     assert answer["notes"] == [], answer
 
     record = incidents.one()
     [entry] = [e for e in incidents.entries(record) if e["kind"] == "changes"]
     lines = entry["text"].splitlines()
-    # The stack, then newest first: the stack's creation (as the test began), alice's change.
+    # The stack, the open Health issue, then newest first: the stack's creation (as the test
+    # began), alice's change.
     assert lines[1].startswith(f"Stack partner-{vpn}: CREATE_COMPLETE"), lines
-    assert lines[2].startswith(f"- CREATE_COMPLETE on stack partner-{vpn}"), lines
-    assert lines[3].startswith(f"- ModifyVpnTunnelOptions on {vpn}"), lines
-    assert lines[3].endswith("by alice"), lines
+    assert lines[2].startswith(
+        f"AWS Health: AWS_VPN_CONNECTIVITY_ISSUE (VPN, {bench.region}) open since "), lines
+    assert lines[3].startswith(f"- CREATE_COMPLETE on stack partner-{vpn}"), lines
+    assert lines[4].startswith(f"- ModifyVpnTunnelOptions on {vpn}"), lines
+    assert lines[4].endswith("by alice"), lines
     assert "DescribeVpnConnections" not in entry["text"] and "bob" not in entry["text"]
     assert stack_id in incidents.related_arns(record)
 
     gathered = the_event(bench, "Changes Gathered")
     assert gathered["detail"]["changes"]["stack"]["id"] == stack_id
+    assert [i["arn"] for i in gathered["detail"]["changes"]["health"]] == [issue]
     result = notify.invoke(gathered)
     assert result.ok, result
     post = bench.slack_messages()[-1]
     assert "recent change" in post.content["title"], post.content
     assert "cloudtrailv2/home" in post.content["description"], post.content
     assert "ModifyVpnTunnelOptions" in post.content["description"]
+    assert "*AWS Health:* <https://health.aws.amazon.com/health/home#/account/event-log?eventID=" \
+        in post.content["description"], post.content
 
     # Re-delivered (EventBridge's at-least-once): the first answer; nothing looked up again.
     lookups = bench.emu.calls("LookupEvents")
@@ -123,3 +175,27 @@ def test_a_denied_lookup_is_not_gathered_and_throttling_is_retried(
     assert answer["summary"].startswith("What changed could not be gathered"), answer
     [entry] = [e for e in incidents.entries(incidents.one()) if e["kind"] == "changes"]
     assert "not gathered" in entry["text"]
+
+
+def test_without_a_support_plan_aws_health_is_said_once_per_account(
+    bench: Bench, backend: str, triage: Function, enrich: Function, changes: Function,
+    vpn: str,
+) -> None:
+    bench.emu.health_subscription(False)
+    first = answered(changes.invoke(enriched_vpn_incident(bench, triage, enrich, vpn)), "gathered")
+    assert [n for n in first["notes"] if n.startswith("AWS Health")] == [
+        "AWS Health: not read: the Health API needs a Business, Enterprise On-Ramp or Enterprise "
+        "support plan, which this account does not have (said once; asked again in 7 days)"
+    ], first
+    asked = bench.emu.calls("DescribeEvents")
+    assert asked == 1
+
+    # The account's next incident (another VPN): no call, no note.
+    other = bench.create_vpn(name="bench-second-vpn")
+    answered(triage.invoke(bench.alarm_event(VPN_ALARM, other, **at(2))), "opened")
+    opened = bench.bus_events(count=2, detail_type="Incident Opened")[-1]
+    answered(enrich.invoke(opened), "enriched")
+    enriched = bench.bus_events(count=2, detail_type="Incident Enriched")[-1]
+    second = answered(changes.invoke(enriched), "gathered")
+    assert not [n for n in second["notes"] if n.startswith("AWS Health")], second
+    assert bench.emu.calls("DescribeEvents") == asked

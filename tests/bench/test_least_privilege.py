@@ -56,7 +56,6 @@ _RUN_ONCE_READ = (
 )
 NOT_EXERCISED: dict[str, dict[str, str]] = {
     "enrich": {"dynamodb:GetItem": _RUN_ONCE_READ},
-    "changes": {"dynamodb:GetItem": _RUN_ONCE_READ},
 }
 
 IP_ALARM = "cloudwatch-alarm-vpn-tunnel-ip-down"

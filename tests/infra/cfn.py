@@ -61,6 +61,7 @@ ADAPTER_PREFIXES = {
     "scheduler": "scheduler",
     "cloudtrail": "cloudtrail",
     "cloudformation": "cloudformation",
+    "health": "health",
 }
 
 NO_VALUE = {"Ref": "AWS::NoValue"}

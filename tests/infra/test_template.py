@@ -33,6 +33,7 @@ STAR_RESOURCE_ACTIONS = {
     "ssm:CreateOpsItem": "the OpsItem does not exist before the call: there is no ARN to name",
     "logs:GetQueryResults": "it takes a query id and supports no resource-level permissions",
     "cloudtrail:LookupEvents": "LookupEvents supports no resource-level permissions (no resource type)",
+    "health:DescribeEvents": "DescribeEvents supports no resource-level permissions (no resource type)",
 }
 
 

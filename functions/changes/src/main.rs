@@ -1,6 +1,6 @@
 //! `changes`: on `Incident Enriched`, lists what changed before the incident (the write calls
-//! CloudTrail recorded on its resources, their CloudFormation stack) and writes it onto the
-//! incident. Configuration comes only from the environment (see the README).
+//! CloudTrail recorded on its resources, their CloudFormation stack, open AWS Health issues) and
+//! writes it onto the incident. Configuration comes only from the environment (see the README).
 
 use std::sync::Arc;
 
@@ -23,6 +23,8 @@ async fn main() -> Result<(), Error> {
         incidents,
         aws::trail(&sdk),
         aws::stacks(&sdk),
+        aws::health(&sdk),
+        state.clone(),
         config.lookback,
         config.max,
     );

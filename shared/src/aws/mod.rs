@@ -17,7 +17,8 @@
 //! - [`s3`]: [`ReportStore`](crate::ports::ReportStore) on the report bucket;
 //! - [`scheduler`]: [`Timers`](crate::ports::Timers) on EventBridge Scheduler;
 //! - [`cloudtrail`]: [`Trail`](crate::ports::Trail) on CloudTrail `LookupEvents`;
-//! - [`cloudformation`]: [`Stacks`](crate::ports::Stacks) on CloudFormation `DescribeStacks`.
+//! - [`cloudformation`]: [`Stacks`](crate::ports::Stacks) on CloudFormation `DescribeStacks`;
+//! - [`health`]: [`Health`](crate::ports::Health) on AWS Health `DescribeEvents`.
 
 pub mod config;
 pub mod error;
@@ -62,6 +63,8 @@ pub mod s3;
 pub mod cloudformation;
 #[cfg(feature = "cloudtrail")]
 pub mod cloudtrail;
+#[cfg(feature = "health")]
+pub mod health;
 #[cfg(feature = "scheduler")]
 pub mod scheduler;
 
@@ -243,4 +246,18 @@ pub fn stacks(sdk: &aws_types::SdkConfig) -> Arc<cloudformation::CloudFormation>
     Arc::new(cloudformation::CloudFormation::new(
         aws_sdk_cloudformation::Client::new(sdk),
     ))
+}
+
+/// AWS Health (open issues), through its global endpoint's region.
+#[cfg(feature = "health")]
+pub fn health(sdk: &aws_types::SdkConfig) -> Arc<health::AwsHealth> {
+    let region = sdk.region().map(|r| r.as_ref()).unwrap_or_default();
+    let config = aws_sdk_health::config::Builder::from(sdk)
+        .region(aws_types::region::Region::from_static(
+            health::endpoint_region(region),
+        ))
+        .build();
+    Arc::new(health::AwsHealth::new(aws_sdk_health::Client::from_conf(
+        config,
+    )))
 }

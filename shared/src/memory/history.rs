@@ -1,4 +1,4 @@
-//! What changed, in memory: CloudTrail's event history and CloudFormation's stacks.
+//! What changed, in memory: CloudTrail's event history, CloudFormation's stacks, AWS Health.
 
 use std::sync::Mutex;
 
@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{lock, Faults};
-use crate::changes::{StackFacts, TrailEvent, TrailLookup};
-use crate::ports::{PortError, PortErrorKind, Stacks, Trail};
+use crate::changes::{HealthIssue, StackFacts, TrailEvent, TrailLookup};
+use crate::ports::{Health, PortError, PortErrorKind, Stacks, Trail};
 
 /// CloudTrail's event history: events recorded per resource name. `lookup_events` can be made
 /// to fail.
@@ -102,5 +102,62 @@ impl Stacks for MemoryStacks {
                     format!("Stack with id {name} does not exist"),
                 )
             })
+    }
+}
+
+/// AWS Health: the open issues it holds, or no support plan. `describe_events` can be made to
+/// fail; every call is recorded as its services and region.
+#[derive(Debug, Default)]
+pub struct MemoryHealth {
+    issues: Mutex<Vec<HealthIssue>>,
+    unsubscribed: Mutex<bool>,
+    calls: Mutex<Vec<String>>,
+    faults: Faults,
+}
+
+impl MemoryHealth {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&self, issue: HealthIssue) {
+        lock(&self.issues).push(issue);
+    }
+
+    /// The account has no Business, Enterprise On-Ramp or Enterprise support plan.
+    pub fn unsubscribe(&self) {
+        *lock(&self.unsubscribed) = true;
+    }
+
+    /// The next `n` reads fail with `kind`.
+    pub fn fail_next(&self, n: usize, kind: PortErrorKind) {
+        self.faults.set("describe_events", n, kind);
+    }
+
+    /// Every call, as `SERVICE,SERVICE@region`.
+    pub fn calls(&self) -> Vec<String> {
+        lock(&self.calls).clone()
+    }
+}
+
+#[async_trait]
+impl Health for MemoryHealth {
+    async fn open_issues(
+        &self,
+        services: &[String],
+        region: &str,
+    ) -> Result<Option<Vec<HealthIssue>>, PortError> {
+        lock(&self.calls).push(format!("{}@{region}", services.join(",")));
+        self.faults.check("describe_events")?;
+        if *lock(&self.unsubscribed) {
+            return Ok(None);
+        }
+        Ok(Some(
+            lock(&self.issues)
+                .iter()
+                .filter(|i| i.region == region && services.contains(&i.service))
+                .cloned()
+                .collect(),
+        ))
     }
 }

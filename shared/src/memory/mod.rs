@@ -16,7 +16,7 @@ mod observe;
 mod outputs;
 mod state;
 
-pub use history::{MemoryStacks, MemoryTrail};
+pub use history::{MemoryHealth, MemoryStacks, MemoryTrail};
 pub use incidents::{MemoryIncidents, StoredIncident};
 pub use observe::{MemoryAlarms, MemoryCalendars, MemoryMetrics, MemoryNetwork};
 pub use outputs::{

@@ -21,7 +21,7 @@ pub mod state;
 
 pub use incidents::{IncidentOpener, IncidentRecord, IncidentResolver, IncidentWriter, Standing};
 pub use observe::{
-    AlarmState, AlarmStates, CalendarReading, Calendars, Ec2Reads, Instances, MetricSource,
+    AlarmState, AlarmStates, CalendarReading, Calendars, Ec2Reads, Health, Instances, MetricSource,
     NetworkInventory, Stacks, Trail,
 };
 pub use outputs::{

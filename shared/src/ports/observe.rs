@@ -115,3 +115,16 @@ pub trait Stacks: Send + Sync {
     /// The stack named `name`; NotFound when there is none.
     async fn stack(&self, name: &str) -> Result<crate::changes::StackFacts, PortError>;
 }
+
+/// AWS Health (`DescribeEvents`).
+#[async_trait]
+pub trait Health: Send + Sync {
+    /// The open issues of `services` (Health's codes: `EC2`, `VPN`, …) in `region`, newest
+    /// first, at most one page; `None` when the account cannot use the Health API (it needs a
+    /// Business, Enterprise On-Ramp or Enterprise support plan: `SubscriptionRequiredException`).
+    async fn open_issues(
+        &self,
+        services: &[String],
+        region: &str,
+    ) -> Result<Option<Vec<crate::changes::HealthIssue>>, PortError>;
+}

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from .cloudtrail import CloudTrail
+from .health import Health
 from .cloudwatch import CloudWatch
 from .common import jsonable, now
 from .incidents import IncidentManager
@@ -39,6 +40,7 @@ class Emulator:
         self.ssm = Ssm(account, region)
         self.cloudwatch = CloudWatch(account, region)
         self.cloudtrail = CloudTrail(account, region)
+        self.health = Health(account, region)
         self._faults: dict[str, deque[str | None]] = {}  # None: a call let through
         self._latency: dict[str, float] = {}  # seconds each call of an operation takes
         self._calls: Counter[str] = Counter()
@@ -101,6 +103,7 @@ class Emulator:
             self.ssm.reset()
             self.cloudwatch.reset()
             self.cloudtrail.reset()
+            self.health.reset()
             self._faults.clear()
             self._latency.clear()
             self._calls.clear()
@@ -210,6 +213,19 @@ class Emulator:
         """A CloudTrail management event on `resource` (what `LookupEvents` finds)."""
         with self.lock:
             return self.cloudtrail.record(resource, name, time, by, read_only)
+
+    def record_health_event(
+        self, service: str, event_type: str, region: str, start: datetime, status: str = "open"
+    ) -> str:
+        """An AWS Health issue (what `DescribeEvents` finds); returns its ARN."""
+        with self.lock:
+            return self.health.record(service, event_type, region, start, status)
+
+    def health_subscription(self, subscribed: bool) -> None:
+        """Whether the account has a support plan that lets it call the Health API (without
+        one, every call is `SubscriptionRequiredException`)."""
+        with self.lock:
+            self.health.subscribed = subscribed
 
     def alarms(self) -> list[dict[str, Any]]:
         """Alarms by name, DescribeAlarms `MetricAlarms` shape plus "transitions"."""

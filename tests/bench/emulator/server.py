@@ -3,11 +3,13 @@
 A request is routed by its shape:
 
 * `/_bench/...`                                     → control plane (JSON)
-* `POST /service/<Service>/operation/<Operation>`    → Smithy RPC v2 CBOR (CloudWatch)
+* `POST /service/<Service>/operation/<Operation>`    → Smithy RPC v2 CBOR (CloudWatch, Health)
 * `POST /` with `X-Amz-Target: AmazonSSM.<Op>`       → awsJson1_1 (SSM)
 * `POST /` with `X-Amz-Target: GraniteServiceVersion20100801.<Op>` → awsJson1_0 (CloudWatch)
 * `POST /` with `X-Amz-Target: CloudTrail_20131101.<Op>` (or its `com.amazonaws.cloudtrail.
   v20131101.` form)                                  → awsJson1_1 (CloudTrail LookupEvents)
+* `POST /` with `X-Amz-Target: AWSHealth_20160804.<Op>` → awsJson1_1 (AWS Health, as botocore
+  speaks it)
 * a form-encoded `Action=...` body                  → awsQuery: only an `InvalidAction` error
 * anything else                                     → restJson1 (Incident Manager) by path
 
@@ -41,6 +43,9 @@ CLOUDTRAIL_TARGETS = (
     "CloudTrail_20131101",
     "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101",
 )
+
+HEALTH_TARGET_PREFIX = "AWSHealth_20160804"
+HEALTH_OPERATIONS = ("DescribeEvents",)
 
 INCIDENT_OPERATIONS = tuple(incidents.HTTP)
 SSM_OPERATIONS = (
@@ -204,6 +209,9 @@ def aws_json_call(emu: "Emulator", target: str, headers: Any, body: bytes) -> Re
     elif prefix == SSM_TARGET_PREFIX:
         service, owner, operations = "ssm", emu.ssm, SSM_OPERATIONS
         version = "1.1"
+    elif prefix == HEALTH_TARGET_PREFIX:
+        service, owner, operations = "health", emu.health, HEALTH_OPERATIONS
+        version = "1.1"
     elif prefix == CLOUDWATCH_SERVICE:
         service, owner, operations = "cloudwatch", emu.cloudwatch, CLOUDWATCH_OPERATIONS
         version = "1.0"
@@ -239,24 +247,31 @@ def cbor_call(emu: "Emulator", method: str, path: str, headers: Any, body: bytes
         emu._record("rpcv2Cbor", path, 400, err.code)
         return wire.cbor_error(err)
     service_name, operation = parts[1], parts[3]
-    if service_name != CLOUDWATCH_SERVICE or operation not in CLOUDWATCH_OPERATIONS:
+    services: dict[str, tuple[str, Any, tuple[str, ...], str]] = {
+        CLOUDWATCH_SERVICE: ("cloudwatch", emu.cloudwatch, CLOUDWATCH_OPERATIONS,
+                             wire.CLOUDWATCH_NAMESPACE),
+        HEALTH_TARGET_PREFIX: ("health", emu.health, HEALTH_OPERATIONS, wire.HEALTH_NAMESPACE),
+    }
+    known = services.get(service_name)
+    if known is None or operation not in known[2]:
+        served = "; ".join(f"{name}: {', '.join(ops)}" for name, (_, _, ops, _) in services.items())
         err = ApiError(
             "UnknownOperationException",
-            f"Unknown operation {service_name}.{operation} (the emulator implements "
-            f"{CLOUDWATCH_SERVICE}: {', '.join(CLOUDWATCH_OPERATIONS)})",
+            f"Unknown operation {service_name}.{operation} (the emulator implements {served})",
             400,
         )
         emu._record("rpcv2Cbor", f"{service_name}.{operation}", 400, err.code)
         return wire.cbor_error(err)
+    service, owner, _, namespace = known
     return _invoke(
         emu,
         "rpcv2Cbor",
-        "cloudwatch",
-        emu.cloudwatch,
+        service,
+        owner,
         operation,
         lambda: wire.parse_cbor(wire.decompress(body, headers)),
         wire.cbor_ok,
-        wire.cbor_error,
+        lambda err: wire.cbor_error(err, namespace),
     )
 
 

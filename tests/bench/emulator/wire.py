@@ -38,6 +38,7 @@ from .common import ApiError
 
 CBOR_CONTENT_TYPE = "application/cbor"
 CLOUDWATCH_NAMESPACE = "com.amazonaws.cloudwatch"
+HEALTH_NAMESPACE = "com.amazonaws.health"
 
 
 @dataclass

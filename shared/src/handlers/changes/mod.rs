@@ -26,13 +26,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+mod health;
+
+pub use health::issue_line;
+
 use super::not_gathered;
 use crate::changes::{self, Change, Changes, StackFacts};
 use crate::domain::{
     one_line, stable_hash, trim_chars, EntryKind, IncidentRef, LifecycleDetail, LifecycleEvent,
     LifecycleKind, RelatedItem, TimelineEntry,
 };
-use crate::ports::{IncidentWriter, Stacks, Trail};
+use crate::ports::{Health, IncidentWriter, ReferenceStore, Stacks, Trail};
 use crate::shell::{BusEvent, Invocation, Outcome, Stage, StageError};
 
 /// The longest line of the timeline entry, and the entry.
@@ -86,6 +90,9 @@ pub struct ChangesStage {
     incidents: Arc<dyn IncidentWriter>,
     trail: Arc<dyn Trail>,
     stacks: Arc<dyn Stacks>,
+    health: Arc<dyn Health>,
+    /// Where "this account has no support plan for AWS Health" is remembered.
+    references: Arc<dyn ReferenceStore>,
     lookback: Duration,
     max: usize,
 }
@@ -95,6 +102,8 @@ impl ChangesStage {
         incidents: Arc<dyn IncidentWriter>,
         trail: Arc<dyn Trail>,
         stacks: Arc<dyn Stacks>,
+        health: Arc<dyn Health>,
+        references: Arc<dyn ReferenceStore>,
         lookback: Duration,
         max: usize,
     ) -> Self {
@@ -102,6 +111,8 @@ impl ChangesStage {
             incidents,
             trail,
             stacks,
+            health,
+            references,
             lookback,
             max,
         }
@@ -246,6 +257,22 @@ impl ChangesStage {
         items.sort_by_key(|c| std::cmp::Reverse(c.time));
         items.truncate(self.max);
 
+        let issues = match elsewhere {
+            Some(_) => None,
+            None => {
+                health::open_issues(
+                    self.health.as_ref(),
+                    self.references.as_ref(),
+                    &incident.id,
+                    signal,
+                    &lookups,
+                    cx.now(),
+                    &mut notes,
+                )
+                .await?
+            }
+        };
+
         let found = Changes {
             since,
             until,
@@ -253,6 +280,7 @@ impl ChangesStage {
             gathered: gathered || notes.is_empty(),
             items,
             stack,
+            health: issues.unwrap_or_default(),
             notes: notes.clone(),
         };
         let headline = headline(&found, self.lookback);
@@ -323,6 +351,16 @@ const LATE: &str = "calls of the last minutes may not show yet";
 /// recorded for i-0abc …", or "What changed could not be gathered: …" when no look-up could be
 /// made.
 fn headline(found: &Changes, lookback: Duration) -> String {
+    let mut line = changes_headline(found, lookback);
+    match found.health.len() {
+        0 => {}
+        1 => line.push_str("; AWS Health: 1 open issue"),
+        n => line.push_str(&format!("; AWS Health: {n} open issues")),
+    }
+    line
+}
+
+fn changes_headline(found: &Changes, lookback: Duration) -> String {
     let span = span_text(lookback);
     if !found.gathered {
         return format!(
@@ -380,6 +418,9 @@ fn timeline_text(headline: &str, found: &Changes) -> String {
     let mut text = headline.to_string();
     if let Some(stack) = &found.stack {
         text.push_str(&format!("\n{}", stack_line(stack)));
+    }
+    for issue in &found.health {
+        text.push_str(&format!("\nAWS Health: {}", issue_line(issue)));
     }
     for note in &found.notes {
         text.push_str("\nNote: ");

@@ -11,7 +11,7 @@ use crate::changes::{StackFacts, TrailEvent};
 use crate::diagnosis::{Diagnosis, VpnFacts};
 use crate::domain::{Backend, EntryKind};
 use crate::handlers::testkit::{to_envelope, Fakes};
-use crate::memory::{MemoryStacks, MemoryTrail};
+use crate::memory::{MemoryHealth, MemoryStacks, MemoryTrail};
 use crate::ports::PortErrorKind;
 use crate::shell::{Failure, Shell};
 
@@ -28,17 +28,32 @@ struct Bench {
     fakes: Fakes,
     trail: Arc<MemoryTrail>,
     stacks: Arc<MemoryStacks>,
+    health: Arc<MemoryHealth>,
     shell: Shell<ChangesStage>,
 }
 
 fn bench(backend: Backend) -> Bench {
-    let fakes = Fakes::new(backend, at(4, 0));
+    bench_remembering(backend, None)
+}
+
+/// A bench whose state-table references are `references` (another bench's), if given.
+fn bench_remembering(
+    backend: Backend,
+    references: Option<Arc<crate::memory::MemoryReferences>>,
+) -> Bench {
+    let mut fakes = Fakes::new(backend, at(4, 0));
+    if let Some(references) = references {
+        fakes.references = references;
+    }
     let trail = Arc::new(MemoryTrail::new());
     let stacks = Arc::new(MemoryStacks::new());
+    let health = Arc::new(MemoryHealth::new());
     let shell = fakes.shell(ChangesStage::new(
         fakes.incidents.clone(),
         trail.clone(),
         stacks.clone(),
+        health.clone(),
+        fakes.references.clone(),
         Duration::hours(3),
         10,
     ));
@@ -46,6 +61,7 @@ fn bench(backend: Backend) -> Bench {
         fakes,
         trail,
         stacks,
+        health,
         shell,
     }
 }
@@ -251,4 +267,93 @@ async fn a_signal_of_another_region_is_not_looked_up_here_and_other_services_cal
     let enriched = b.enriched().await;
     let answer = b.run(&enriched).await.unwrap();
     assert_eq!(answer.count, 1, "{answer:?}");
+}
+
+fn vpn_issue() -> crate::changes::HealthIssue {
+    crate::changes::HealthIssue {
+        arn: "arn:aws:health:eu-west-1::event/VPN/AWS_VPN_CONNECTIVITY_ISSUE/AWS_VPN_CONNECTIVITY_ISSUE_A1".into(),
+        service: "VPN".into(),
+        event_type: "AWS_VPN_CONNECTIVITY_ISSUE".into(),
+        region: "eu-west-1".into(),
+        availability_zone: None,
+        start: Some(at(2, 50)),
+        last_updated: None,
+    }
+}
+
+#[tokio::test]
+async fn an_open_aws_health_issue_of_the_service_is_listed() {
+    let b = bench(Backend::IncidentManager);
+    b.health.add(vpn_issue());
+    let enriched = b.enriched().await;
+    let answer = b.run(&enriched).await.unwrap();
+    assert!(
+        answer.summary.ends_with("; AWS Health: 1 open issue"),
+        "{}",
+        answer.summary
+    );
+    assert_eq!(b.health.calls(), ["VPN@eu-west-1"]);
+    let incident = &b.fakes.incidents.incidents()[0];
+    let entry = incident
+        .timeline
+        .iter()
+        .find(|e| matches!(e.kind, EntryKind::Changes { .. }))
+        .expect("a changes entry");
+    assert!(entry.text.contains(
+        "\nAWS Health: AWS_VPN_CONNECTIVITY_ISSUE (VPN, eu-west-1) open since 2024-05-14 02:50 UTC"
+    ), "{}", entry.text);
+    let gathered = b.fakes.bus.events().last().unwrap().clone();
+    assert_eq!(gathered.detail.changes.unwrap().health, [vpn_issue()]);
+}
+
+#[tokio::test]
+async fn without_a_support_plan_health_is_said_once_and_not_asked_again() {
+    let first = bench(Backend::OpsCenter);
+    first.health.unsubscribe();
+    let enriched = first.enriched().await;
+    // The first attempt fails on its write after Health was asked (and the answer remembered):
+    // Lambda's retry says it all the same, without asking again.
+    first
+        .fakes
+        .incidents
+        .fail_next("add_timeline", 1, PortErrorKind::Unavailable);
+    assert!(first.run(&enriched).await.is_err());
+    let answer = first.run(&enriched).await.unwrap();
+    assert_eq!(
+        answer.notes.last(),
+        Some(&health::NO_PLAN.to_string()),
+        "{answer:?}"
+    );
+    assert!(
+        !answer.summary.contains("could not be gathered"),
+        "{}",
+        answer.summary
+    );
+    assert_eq!(
+        first.health.calls().len(),
+        1,
+        "the retry does not ask again"
+    );
+
+    // The account's next incident (another one: these fakes number each backend's from 1): no
+    // call, no note.
+    let next = bench_remembering(
+        Backend::IncidentManager,
+        Some(first.fakes.references.clone()),
+    );
+    next.health.unsubscribe();
+    let enriched = next.enriched().await;
+    let answer = next.run(&enriched).await.unwrap();
+    assert!(
+        !answer.notes.iter().any(|n| n.starts_with("AWS Health")),
+        "{answer:?}"
+    );
+    assert!(next.health.calls().is_empty());
+
+    // Throttled past the SDK's retries: the invocation fails, for Lambda's retry.
+    let throttled = bench(Backend::OpsCenter);
+    throttled.health.fail_next(1, PortErrorKind::Throttled);
+    let enriched = throttled.enriched().await;
+    assert!(throttled.run(&enriched).await.is_err());
+    assert!(throttled.run(&enriched).await.is_ok());
 }

@@ -6,7 +6,7 @@
 use super::mrkdwn::{link, plain, text};
 use super::render::Render;
 use crate::console;
-use crate::handlers::changes::{line, stack_line};
+use crate::handlers::changes::{issue_line, line, stack_line};
 
 /// The most changes a post lists (the record lists them all).
 const LISTED: usize = 5;
@@ -47,6 +47,13 @@ pub(super) fn lines(render: &Render<'_>) -> Vec<String> {
     if let Some(stack) = &changes.stack {
         let url = console::cloudformation_stack(region, &stack.id);
         lines.push(format!("*Stack:* {}", link(&url, &stack_line(stack))));
+    }
+    for issue in changes.health.iter().take(LISTED) {
+        let words = plain(&issue_line(issue));
+        match console::health_event(&issue.arn) {
+            Some(url) => lines.push(format!("*AWS Health:* {}", link(&url, &words))),
+            None => lines.push(format!("*AWS Health:* {words}")),
+        }
     }
     for note in &changes.notes {
         lines.push(format!("*Note:* {}", text(note)));

@@ -1356,6 +1356,7 @@ async fn what_changed_posts_each_change_linked_and_what_was_not_gathered() {
             change("CreateTags|<!channel>", 60, "ev-2>|x"),
         ],
         stack: None,
+        health: Vec::new(),
         notes: vec!["CloudFormation: not gathered for partner-vpn: AccessDenied".into()],
     });
     let answer = b
