@@ -68,10 +68,14 @@ pub fn cloudtrail_event(region: &str, id: &str) -> String {
 }
 
 /// An AWS Health event in the account's Health Dashboard (global), by its ARN; `None` for
-/// anything that is not a Health event ARN.
+/// anything that is not a Health event ARN of the `aws` partition (the China and GovCloud
+/// dashboards live elsewhere).
 pub fn health_event(arn: &str) -> Option<String> {
     let parsed = crate::arn::Arn::parse(arn)?;
-    if parsed.service != "health" || !parsed.resource.starts_with("event/") {
+    if parsed.partition != "aws"
+        || parsed.service != "health"
+        || !parsed.resource.starts_with("event/")
+    {
         return None;
     }
     Some(format!(

@@ -184,8 +184,8 @@ def test_without_a_support_plan_aws_health_is_said_once_per_account(
     bench.emu.health_subscription(False)
     first = answered(changes.invoke(enriched_vpn_incident(bench, triage, enrich, vpn)), "gathered")
     assert [n for n in first["notes"] if n.startswith("AWS Health")] == [
-        "AWS Health: not read: the Health API needs a Business, Enterprise On-Ramp or Enterprise "
-        "support plan, which this account does not have (said once; asked again in 7 days)"
+        "AWS Health: not read: the Health API needs a Business or Enterprise support plan, "
+        "which this account does not have (said once; asked again in 7 days)"
     ], first
     asked = bench.emu.calls("DescribeEvents")
     assert asked == 1

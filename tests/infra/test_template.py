@@ -10,6 +10,7 @@ tests/bench/test_least_privilege.py.
 
 from __future__ import annotations
 
+import json
 import re
 
 from typing import Any
@@ -617,3 +618,42 @@ def test_triage_reads_only_the_change_calendars_named(
         sub = resource["Fn::Sub"]
         assert sub[0].endswith(":document/${Name}"), sub
     assert "CHANGE_CALENDARS" in function.properties["Environment"]["Variables"]
+
+
+@pytest.mark.parametrize("opt_in", ["none", "AWS-RestartEC2Instance"])
+def test_the_instance_runbook_is_granted_only_when_opted_in_and_only_on_tagged_instances(
+    template: cfn.Template, opt_in: str
+) -> None:
+    """InstanceRunbook=AWS-RestartEC2Instance lets runbook start that document (its status
+    changes routed back) and the automation role stop and start only instances tagged
+    responder-may-restart=true; `none` grants nothing of it."""
+    view = template.evaluated({"InstanceRunbook": opt_in})
+    automation = view.resources["AutomationRole"]["Properties"]["Policies"]
+    restart = [p for p in automation if p["PolicyName"] == "restart-ec2-instance"]
+    runbook_role = view.resources[str(view.function("runbook").role_id)]
+    [start] = [
+        st
+        for policy in runbook_role["Properties"]["Policies"]
+        for st in policy["PolicyDocument"]["Statement"]
+        if st.get("Sid") == "StartTheRunbook"
+    ]
+    started = json.dumps(start["Resource"])
+    definitions = view.resources["AutomationStatusRule"]["Properties"]["EventPattern"]["detail"][
+        "Definition"
+    ]
+    if opt_in == "none":
+        assert restart == []
+        assert "RestartEC2Instance" not in started
+        assert "AWS-RestartEC2Instance" not in json.dumps(definitions)
+        return
+    [policy] = restart
+    statements = {st["Sid"]: st for st in policy["PolicyDocument"]["Statement"]}
+    stop_start = statements["StopAndStartTaggedInstances"]
+    assert sorted(stop_start["Action"]) == ["ec2:StartInstances", "ec2:StopInstances"]
+    assert stop_start["Resource"]["Fn::Sub"].endswith(":instance/*")
+    assert stop_start["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/responder-may-restart": "true"}
+    }
+    assert "automation-definition/${InstanceRunbook}:*" in started
+    assert "document/${InstanceRunbook}" in started
+    assert "AWS-RestartEC2Instance" in json.dumps(definitions)

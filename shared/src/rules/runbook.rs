@@ -169,7 +169,7 @@ impl ParamTemplate {
 pub enum ValueCheck {
     /// `^vpn-[0-9a-f]{8,17}$`
     VpnConnectionId,
-    /// `^i-[0-9a-f]{8,17}$`
+    /// `i-` and 8 or 17 lowercase hex digits (what EC2 issues).
     InstanceId,
     /// A dotted-quad IPv4 address (no leading zeros).
     Ipv4,
@@ -193,12 +193,7 @@ impl ValueCheck {
                         .bytes()
                         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
             }),
-            ValueCheck::InstanceId => value.strip_prefix("i-").is_some_and(|hex| {
-                (8..=17).contains(&hex.len())
-                    && hex
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            }),
+            ValueCheck::InstanceId => crate::diagnosis::is_instance_id(value),
             ValueCheck::Ipv4 => is_ipv4(value),
             ValueCheck::OneOf(allowed) => allowed.contains(&value),
             ValueCheck::LogGroupName => {

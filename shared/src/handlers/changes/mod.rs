@@ -257,20 +257,25 @@ impl ChangesStage {
         items.sort_by_key(|c| std::cmp::Reverse(c.time));
         items.truncate(self.max);
 
-        let issues = match elsewhere {
+        let now = cx.now();
+        let health = match elsewhere {
             Some(_) => None,
-            None => {
+            None => Some(
                 health::open_issues(
                     self.health.as_ref(),
                     self.references.as_ref(),
                     &incident.id,
                     signal,
                     &lookups,
-                    cx.now(),
+                    now,
                     &mut notes,
                 )
-                .await?
-            }
+                .await?,
+            ),
+        };
+        let (issues, no_plan) = match health {
+            Some(read) => (read.issues, read.no_plan),
+            None => (None, None),
         };
 
         let found = Changes {
@@ -285,6 +290,9 @@ impl ChangesStage {
         };
         let headline = headline(&found, self.lookback);
         self.write(enriched, incident, &found, &headline).await?;
+        if let Some(key) = &no_plan {
+            health::remember_no_plan(self.references.as_ref(), key, &incident.id, now).await?;
+        }
         let published = LifecycleDetail {
             reason: headline.clone(),
             changes: Some(found.clone()),

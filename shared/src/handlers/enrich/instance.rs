@@ -32,6 +32,7 @@ pub(super) async fn diagnose(
     detail: &LifecycleDetail,
     place: &Place<'_>,
     now: DateTime<Utc>,
+    home: Option<(&str, &str)>,
     draft: &mut Draft,
 ) -> Result<bool, StageError> {
     let Some(id) = named_instance(&detail.signal, &detail.incident) else {
@@ -48,6 +49,15 @@ pub(super) async fn diagnose(
         .items
         .push(RelatedItem::resource(arn, format!("EC2 instance {id}")));
 
+    // EC2 answers for this function's account and region only.
+    if let Some((account, region)) = home.filter(|home| *home != (place.account, place.region)) {
+        draft.notes.push(format!(
+            "instance {id} is in account {} in {}; this responder reads {account} in {region}: \
+             not described",
+            place.account, place.region
+        ));
+        return Ok(true);
+    }
     let read = instances.instance(&id).await;
     let Some(instance) = not_gathered("DescribeInstances", &id, read, &mut draft.notes)? else {
         return Ok(true);

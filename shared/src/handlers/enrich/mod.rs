@@ -207,7 +207,7 @@ impl Enrich {
         cx: &Invocation<'_>,
     ) -> Result<EnrichAnswer, StageError> {
         let detail = &opened.detail;
-        let draft = self.diagnose(detail, now).await?;
+        let draft = self.diagnose(detail, now, cx.home()).await?;
         let summary = trim_chars(&one_line(&draft.summary), SUMMARY_MAX);
         let notes: Vec<String> = draft
             .notes
@@ -228,7 +228,7 @@ impl Enrich {
         let entry = TimelineEntry::new(
             opened.time,
             EntryKind::Diagnosis,
-            &timeline_text(&summary, &[draft.lines, draft.trailer].concat(), &notes),
+            &timeline_text(&summary, &draft.lines, &notes, &draft.trailer),
         );
         let token = client_token(&incident.id, "timeline:diagnosis");
         self.incidents
@@ -272,6 +272,7 @@ impl Enrich {
         &self,
         detail: &LifecycleDetail,
         now: DateTime<Utc>,
+        home: Option<(&str, &str)>,
     ) -> Result<Draft, StageError> {
         let signal = &detail.signal;
         let place = Place {
@@ -285,7 +286,7 @@ impl Enrich {
             SignalKind::MetricAlarm | SignalKind::CompositeAlarm
         );
         if is_alarm && !is_vpn {
-            instance::diagnose(self, detail, &place, now, &mut draft).await?;
+            instance::diagnose(self, detail, &place, now, home, &mut draft).await?;
         }
         let is_finding = matches!(
             signal.kind,
@@ -337,8 +338,9 @@ fn tolerate<T>(
     }
 }
 
-/// The timeline entry: the line, the details, then what could not be read.
-fn timeline_text(summary: &str, lines: &[String], notes: &[String]) -> String {
+/// The timeline entry: the line, the details, what could not be read, then the trailer (a
+/// console output's tail, which a long entry loses first).
+fn timeline_text(summary: &str, lines: &[String], notes: &[String], trailer: &[String]) -> String {
     let mut text = summary.to_string();
     for line in lines {
         text.push('\n');
@@ -347,6 +349,10 @@ fn timeline_text(summary: &str, lines: &[String], notes: &[String]) -> String {
     for note in notes {
         text.push_str("\nNote: ");
         text.push_str(note);
+    }
+    for line in trailer {
+        text.push('\n');
+        text.push_str(&trim_chars(&one_line(line), LINE_MAX));
     }
     trim_chars(&text, TEXT_MAX)
 }

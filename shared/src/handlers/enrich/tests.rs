@@ -1214,3 +1214,33 @@ async fn a_cpu_alarm_leads_with_its_reason_and_describes_the_instance_after() {
         ("ec2-cpu-high", "ec2-cpu-high:i-0123456789abcdef0")
     );
 }
+
+#[tokio::test]
+async fn an_instance_of_another_region_is_not_described_here() {
+    let b = bench(Backend::IncidentManager);
+    b.network
+        .put_instance(web_1("running"), Some(health("impaired", "ok")), None);
+    let event = b
+        .opened("cloudwatch-alarm-ec2-status-check-system", |_| {})
+        .await;
+    let answer = b
+        .enrich
+        .handle_invoked(
+            &event,
+            now() + Duration::seconds(10),
+            "arn:aws:lambda:us-east-1:111122223333:function:responder-enrich",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(b.network.calls().is_empty(), "nothing read in us-east-1");
+    assert_eq!(
+        answer.notes,
+        [format!(
+            "instance {INSTANCE} is in account 111122223333 in eu-west-1; this responder reads \
+             111122223333 in us-east-1: not described"
+        )]
+    );
+    assert!(answer
+        .summary
+        .starts_with(&format!("Alarm {STATUS_ALARM}:")));
+}

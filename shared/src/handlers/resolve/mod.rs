@@ -265,7 +265,7 @@ impl Resolve {
                 "The incident is already resolved (by a person, or in its backend); nothing to do.",
             ));
         }
-        let checks = self.verify(&detail.signal, summary, now).await?;
+        let checks = self.verify(&detail.signal, summary, now, cx.home()).await?;
         let verified = checks.iter().all(|c| c.passed);
         if summary.auto_resolve && verified {
             self.close(recovered, &incident, row, &checks, now, cx)

@@ -52,7 +52,9 @@ impl Resolve {
             // The key moved on (a newer incident) or lapsed: the record counts from the event.
             Settle::NotBound(_) => unbound_row(summary, &detail.signal, at),
         };
-        let checks = self.verify(&detail.signal, summary, cx.now()).await?;
+        let checks = self
+            .verify(&detail.signal, summary, cx.now(), cx.home())
+            .await?;
         let person = Person {
             request: &request,
             verified: !checks.is_empty() && checks.iter().all(|c| c.passed),

@@ -1281,7 +1281,9 @@ async fn an_instance_still_impaired_or_stopped_waits_for_a_responder() {
         (
             "running",
             Some(("impaired", "ok")),
-            format!("DescribeInstanceStatus: {INSTANCE} status checks: system impaired, instance ok"),
+            format!(
+                "DescribeInstanceStatus: {INSTANCE} status checks: system impaired, instance ok"
+            ),
         ),
         (
             "stopped",
@@ -1294,9 +1296,7 @@ async fn an_instance_still_impaired_or_stopped_waits_for_a_responder() {
         (
             "terminated",
             None,
-            format!(
-                "DescribeInstanceStatus: {INSTANCE} reports no status (not running, or no longer exists)"
-            ),
+            format!("DescribeInstanceStatus: {INSTANCE} reports no status (it no longer exists)"),
         ),
     ] {
         let b = bench(Backend::OpsCenter);
@@ -1334,4 +1334,78 @@ async fn an_instance_check_denied_fails_the_check_and_throttling_the_invocation(
         Ok(a) => panic!("expected an error, got {a:?}"),
     }
     assert_eq!(t.ok(&event).await.action, ResolveAction::Resolved);
+}
+
+#[tokio::test]
+async fn an_instance_of_another_region_is_left_to_a_person() {
+    let b = bench(Backend::IncidentManager);
+    let event = instance_recovered(&b, "running", Some(("ok", "ok"))).await;
+    let answer = b
+        .resolve
+        .handle_invoked(
+            &event,
+            now() + Duration::seconds(10),
+            "arn:aws:lambda:us-east-1:111122223333:function:responder-resolve",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        answer.action,
+        ResolveAction::AwaitingResponder,
+        "{answer:?}"
+    );
+    assert!(b.network.calls().is_empty(), "nothing read in us-east-1");
+    let found = checks_of(&b, LifecycleKind::IncidentUpdated);
+    assert!(
+        found.iter().any(|c| c.starts_with(&format!(
+            "DescribeInstanceStatus: {INSTANCE} is in account 111122223333 in eu-west-1"
+        ))),
+        "{found:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_resolved_finding_about_an_instance_is_verified_by_its_own_state_only() {
+    // An isolated (stopped) instance must not keep a resolved finding's incident open.
+    let b = bench(Backend::OpsCenter);
+    let on_instance = |name: &str| {
+        let mut event = fixture(name);
+        event["detail"]["findings"][0]["Resources"] = json!([{
+            "Type": "AwsEc2Instance",
+            "Id": format!("arn:aws:ec2:eu-west-1:111122223333:instance/{INSTANCE}"),
+            "Partition": "aws",
+            "Region": "eu-west-1"
+        }]);
+        event
+    };
+    b.triage(&on_instance("securityhub-finding-critical"), at(3, 2, 11))
+        .await;
+    b.triage(&on_instance("securityhub-finding-resolved"), at(3, 21, 11))
+        .await;
+    let recovered = b
+        .triage_bus
+        .events()
+        .into_iter()
+        .rfind(|e| e.kind == LifecycleKind::SignalRecovered)
+        .unwrap_or_else(|| panic!("no Signal Recovered"));
+    assert!(recovered
+        .detail
+        .signal
+        .resources
+        .iter()
+        .chain(std::iter::once(&recovered.detail.signal.resource))
+        .any(|r| r.ends_with(INSTANCE)));
+    b.clock.set(now());
+    b.ok(&to_envelope(&recovered, "111122223333", "eu-west-1"))
+        .await;
+    let resolution = b.published(LifecycleKind::IncidentUpdated)[0]
+        .detail
+        .resolution
+        .clone()
+        .unwrap_or_else(|| panic!("no resolution"));
+    assert!(resolution.verified, "{:?}", resolution.checks);
+    assert!(
+        b.network.calls().is_empty(),
+        "no instance check for a finding"
+    );
 }

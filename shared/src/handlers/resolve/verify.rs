@@ -49,6 +49,7 @@ impl Resolve {
         signal: &Signal,
         incident: &IncidentSummary,
         now: DateTime<Utc>,
+        home: Option<(&str, &str)>,
     ) -> Result<Vec<Check>, StageError> {
         let mut checks = Vec::new();
         if matches!(
@@ -59,10 +60,25 @@ impl Resolve {
                 checks.push(self.check_alarm(name).await?);
             }
         }
+        let is_alarm = matches!(
+            signal.kind,
+            SignalKind::MetricAlarm | SignalKind::CompositeAlarm
+        );
         if let Some(check) = self.check_vpn(signal, incident, now).await? {
             checks.push(check);
-        } else if let Some(id) = named_instance(signal, incident) {
-            checks.push(self.check_instance(&id).await?);
+        } else if let Some(id) = named_instance(signal, incident).filter(|_| is_alarm) {
+            // An instance an alarm names (as enrich diagnoses it); a finding or Health event
+            // about an instance recovers by its own state (an isolated instance may stay down).
+            let signal_home = (signal.account.as_str(), signal.region.as_str());
+            match home.filter(|home| *home != signal_home) {
+                // EC2 answers for this function's account and region only.
+                Some((account, region)) => checks.push(Check::fail(format!(
+                    "DescribeInstanceStatus: {id} is in account {} in {}; this responder reads \
+                     {account} in {region}, so a person verifies it",
+                    signal.account, signal.region
+                ))),
+                None => checks.push(self.check_instance(&id).await?),
+            }
         }
         let finding = signal.finding_id.as_deref().unwrap_or(&signal.resource);
         match signal.kind {
@@ -125,7 +141,7 @@ impl Resolve {
             Ok(Some(health)) => health,
             Ok(None) => {
                 return Ok(Check::fail(format!(
-                    "{CALL}: {id} reports no status (not running, or no longer exists)"
+                    "{CALL}: {id} reports no status (it no longer exists)"
                 )))
             }
             Err(e) if tolerated(&e) => {

@@ -257,7 +257,9 @@ impl<'a> Facts<'a> {
         }
     }
 
-    /// The instance enrich described, unless it is gone or going.
+    /// The instance enrich described, when a runbook may act on it: running, failing a status
+    /// check, and not a member of an Auto Scaling group (which replaces an unhealthy instance
+    /// itself, and marks a stopped one unhealthy).
     fn instance(&self) -> Result<&'a Instance, String> {
         let Some(diagnosis) = &self.detail.diagnosis else {
             return Err("the event carries no diagnosis".into());
@@ -266,11 +268,28 @@ impl<'a> Facts<'a> {
             return Err("the diagnosis describes no EC2 instance".into());
         };
         let instance = &facts.instance;
-        match instance.state.as_str() {
-            "terminated" | "shutting-down" => {
-                Err(format!("instance {} is {}", instance.id, instance.state))
-            }
-            _ => Ok(instance),
+        let id = &instance.id;
+        if instance.state != "running" {
+            let state = if instance.state.is_empty() {
+                "in no reported state"
+            } else {
+                instance.state.as_str()
+            };
+            return Err(format!(
+                "instance {id} is {state}: only a running instance that fails a status check is acted on"
+            ));
+        }
+        if let Some(group) = instance.tags.get("aws:autoscaling:groupName") {
+            return Err(format!(
+                "instance {id} belongs to Auto Scaling group {group}, which replaces an unhealthy instance itself"
+            ));
+        }
+        match &facts.health {
+            Some(h) if h.system.is_impaired() || h.instance.is_impaired() => Ok(instance),
+            Some(_) => Err(format!("instance {id} passes its status checks")),
+            None => Err(format!(
+                "the status checks of instance {id} could not be read"
+            )),
         }
     }
 

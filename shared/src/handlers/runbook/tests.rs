@@ -1165,23 +1165,37 @@ fn restart_rules() -> crate::rules::Rules {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn instance_diagnosis(state: &str) -> Diagnosis {
+/// The instance in `state`, its system check `system` (none: not read), tagged `tags`.
+fn instance_diagnosis(state: &str, system: Option<&str>, tags: &[(&str, &str)]) -> Diagnosis {
+    let check = |status: &str| crate::diagnosis::StatusCheck {
+        status: status.into(),
+        impaired_since: None,
+    };
     Diagnosis {
         summary: format!("Instance {INSTANCE} fails its system status check"),
         instance: Some(crate::diagnosis::InstanceFacts {
             instance: crate::diagnosis::Instance {
                 id: INSTANCE.into(),
                 state: state.into(),
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
                 ..Default::default()
             },
-            health: None,
+            health: system.map(|system| crate::diagnosis::InstanceHealth {
+                system: check(system),
+                instance: check("ok"),
+                ebs: None,
+                events: Vec::new(),
+            }),
             console: Vec::new(),
         }),
         ..Diagnosis::default()
     }
 }
 
-fn restart_event(b: &Bench, state: &str) -> Value {
+fn restart_event(b: &Bench, diagnosis: Diagnosis) -> Value {
     b.enriched_with(|d| {
         d.incident.rule = "ec2-status-check".to_string();
         d.incident.runbook = Some(RunbookRef {
@@ -1195,14 +1209,15 @@ fn restart_event(b: &Bench, state: &str) -> Value {
                 ),
             ]),
         });
-        d.diagnosis = Some(instance_diagnosis(state));
+        d.diagnosis = Some(diagnosis);
     })
 }
 
 #[tokio::test]
 async fn an_opted_in_restart_runbook_gets_the_instance_the_diagnosis_described() {
     let b = bench_with_rules(restart_rules()).await;
-    let answer = b.ok(&restart_event(&b, "running")).await;
+    let event = restart_event(&b, instance_diagnosis("running", Some("impaired"), &[]));
+    let answer = b.ok(&event).await;
     assert_eq!(answer.action, RunbookAction::Started, "{answer:?}");
     let (request, _) = &b.automation.started()[0];
     assert_eq!(request.document, "AWS-RestartEC2Instance");
@@ -1213,18 +1228,52 @@ async fn an_opted_in_restart_runbook_gets_the_instance_the_diagnosis_described()
 }
 
 #[tokio::test]
-async fn a_terminated_instance_is_not_restarted_and_the_timeline_says_why() {
-    let b = bench_with_rules(restart_rules()).await;
-    let answer = b.ok(&restart_event(&b, "terminated")).await;
-    assert_eq!(answer.action, RunbookAction::Skipped, "{answer:?}");
-    assert!(b.automation.started().is_empty());
-    let text = &b.timeline()[0].text;
-    assert!(
-        text.starts_with(&format!(
-            "Runbook AWS-RestartEC2Instance not started: InstanceId has no value (instance {INSTANCE} is terminated)"
-        )),
-        "{text}"
-    );
+async fn only_a_running_impaired_instance_outside_a_group_is_restarted() {
+    let cases = [
+        (
+            instance_diagnosis("terminated", Some("not-applicable"), &[]),
+            format!(
+                "instance {INSTANCE} is terminated: only a running instance that fails a status check is acted on"
+            ),
+        ),
+        (
+            instance_diagnosis("stopped", Some("not-applicable"), &[]),
+            format!(
+                "instance {INSTANCE} is stopped: only a running instance that fails a status check is acted on"
+            ),
+        ),
+        (
+            instance_diagnosis("running", Some("ok"), &[]),
+            format!("instance {INSTANCE} passes its status checks"),
+        ),
+        (
+            instance_diagnosis("running", None, &[]),
+            format!("the status checks of instance {INSTANCE} could not be read"),
+        ),
+        (
+            instance_diagnosis(
+                "running",
+                Some("impaired"),
+                &[("aws:autoscaling:groupName", "web-asg")],
+            ),
+            format!(
+                "instance {INSTANCE} belongs to Auto Scaling group web-asg, which replaces an unhealthy instance itself"
+            ),
+        ),
+    ];
+    for (diagnosis, why) in cases {
+        let b = bench_with_rules(restart_rules()).await;
+        let answer = b.ok(&restart_event(&b, diagnosis)).await;
+        assert_eq!(answer.action, RunbookAction::Skipped, "{answer:?}");
+        assert!(b.automation.started().is_empty());
+        let text = &b.timeline()[0].text;
+        assert!(
+            text.starts_with(&format!(
+                "Runbook AWS-RestartEC2Instance not started: InstanceId has no value ({why})"
+            )),
+            "{text}"
+        );
+    }
 }
 
 #[test]
