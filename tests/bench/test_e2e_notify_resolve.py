@@ -365,10 +365,16 @@ def test_a_storm_sums_up_once_per_joined_interval(
     opened = answered(notify.invoke(the_event(bench, "Incident Opened")), "posted")
     posted_at = time.monotonic()
     early = join_all(bench, triage, storm(bench, vpn, 2, 9))
-    early_actions = [notify.invoke(e).body["action"] for e in early]
-    if time.monotonic() - posted_at < 0.9:  # the second may have passed on a slow machine
+    early_actions = []
+    last_post = posted_at
+    for event in early:
+        early_actions.append(notify.invoke(event).body["action"])
+        if early_actions[-1] == "posted":  # the second had passed on a slow machine
+            last_post = time.monotonic()
+    if time.monotonic() - posted_at < 0.9:
         assert early_actions == ["throttled", "throttled"], early_actions
-    time.sleep(max(0.0, posted_at + 1.1 - time.monotonic()))
+    # The next storm comes more than an interval after the last post, whichever it was.
+    time.sleep(max(0.0, last_post + 1.1 - time.monotonic()))
 
     updates = join_all(bench, triage, storm(bench, vpn, 5, 8))
     results = [notify.invoke(e) for e in updates]
