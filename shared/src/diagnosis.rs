@@ -265,14 +265,12 @@ pub struct InstanceHealth {
 }
 
 impl InstanceHealth {
-    /// Every check that applies is `ok` (the attached-EBS check only when reported).
+    /// The system and instance checks are `ok`, and the attached-EBS check (where reported) is
+    /// not impaired: what resolve verifies and the diagnosis calls passing.
     pub fn is_ok(&self) -> bool {
         self.system.status == "ok"
             && self.instance.status == "ok"
-            && self
-                .ebs
-                .as_ref()
-                .is_none_or(|e| e.status == "ok" || e.status == "not-applicable")
+            && !self.ebs.as_ref().is_some_and(StatusCheck::is_impaired)
     }
 }
 
@@ -491,5 +489,24 @@ mod tests {
             instance_id_in("arn:aws:ec2:eu-west-1:1:volume/vol-1a2b3c4d"),
             None
         );
+    }
+
+    #[test]
+    fn an_instance_passes_when_both_checks_are_ok_and_ebs_is_not_impaired() {
+        let check = |status: &str| StatusCheck {
+            status: status.into(),
+            impaired_since: None,
+        };
+        let health = |system: &str, ebs: Option<&str>| InstanceHealth {
+            system: check(system),
+            instance: check("ok"),
+            ebs: ebs.map(check),
+            events: Vec::new(),
+        };
+        assert!(health("ok", None).is_ok());
+        assert!(health("ok", Some("insufficient-data")).is_ok());
+        assert!(!health("ok", Some("impaired")).is_ok());
+        assert!(!health("initializing", None).is_ok());
+        assert!(!health("impaired", Some("ok")).is_ok());
     }
 }

@@ -20,7 +20,7 @@ use crate::handlers::not_gathered;
 use crate::shell::StageError;
 
 /// Console output lines kept, from the end.
-pub(super) const CONSOLE_LINES: usize = 10;
+const CONSOLE_LINES: usize = 10;
 /// One console line, in characters.
 const CONSOLE_LINE_MAX: usize = 200;
 /// A state reason quoted in the line, in characters.

@@ -160,7 +160,7 @@ impl Resolve {
             status(&health.instance.status),
         );
         let ebs_impaired = health.ebs.as_ref().is_some_and(|e| e.is_impaired());
-        if health.system.status == "ok" && health.instance.status == "ok" && !ebs_impaired {
+        if health.is_ok() {
             return Ok(Check::pass(format!(
                 "{CALL}: {id} passes its status checks (system ok, instance ok)"
             )));
