@@ -101,7 +101,7 @@ bench: $(BENCH_READY) release ## Benchmark report: size, cold start, peak RSS, e
 	$(CARGO) bench --locked -p responder --bench classify
 	cd tests/bench && ../../$(VENV)/bin/python perf.py
 
-FUNCTIONS := triage enrich runbook notify resolve escalate changes
+FUNCTIONS := triage enrich runbook notify resolve escalate changes inspect
 
 release: ## Build every function for release (size-tuned profile; ~8 min here from clean)
 	$(CARGO) build --release --locked $(addprefix -p ,$(FUNCTIONS))

@@ -94,6 +94,48 @@ pub fn cloudformation_stack(region: &str, id: &str) -> String {
     )
 }
 
+/// A Lambda function's page (its configuration and monitoring tabs).
+pub fn lambda_function(region: &str, name: &str) -> String {
+    format!(
+        "https://{}/lambda/home?region={}#/functions/{}",
+        host(region),
+        percent_encode(region),
+        percent_encode(name)
+    )
+}
+
+/// A CloudWatch log group's page.
+pub fn log_group(region: &str, name: &str) -> String {
+    // The console's own escaping of the fragment: `/` as `$252F`.
+    let escaped = percent_encode(name).replace('%', "$25");
+    format!(
+        "https://{}/cloudwatch/home?region={}#logsV2:log-groups/log-group/{}",
+        host(region),
+        percent_encode(region),
+        escaped
+    )
+}
+
+/// A target group's page (its targets tab shows their health), by its ARN.
+pub fn target_group(region: &str, arn: &str) -> String {
+    format!(
+        "https://{}/ec2/home?region={}#TargetGroup:targetGroupArn={}",
+        host(region),
+        percent_encode(region),
+        percent_encode(arn)
+    )
+}
+
+/// An RDS DB instance's page.
+pub fn db_instance(region: &str, id: &str) -> String {
+    format!(
+        "https://{}/rds/home?region={}#database:id={};is-cluster=false",
+        host(region),
+        percent_encode(region),
+        percent_encode(id)
+    )
+}
+
 /// An EC2 instance.
 pub fn instance(region: &str, id: &str) -> String {
     format!(

@@ -23,6 +23,7 @@ pub mod console;
 pub mod diagnosis;
 pub mod domain;
 pub mod handlers;
+pub mod inspect;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod logging;

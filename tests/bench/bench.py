@@ -35,6 +35,8 @@ import os
 import re
 import threading
 import time
+import uuid
+import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -237,6 +239,8 @@ def _request_actions(
         return key, _s3_actions(method, url.path, query, headers, target)
     elif prefix == "scheduler":
         operation = _scheduler_operation(method, url.path)
+    elif prefix == "lambda":
+        operation = _lambda_operation(method, url.path)
     else:
         operation = f"{method} {target}"
     return key, [f"{prefix}:{operation}"]
@@ -251,6 +255,14 @@ def _scheduler_operation(method: str, path: str) -> str:
         return one[method]
     if parts == ["schedules"] and method == "GET":
         return "ListSchedules"
+    return f"{method} {path}"
+
+
+def _lambda_operation(method: str, path: str) -> str:
+    """Lambda (REST-JSON): `GET /2015-03-31/functions/<name>` is GetFunction."""
+    parts = path.strip("/").split("/")
+    if method == "GET" and len(parts) == 3 and parts[1] == "functions":
+        return "GetFunction"
     return f"{method} {path}"
 
 
@@ -1012,6 +1024,120 @@ class Bench:
             StateReasonData=detail["reasonData"],
         )
         return self.emu.alarm_state_change_event(name)
+
+    # --- what inspect reads: Lambda functions, target groups, RDS instances (moto) ------------
+
+    def metric_alarm(
+        self, name: str, namespace: str, metric: str, dimensions: dict[str, str], state: str,
+        fixture: str,
+    ) -> dict[str, Any]:
+        """An alarm on `namespace`/`metric` with `dimensions`, created in the emulator on first
+        use (as `fixture`, one of tests/fixtures/events, describes it) and moved to `state`
+        with the fixture's reason (ALARM) or a recovering one (OK); returns the EventBridge
+        state-change event."""
+        assert state in ("ALARM", "OK"), state
+        event = json.loads((FIXTURES / f"{fixture}.json").read_text())
+        stat = event["detail"]["configuration"]["metrics"][0]["metricStat"]
+        if not self.cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+            self.cloudwatch.put_metric_alarm(
+                AlarmName=name,
+                AlarmDescription=event["detail"]["configuration"]["description"],
+                Namespace=namespace,
+                MetricName=metric,
+                Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+                Statistic=stat["stat"],
+                Period=stat["period"],
+                EvaluationPeriods=1,
+                Threshold=1.0,
+                ComparisonOperator="GreaterThanOrEqualToThreshold",
+            )
+        reason = (
+            event["detail"]["state"]["reason"] if state == "ALARM"
+            else event["detail"]["previousState"]["reason"]
+        )
+        self.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+        return self.emu.alarm_state_change_event(name)
+
+    def create_function(self, name: str, reserved: int | None = 10) -> str:
+        """A Python Lambda function `name` in moto (512 MB, 30 s), with `reserved` concurrency;
+        returns its ARN. moto stores it without running it (nothing here invokes it)."""
+        iam = self.client("iam")
+        try:
+            role = iam.get_role(RoleName="bench-function")["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+                "Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+            role = iam.create_role(
+                RoleName="bench-function", AssumeRolePolicyDocument=json.dumps(trust)
+            )["Role"]["Arn"]
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("index.py", "def handler(event, context):\n    return event\n")
+        lam = self.client("lambda")
+        arn = lam.create_function(
+            FunctionName=name, Runtime="python3.12", Role=role, Handler="index.handler",
+            Code={"ZipFile": code.getvalue()}, MemorySize=512, Timeout=30,
+        )["FunctionArn"]
+        if reserved is not None:
+            lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
+        return str(arn)
+
+    def log(self, group: str, lines: list[tuple[datetime, str]]) -> None:
+        """Writes `lines` (time, message) into the log group `group` in moto (created on first
+        use), as a function's runtime does."""
+        logs = self.client("logs")
+        if not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
+            logs.create_log_group(logGroupName=group)
+        stream = f"2026/12/06/[$LATEST]{uuid.uuid4().hex}"
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[
+                {"timestamp": int(at.timestamp() * 1000), "message": message}
+                for at, message in sorted(lines)
+            ],
+        )
+
+    def create_target_group(self, name: str, instances: list[str]) -> tuple[str, str]:
+        """An application load balancer forwarding to target group `name` (HTTP:80, health
+        check /health) with `instances` registered, in moto; returns (load balancer ARN,
+        target group ARN). moto reports a running instance's target `healthy` and a stopped
+        one's `unused` (Target.InvalidState)."""
+        elb = self.client("elbv2")
+        vpc = self.ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+        zones = [z["ZoneName"] for z in self.ec2.describe_availability_zones()["AvailabilityZones"]]
+        subnets = [
+            self.ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=zone)[
+                "Subnet"]["SubnetId"]
+            for i, zone in enumerate(zones[:2])
+        ]
+        [balancer] = elb.create_load_balancer(
+            Name=f"{name}-alb", Subnets=subnets, Type="application"
+        )["LoadBalancers"]
+        [group] = elb.create_target_group(
+            Name=name, Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance",
+            HealthCheckProtocol="HTTP", HealthCheckPath="/health",
+        )["TargetGroups"]
+        elb.create_listener(
+            LoadBalancerArn=balancer["LoadBalancerArn"], Protocol="HTTP", Port=80,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}],
+        )
+        elb.register_targets(
+            TargetGroupArn=group["TargetGroupArn"],
+            Targets=[{"Id": instance, "Port": 80} for instance in instances],
+        )
+        return str(balancer["LoadBalancerArn"]), str(group["TargetGroupArn"])
+
+    def create_database(self, name: str) -> str:
+        """A PostgreSQL db.t3.micro `name` with 20 GiB of gp3 in moto (which records its
+        `DB instance created` event); returns its ARN."""
+        [db] = [self.client("rds").create_db_instance(
+            DBInstanceIdentifier=name, DBInstanceClass="db.t3.micro", Engine="postgres",
+            AllocatedStorage=20, StorageType="gp3", MasterUsername="bench",
+            MasterUserPassword="bench-password-1",
+        )["DBInstance"]]
+        return str(db["DBInstanceArn"])
 
     def instance_arn(self, instance_id: str) -> str:
         return f"arn:aws:ec2:{self.region}:{self.account}:instance/{instance_id}"

@@ -177,3 +177,10 @@ def changes(function: StartFunction, bench: Bench, backend: str) -> Function:
     STATE_TABLE, CHANGES_LOOKBACK, CHANGES_MAX (CloudTrail in the emulator, CloudFormation in
     moto)."""
     return function("changes", env=bench.changes_env(backend))
+
+
+@pytest.fixture
+def inspect(function: StartFunction, bench: Bench, backend: str) -> Function:
+    """`inspect` configured as the SAM template will: INCIDENT_BACKEND, RESPONDER_BUS,
+    STATE_TABLE (Lambda, CloudWatch Logs, ELB and RDS in moto)."""
+    return function("inspect", env=bench.stage_env(backend))

@@ -2,10 +2,11 @@
 
 Every function signs its AWS requests with its own access key (its name, see the `function`
 fixture), and the bench records the IAM action of every request moto and the emulator receive,
-by key (`bench.calls`). For each backend, the test plays the whole story through the six built
+by key (`bench.calls`). For each backend, the test plays the whole story through the built
 functions — the VPN story to its resolution; a VPN on a transit gateway where every stage first
 fails on an AWS error and Lambda's retry finishes it, and a second alarm joins; an EC2 instance's
-status-check alarm to its resolution; a Security Hub
+status-check alarm to its resolution; alarms on a Lambda function, a target group and an RDS
+instance; a Security Hub
 finding about an SSM document — and then compares, per function, what it called with what its
 role grants in the template evaluated with `IncidentBackend` = that backend (tests/infra/cfn.py):
 
@@ -56,6 +57,13 @@ _RUN_ONCE_READ = (
 )
 NOT_EXERCISED: dict[str, dict[str, str]] = {
     "enrich": {"dynamodb:GetItem": _RUN_ONCE_READ},
+    "inspect": {
+        "dynamodb:GetItem": _RUN_ONCE_READ,
+        "logs:StopQuery": (
+            "only called when a Logs Insights query is still running when the bounded wait "
+            "ends; moto completes every query at once (LogsInsights' adapter test stops one)"
+        ),
+    },
 }
 
 IP_ALARM = "cloudwatch-alarm-vpn-tunnel-ip-down"
@@ -78,11 +86,12 @@ def test_each_role_grants_exactly_what_its_function_calls(
     resolve: Function,
     escalate: Function,
     changes: Function,
+    inspect: Function,
     vpn: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     bench.calls.clear()
-    functions = (triage, enrich, runbook, notify, resolve, escalate, changes)
+    functions = (triage, enrich, runbook, notify, resolve, escalate, changes, inspect)
     play_everything(bench, backend, functions, vpn, monkeypatch)
 
     by_key = bench.calls.by_key()
@@ -131,7 +140,7 @@ def play_everything(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Every call the functions make, as far as the bench can make them make it."""
-    triage, enrich, runbook, notify, resolve, escalate, changes = functions
+    triage, enrich, runbook, notify, resolve, escalate, changes, inspect = functions
     # The VPN story, from the tunnel going down to the resolved incident and its report.
     story, recovered = play_to_recovery(bench, triage, enrich, runbook, notify, vpn)
     answered(resolve.invoke(recovered), "resolved")
@@ -192,6 +201,48 @@ def play_everything(
     answered(enrich.invoke(latest(bench, "Incident Opened")), "enriched")
     answered(triage.invoke(bench.instance_alarm(instance, "OK")), "recovered")
     answered(resolve.invoke(latest(bench, "Signal Recovered")), "resolved")
+
+    # A Lambda function's Errors alarm: inspect reads the function and its latest error lines
+    # (its first write onto the incident is denied; Lambda's retry finishes it). A target
+    # group's alarm: inspect reads its targets' health, and resolve verifies it. An RDS
+    # instance's alarm: inspect reads the instance and its events.
+    suffix = "".join(w[0] for w in backend.split("-"))
+    function = f"bench-lp-fn-{suffix}"
+    bench.create_function(function)
+    bench.log(f"/aws/lambda/{function}", [(datetime.now(timezone.utc), "[ERROR] boom")])
+    answered(triage.invoke(bench.metric_alarm(
+        f"{function}-Errors", "AWS/Lambda", "Errors", {"FunctionName": function}, "ALARM",
+        "cloudwatch-alarm-lambda-errors",
+    )), "opened")
+    answered(enrich.invoke(latest(bench, "Incident Opened")), "enriched")
+    retried(inspect, latest(bench, "Incident Enriched"), "inspected",
+            denied(bench, ENRICH_WRITE[backend]))
+    balancer, group = bench.create_target_group(
+        f"bench-lp-tg-{suffix}", [bench.launch_instance("bench-lp-target")]
+    )
+
+    def target_alarm(state: str) -> dict[str, Any]:
+        return bench.metric_alarm(
+            f"bench-lp-tg-{suffix}-UnHealthyHostCount", "AWS/ApplicationELB",
+            "UnHealthyHostCount",
+            {"TargetGroup": group.split(":")[-1],
+             "LoadBalancer": balancer.split(":loadbalancer/")[-1]},
+            state, "cloudwatch-alarm-alb-unhealthy-hosts",
+        )
+
+    answered(triage.invoke(target_alarm("ALARM")), "opened")
+    answered(enrich.invoke(latest(bench, "Incident Opened")), "enriched")
+    answered(inspect.invoke(latest(bench, "Incident Enriched")), "inspected")
+    answered(triage.invoke(target_alarm("OK")), "recovered")
+    answered(resolve.invoke(latest(bench, "Signal Recovered")), "resolved")
+    database = f"bench-lp-db-{suffix}"
+    bench.create_database(database)
+    answered(triage.invoke(bench.metric_alarm(
+        f"{database}-FreeStorageSpace", "AWS/RDS", "FreeStorageSpace",
+        {"DBInstanceIdentifier": database}, "ALARM", "cloudwatch-alarm-rds-free-storage",
+    )), "opened")
+    answered(enrich.invoke(latest(bench, "Incident Opened")), "enriched")
+    answered(inspect.invoke(latest(bench, "Incident Enriched")), "inspected")
 
     # A failed root sign-in opens an incident; a successful one joins and raises its impact.
     for event_id, login in (("lp-failed", "Failure"), ("lp-success", "Success")):

@@ -40,7 +40,9 @@ INSTANCE_ALARM_TEMPLATE = INFRA / "instance-alarm.yaml"
 SHARED_SRC = REPO / "shared" / "src"
 FUNCTIONS_DIR = REPO / "functions"
 
-FUNCTION_NAMES = ("triage", "enrich", "runbook", "notify", "resolve", "escalate", "changes")
+FUNCTION_NAMES = (
+    "triage", "enrich", "runbook", "notify", "resolve", "escalate", "changes", "inspect",
+)
 BACKEND_PARAMETER = "IncidentBackend"
 
 # What every role grants for the Lambda runtime rather than for the code: its own log group,
@@ -62,6 +64,10 @@ ADAPTER_PREFIXES = {
     "cloudtrail": "cloudtrail",
     "cloudformation": "cloudformation",
     "health": "health",
+    "lambda_functions": "lambda",
+    "logs": "logs",
+    "elbv2": "elasticloadbalancing",
+    "rds": "rds",
 }
 
 NO_VALUE = {"Ref": "AWS::NoValue"}
@@ -527,6 +533,10 @@ def camel(snake: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in snake.split("_"))
 
 
+# Where the SDK's operation name (from its snake_case method) is spelled otherwise than the
+# service's own action name.
+_SPELLED = {"rds:DescribeDbInstances": "rds:DescribeDBInstances"}
+
 _SDK_CALL = re.compile(r"\.client\s*\.\s*([a-z][a-z0-9_]*)\s*\(")
 
 
@@ -541,7 +551,8 @@ def sdk_actions() -> dict[str, set[str]]:
         if not paths:
             raise AssertionError(f"adapter {module} is mapped to {prefix}: but {file} is gone")
         calls = [op for path in paths for op in _SDK_CALL.findall(rust_code(path))]
-        actions[module] = {f"{prefix}:{camel(op)}" for op in calls}
+        named = (f"{prefix}:{camel(op)}" for op in calls)
+        actions[module] = {_SPELLED.get(action, action) for action in named}
     return actions
 
 

@@ -35,6 +35,10 @@ STAR_RESOURCE_ACTIONS = {
     "logs:GetQueryResults": "it takes a query id and supports no resource-level permissions",
     "cloudtrail:LookupEvents": "LookupEvents supports no resource-level permissions (no resource type)",
     "health:DescribeEvents": "DescribeEvents supports no resource-level permissions (no resource type)",
+    "logs:StopQuery": "it takes a query id and supports no resource-level permissions",
+    "elasticloadbalancing:DescribeTargetGroups": "ELB Describe* actions support no resource-level permissions",
+    "elasticloadbalancing:DescribeTargetHealth": "ELB Describe* actions support no resource-level permissions",
+    "rds:DescribeEvents": "DescribeEvents supports no resource-level permissions (no resource type)",
 }
 
 

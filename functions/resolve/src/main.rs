@@ -28,6 +28,7 @@ async fn main() -> Result<(), Error> {
         aws::reports(&sdk, &config.report_bucket),
         state.clone(),
         state.clone(),
-    );
+    )
+    .with_target_groups(aws::target_groups(&sdk));
     serve(Shell::new(resolve, state, Arc::new(SystemClock)).with_bus(bus)).await
 }

@@ -131,8 +131,12 @@ pub fn kind_for_code(code: &str) -> Option<PortErrorKind> {
     }
     if code.ends_with("AccessDeniedException") || code.starts_with("NotAuthorizedFor") {
         Some(PortErrorKind::AccessDenied)
-    } else if code.ends_with("NotFoundException") || code.ends_with(".NotFound") {
-        // EC2 says `Invalid<Thing>ID.NotFound`: the `Invalid` prefix must not win.
+    } else if code.ends_with("NotFoundException")
+        || code.ends_with("NotFound")
+        || code.ends_with("NotFoundFault")
+    {
+        // EC2 says `Invalid<Thing>ID.NotFound`: the `Invalid` prefix must not win; ELB says
+        // `TargetGroupNotFound`, RDS `DBInstanceNotFound`.
         Some(PortErrorKind::NotFound)
     } else if code.ends_with(".Malformed") {
         Some(PortErrorKind::Invalid)

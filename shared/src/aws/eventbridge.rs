@@ -212,6 +212,7 @@ mod tests {
                 hold: None,
                 silence: None,
                 changes: None,
+                inspection: None,
             },
         }
     }

@@ -18,7 +18,12 @@
 //! - [`scheduler`]: [`Timers`](crate::ports::Timers) on EventBridge Scheduler;
 //! - [`cloudtrail`]: [`Trail`](crate::ports::Trail) on CloudTrail `LookupEvents`;
 //! - [`cloudformation`]: [`Stacks`](crate::ports::Stacks) on CloudFormation `DescribeStacks`;
-//! - [`health`]: [`Health`](crate::ports::Health) on AWS Health `DescribeEvents`.
+//! - [`health`]: [`Health`](crate::ports::Health) on AWS Health `DescribeEvents`;
+//! - [`lambda_functions`]: [`Functions`](crate::ports::Functions) on Lambda `GetFunction`;
+//! - [`logs`]: [`LogQueries`](crate::ports::LogQueries) on CloudWatch Logs Insights;
+//! - [`elbv2`]: [`TargetGroups`](crate::ports::TargetGroups) on ELB `DescribeTarget*`;
+//! - [`rds`]: [`Databases`](crate::ports::Databases) on RDS `DescribeDBInstances` and
+//!   `DescribeEvents`.
 
 pub mod config;
 pub mod error;
@@ -63,8 +68,16 @@ pub mod s3;
 pub mod cloudformation;
 #[cfg(feature = "cloudtrail")]
 pub mod cloudtrail;
+#[cfg(feature = "elbv2")]
+pub mod elbv2;
 #[cfg(feature = "health")]
 pub mod health;
+#[cfg(feature = "lambda_functions")]
+pub mod lambda_functions;
+#[cfg(feature = "logs")]
+pub mod logs;
+#[cfg(feature = "rds")]
+pub mod rds;
 #[cfg(feature = "scheduler")]
 pub mod scheduler;
 
@@ -100,6 +113,36 @@ pub fn cloudwatch(sdk: &aws_types::SdkConfig) -> Arc<cloudwatch::CloudWatchMetri
     Arc::new(cloudwatch::CloudWatchMetrics::new(
         aws_sdk_cloudwatch::Client::new(sdk),
     ))
+}
+
+/// Lambda functions.
+#[cfg(feature = "lambda_functions")]
+pub fn functions(sdk: &aws_types::SdkConfig) -> Arc<lambda_functions::Lambda> {
+    Arc::new(lambda_functions::Lambda::new(aws_sdk_lambda::Client::new(
+        sdk,
+    )))
+}
+
+/// CloudWatch Logs Insights.
+#[cfg(feature = "logs")]
+pub fn log_queries(sdk: &aws_types::SdkConfig) -> Arc<logs::LogsInsights> {
+    Arc::new(logs::LogsInsights::new(
+        aws_sdk_cloudwatchlogs::Client::new(sdk),
+    ))
+}
+
+/// Elastic Load Balancing target groups.
+#[cfg(feature = "elbv2")]
+pub fn target_groups(sdk: &aws_types::SdkConfig) -> Arc<elbv2::LoadBalancing> {
+    Arc::new(elbv2::LoadBalancing::new(
+        aws_sdk_elasticloadbalancingv2::Client::new(sdk),
+    ))
+}
+
+/// RDS DB instances.
+#[cfg(feature = "rds")]
+pub fn databases(sdk: &aws_types::SdkConfig) -> Arc<rds::Rds> {
+    Arc::new(rds::Rds::new(aws_sdk_rds::Client::new(sdk)))
 }
 
 /// SSM Automation, which runs the runbooks.

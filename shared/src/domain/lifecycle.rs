@@ -35,6 +35,8 @@ pub enum LifecycleKind {
     IncidentSilenced,
     #[serde(rename = "Changes Gathered")]
     ChangesGathered,
+    #[serde(rename = "Resource Inspected")]
+    ResourceInspected,
 }
 
 impl LifecycleKind {
@@ -53,6 +55,7 @@ impl LifecycleKind {
             LifecycleKind::SignalHeld => "Signal Held",
             LifecycleKind::IncidentSilenced => "Incident Silenced",
             LifecycleKind::ChangesGathered => "Changes Gathered",
+            LifecycleKind::ResourceInspected => "Resource Inspected",
         }
     }
 }
@@ -96,6 +99,10 @@ pub struct LifecycleDetail {
     /// What changed before the incident opened (`Changes Gathered`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<crate::changes::Changes>,
+    /// The Lambda function, target group or RDS instance behind the alarm (`Resource
+    /// Inspected`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inspection: Option<crate::inspect::Inspection>,
 }
 
 /// What holds a firing signal back.

@@ -5,6 +5,7 @@
 pub mod changes;
 pub mod enrich;
 pub mod escalate;
+pub mod inspect;
 pub mod notify;
 pub mod resolve;
 pub mod runbook;

@@ -14,6 +14,7 @@ mod history;
 mod incidents;
 mod observe;
 mod outputs;
+mod resources;
 mod state;
 
 pub use history::{MemoryHealth, MemoryStacks, MemoryTrail};
@@ -22,6 +23,7 @@ pub use observe::{MemoryAlarms, MemoryCalendars, MemoryMetrics, MemoryNetwork};
 pub use outputs::{
     MemoryAutomation, MemoryBus, MemoryNotifier, MemoryPager, MemoryReports, MemoryTimers,
 };
+pub use resources::MemoryResources;
 pub use state::{MemoryChanges, MemoryDedupe, MemoryReferences, MemoryRunOnce};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

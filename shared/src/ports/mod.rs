@@ -21,8 +21,8 @@ pub mod state;
 
 pub use incidents::{IncidentOpener, IncidentRecord, IncidentResolver, IncidentWriter, Standing};
 pub use observe::{
-    AlarmState, AlarmStates, CalendarReading, Calendars, Ec2Reads, Health, Instances, MetricSource,
-    NetworkInventory, Stacks, Trail,
+    AlarmState, AlarmStates, CalendarReading, Calendars, Databases, Ec2Reads, Functions, Health,
+    Instances, LogQueries, MetricSource, NetworkInventory, Stacks, TargetGroups, Trail,
 };
 pub use outputs::{
     AttributeValue, AutomationRunner, EventBus, Notification, Notifier, Page, Pager, ReportStore,

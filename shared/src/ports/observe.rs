@@ -128,3 +128,58 @@ pub trait Health: Send + Sync {
         region: &str,
     ) -> Result<Option<Vec<crate::changes::HealthIssue>>, PortError>;
 }
+
+/// Lambda functions (`GetFunction`): what a function incident's diagnosis reads.
+#[async_trait]
+pub trait Functions: Send + Sync {
+    /// The function's configuration, version, reserved concurrency and tags (its `errors`
+    /// empty); NotFound when it (or the qualifier) does not exist.
+    async fn function(
+        &self,
+        name: &str,
+        qualifier: Option<&str>,
+    ) -> Result<crate::inspect::FunctionFacts, PortError>;
+}
+
+/// CloudWatch Logs Insights (`StartQuery`, `GetQueryResults`, `StopQuery`).
+#[async_trait]
+pub trait LogQueries: Send + Sync {
+    /// The newest `max` error lines (errors, exceptions, tracebacks, time-outs) of `log_group`
+    /// between `since` and `until`, newest first; `None` when the query did not finish within
+    /// the adapter's bounded wait (it is stopped then).
+    async fn error_lines(
+        &self,
+        log_group: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        max: usize,
+    ) -> Result<Option<Vec<crate::inspect::LogLine>>, PortError>;
+}
+
+/// Elastic Load Balancing target groups (`DescribeTargetGroups`, `DescribeTargetHealth`).
+#[async_trait]
+pub trait TargetGroups: Send + Sync {
+    /// The target group and its targets' health; NotFound when it does not exist.
+    async fn target_group(&self, arn: &str) -> Result<crate::inspect::TargetGroupFacts, PortError>;
+
+    /// Its targets' health alone (what a verification reads); NotFound when it does not exist.
+    async fn target_health(
+        &self,
+        arn: &str,
+    ) -> Result<Vec<crate::inspect::TargetHealth>, PortError>;
+}
+
+/// RDS DB instances (`DescribeDBInstances`, `DescribeEvents`).
+#[async_trait]
+pub trait Databases: Send + Sync {
+    /// The DB instance (its `events` empty); NotFound when it does not exist.
+    async fn database(&self, id: &str) -> Result<crate::inspect::DatabaseFacts, PortError>;
+
+    /// The instance's events since `since`, newest first, at most `max`.
+    async fn events(
+        &self,
+        id: &str,
+        since: DateTime<Utc>,
+        max: usize,
+    ) -> Result<Vec<crate::inspect::DbEvent>, PortError>;
+}

@@ -250,6 +250,7 @@ impl Escalate {
                 hold: None,
                 silence: None,
                 changes: None,
+                inspection: None,
             };
             cx.publish(LifecycleKind::ResolutionRequested, detail)
                 .await?;

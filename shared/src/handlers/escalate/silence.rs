@@ -365,6 +365,7 @@ impl Escalate {
             request: None,
             hold: None,
             changes: None,
+            inspection: None,
             silence: Some(SilenceNote {
                 change,
                 by: silence.by.clone(),

@@ -365,6 +365,7 @@ impl Escalate {
             hold: None,
             silence: None,
             changes: None,
+            inspection: None,
         };
         cx.publish(kind, detail).await.map_err(Into::into)
     }

@@ -47,6 +47,7 @@
 
 mod changes;
 mod escalation;
+mod inspected;
 mod instance;
 mod joined;
 mod links;
@@ -379,6 +380,8 @@ pub(super) enum Post {
     Downstream,
     /// What changed before the incident.
     Changes,
+    /// The Lambda function, target group or RDS instance behind the alarm.
+    Inspected,
 }
 
 impl Post {
@@ -392,6 +395,15 @@ impl Post {
             },
             LifecycleKind::IncidentEnriched => Post::Diagnosed,
             LifecycleKind::ChangesGathered if event.detail.changes.is_some() => Post::Changes,
+            LifecycleKind::ResourceInspected if event.detail.inspection.is_some() => {
+                Post::Inspected
+            }
+            LifecycleKind::ResourceInspected => {
+                return Err(StageError::MalformedEvent(
+                    "responder bus `Resource Inspected` event: detail.inspection is missing"
+                        .into(),
+                ))
+            }
             LifecycleKind::ChangesGathered => {
                 return Err(StageError::MalformedEvent(
                     "responder bus `Changes Gathered` event: detail.changes is missing".into(),
@@ -451,7 +463,7 @@ impl Post {
             Post::Resolved | Post::Awaiting => NotifyStep::Resolved,
             Post::Escalated | Post::Acknowledged | Post::Silenced => NotifyStep::Escalation,
             Post::Downstream => NotifyStep::Joined,
-            Post::Changes => NotifyStep::Diagnosed,
+            Post::Changes | Post::Inspected => NotifyStep::Diagnosed,
         }
     }
 
@@ -470,6 +482,7 @@ impl Post {
             Post::Silenced => "silenced",
             Post::Downstream => "downstream",
             Post::Changes => "changes",
+            Post::Inspected => "inspected",
         }
     }
 }
@@ -488,6 +501,7 @@ fn once_key(post: Post, detail: &LifecycleDetail) -> String {
         Post::Joined => format!("notify#{id}#joined"),
         Post::Diagnosed => format!("notify#{id}#diagnosed"),
         Post::Changes => format!("notify#{id}#changes"),
+        Post::Inspected => format!("notify#{id}#inspected"),
         Post::RunbookStarted => format!("notify#{id}#runbook#{execution}#started"),
         Post::RunbookFinished => format!("notify#{id}#runbook#{execution}#finished"),
         Post::Recovered => format!("notify#{id}#recovered#{fingerprint}"),

@@ -9,6 +9,7 @@ use chrono::Duration;
 
 use super::changes;
 use super::escalation;
+use super::inspected;
 use super::instance;
 use super::joined::Joined;
 use super::mrkdwn::{code, link, list, plain, text, utc};
@@ -207,6 +208,7 @@ impl Render<'_> {
             Post::Escalated | Post::Acknowledged => escalation::emoji(self),
             Post::Silenced | Post::Downstream => quiet::emoji(self),
             Post::Changes => ":memo:",
+            Post::Inspected => ":mag_right:",
         }
     }
 
@@ -235,6 +237,7 @@ impl Render<'_> {
             Post::Escalated | Post::Acknowledged => escalation::what(self),
             Post::Silenced | Post::Downstream => quiet::what(self),
             Post::Changes => changes::what(self),
+            Post::Inspected => inspected::what(self),
         }
     }
 
@@ -254,6 +257,7 @@ impl Render<'_> {
             Post::Escalated | Post::Acknowledged => escalation::lines(self),
             Post::Silenced | Post::Downstream => quiet::lines(self),
             Post::Changes => changes::lines(self),
+            Post::Inspected => inspected::lines(self),
         };
         if self.post != Post::Awaiting {
             lines.push(format!("*Incident:* {}", self.incident_link()));

@@ -135,6 +135,9 @@ pub struct Resolve {
     reports: Arc<dyn ReportStore>,
     keys: Arc<dyn DedupeStore>,
     progress: Arc<dyn ReferenceStore>,
+    /// Target groups' health; without it a target group's recovery is verified by its alarm
+    /// alone.
+    target_groups: Option<Arc<dyn crate::ports::TargetGroups>>,
 }
 
 impl Resolve {
@@ -155,7 +158,17 @@ impl Resolve {
             reports,
             keys,
             progress,
+            target_groups: None,
         }
+    }
+
+    /// Verifies a target group's recovery by its targets' health too.
+    pub fn with_target_groups(
+        mut self,
+        target_groups: Arc<dyn crate::ports::TargetGroups>,
+    ) -> Self {
+        self.target_groups = Some(target_groups);
+        self
     }
 }
 
@@ -378,6 +391,7 @@ fn resolution_detail(
         hold: None,
         silence: None,
         changes: None,
+        inspection: None,
     }
 }
 

@@ -13,7 +13,8 @@ use crate::handlers::testkit::to_envelope;
 use crate::handlers::testkit::{fixture, Fakes};
 use crate::handlers::triage::Triage;
 use crate::memory::{
-    MemoryAlarms, MemoryBus, MemoryDedupe, MemoryNetwork, MemoryReports, StoredIncident,
+    MemoryAlarms, MemoryBus, MemoryDedupe, MemoryNetwork, MemoryReports, MemoryResources,
+    StoredIncident,
 };
 use crate::ports::{
     AlarmState, DedupeStore, IncidentWriter, Join, Joined, PortError, PortErrorKind, RunOnceStore,
@@ -87,6 +88,7 @@ struct Bench {
     network: Arc<MemoryNetwork>,
     alarms: Arc<MemoryAlarms>,
     reports: Arc<MemoryReports>,
+    resources: Arc<MemoryResources>,
     triage: Shell<Triage>,
     /// What triage published.
     triage_bus: Arc<MemoryBus>,
@@ -127,15 +129,19 @@ fn bench_with_alarms(
         fakes.clock.clone(),
     )
     .with_bus(triage_bus.clone());
-    let resolve = fakes.shell(Resolve::new(
-        fakes.incidents.clone(),
-        fakes.incidents.clone(),
-        network.clone(),
-        alarms(fakes.keys.clone()).unwrap_or_else(|| fake_alarms.clone()),
-        reports.clone(),
-        fakes.keys.clone(),
-        fakes.references.clone(),
-    ));
+    let resources = Arc::new(MemoryResources::new());
+    let resolve = fakes.shell(
+        Resolve::new(
+            fakes.incidents.clone(),
+            fakes.incidents.clone(),
+            network.clone(),
+            alarms(fakes.keys.clone()).unwrap_or_else(|| fake_alarms.clone()),
+            reports.clone(),
+            fakes.keys.clone(),
+            fakes.references.clone(),
+        )
+        .with_target_groups(resources.clone()),
+    );
     network.add_connection(both_up());
     fake_alarms.set(ALARM, "OK");
     Bench {
@@ -143,6 +149,7 @@ fn bench_with_alarms(
         network,
         alarms: fake_alarms,
         reports,
+        resources,
         triage,
         triage_bus,
         resolve,
@@ -1408,4 +1415,88 @@ async fn a_resolved_finding_about_an_instance_is_verified_by_its_own_state_only(
         b.network.calls().is_empty(),
         "no instance check for a finding"
     );
+}
+
+const TG_ARN: &str =
+    "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/web-tg/6d0ecf831eec9f09";
+
+/// The target-group story up to its recovery, with the targets' health then.
+async fn target_group_recovered(b: &Bench, targets: &[(&str, &str, Option<&str>)]) -> Value {
+    use crate::inspect::{TargetGroupFacts, TargetHealth};
+    // On the bench's clock: down at 03:02:10, OK at 03:21:10.
+    let mut down = fixture("cloudwatch-alarm-alb-unhealthy-hosts");
+    down["time"] = json!("2024-05-14T03:02:10Z");
+    down["detail"]["state"]["timestamp"] = json!("2024-05-14T03:02:10.000+0000");
+    let mut ok = down.clone();
+    ok["detail"]["previousState"] = down["detail"]["state"].clone();
+    ok["detail"]["state"]["value"] = json!("OK");
+    ok["detail"]["state"]["timestamp"] = json!("2024-05-14T03:21:10.000+0000");
+    ok["time"] = json!("2024-05-14T03:21:10Z");
+    ok["id"] = json!("9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a");
+    let event = b.recovered_from(down, ok).await;
+    b.alarms.set("web-tg-UnHealthyHostCount", "OK");
+    b.resources.put_target_group(TargetGroupFacts {
+        arn: TG_ARN.into(),
+        name: "web-tg".into(),
+        protocol: None,
+        port: None,
+        target_type: None,
+        health_check: None,
+        load_balancers: Vec::new(),
+        targets: targets
+            .iter()
+            .map(|(id, state, reason)| TargetHealth {
+                id: id.to_string(),
+                port: Some(80),
+                zone: None,
+                state: state.to_string(),
+                reason: reason.map(str::to_string),
+                description: None,
+            })
+            .collect(),
+    });
+    event
+}
+
+#[tokio::test]
+async fn a_target_group_is_resolved_once_its_targets_are_healthy() {
+    let b = bench(Backend::OpsCenter);
+    let event = target_group_recovered(
+        &b,
+        &[("i-0aaa", "healthy", None), ("i-0bbb", "draining", None)],
+    )
+    .await;
+    let answer = b.ok(&event).await;
+    assert_eq!(answer.action, ResolveAction::Resolved, "{answer:?}");
+    assert_eq!(
+        checks_of(&b, LifecycleKind::IncidentResolved),
+        [
+            "DescribeAlarms: alarm web-tg-UnHealthyHostCount is OK".to_string(),
+            "DescribeTargetHealth: target group web-tg: 1 of 2 targets healthy, none failing"
+                .to_string(),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_target_group_with_a_failing_target_waits_for_a_responder() {
+    let b = bench(Backend::IncidentManager);
+    let event = target_group_recovered(
+        &b,
+        &[
+            ("i-0aaa", "healthy", None),
+            ("i-0bbb", "unhealthy", Some("Target.Timeout")),
+        ],
+    )
+    .await;
+    let answer = b.ok(&event).await;
+    assert_eq!(
+        answer.action,
+        ResolveAction::AwaitingResponder,
+        "{answer:?}"
+    );
+    assert!(checks_of(&b, LifecycleKind::IncidentUpdated).contains(
+        &"DescribeTargetHealth: target group web-tg: 1 of 2 targets healthy; i-0bbb:80 unhealthy (Target.Timeout)"
+            .to_string()
+    ));
 }

@@ -1,6 +1,7 @@
 //! Verification before anything is resolved: one [`Check`] per thing that must hold, each a
 //! sentence. A VPN must show every tunnel UP (`DescribeVpnConnections`); an EC2 instance must be
-//! running with its system and instance status checks `ok` (`DescribeInstanceStatus`); an alarm must be `OK`
+//! running with its system and instance status checks `ok` (`DescribeInstanceStatus`); a target
+//! group must have a healthy target and none failing (`DescribeTargetHealth`); an alarm must be `OK`
 //! (`DescribeAlarms`; a VPN alarm gets both); a Security Hub or GuardDuty finding and an AWS Health
 //! event recover by their own workflow/record state, which the recovering event reports. A check
 //! that IAM denies, or whose resource is gone, fails with the reason; a throttled or unavailable
@@ -12,7 +13,8 @@ use tracing::warn;
 use super::Resolve;
 use crate::diagnosis::{named_instance, named_vpn, tunnel_ip, TunnelStatus, VpnConnection};
 use crate::domain::{clock_time, one_line, trim_chars, IncidentSummary, Signal, SignalKind};
-use crate::ports::{PortError, PortErrorKind};
+use crate::inspect::{subject_of, target_group_name, targets_ok, Subject};
+use crate::ports::{PortError, PortErrorKind, TargetGroups};
 use crate::shell::StageError;
 
 /// An alarm's state reason quoted in a check.
@@ -78,6 +80,23 @@ impl Resolve {
                     signal.account, signal.region
                 ))),
                 None => checks.push(self.check_instance(&id).await?),
+            }
+        } else if let Some(Subject::TargetGroup { arn }) = subject_of(signal) {
+            let signal_home = (signal.account.as_str(), signal.region.as_str());
+            match (
+                &self.target_groups,
+                home.filter(|home| *home != signal_home),
+            ) {
+                (None, _) => {}
+                // ELB answers for this function's account and region only.
+                (Some(_), Some((account, region))) => checks.push(Check::fail(format!(
+                    "DescribeTargetHealth: {arn} is in account {} in {}; this responder reads \
+                     {account} in {region}, so a person verifies it",
+                    signal.account, signal.region
+                ))),
+                (Some(groups), None) => {
+                    checks.push(check_target_group(groups.as_ref(), &arn).await?)
+                }
             }
         }
         let finding = signal.finding_id.as_deref().unwrap_or(&signal.resource);
@@ -293,6 +312,53 @@ pub(super) fn tunnels_check(connection: &VpnConnection, now: DateTime<Utc>) -> C
 }
 
 /// Only a missing resource or a denied call fails a check; anything else fails the invocation.
+/// `DescribeTargetHealth`: a target healthy and none failing its health checks (or stopped).
+async fn check_target_group(groups: &dyn TargetGroups, arn: &str) -> Result<Check, StageError> {
+    const CALL: &str = "DescribeTargetHealth";
+    let name = target_group_name(arn).unwrap_or(arn);
+    let targets = match groups.target_health(arn).await {
+        Ok(targets) => targets,
+        Err(e) if e.kind == PortErrorKind::NotFound => {
+            return Ok(Check::fail(format!(
+                "{CALL}: target group {name} no longer exists"
+            )))
+        }
+        Err(e) if tolerated(&e) => {
+            warn!(error = %e, target_group = arn, "could not read the targets' health");
+            return Ok(Check::fail(format!(
+                "{CALL}: could not verify target group {name}: {} ({})",
+                e.kind,
+                one_line(&e.message)
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let healthy = targets.iter().filter(|t| t.is_healthy()).count();
+    let count = format!("{healthy} of {} targets healthy", targets.len());
+    if targets.is_empty() {
+        return Ok(Check::fail(format!(
+            "{CALL}: target group {name} has no registered targets"
+        )));
+    }
+    if targets_ok(&targets) {
+        return Ok(Check::pass(format!(
+            "{CALL}: target group {name}: {count}, none failing"
+        )));
+    }
+    let failing: Vec<_> = targets.iter().filter(|t| t.blocks()).collect();
+    let mut sentence = format!("{CALL}: target group {name}: {count}");
+    if let Some(first) = failing.first() {
+        sentence.push_str(&format!(
+            "; {}",
+            trim_chars(&first.line(), STATUS_MESSAGE_MAX)
+        ));
+        if failing.len() > 1 {
+            sentence.push_str(&format!(" and {} more", failing.len() - 1));
+        }
+    }
+    Ok(Check::fail(sentence))
+}
+
 fn tolerated(e: &PortError) -> bool {
     matches!(
         e.kind,

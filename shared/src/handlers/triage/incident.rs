@@ -114,5 +114,6 @@ pub(crate) fn lifecycle_detail(
         hold: None,
         silence: None,
         changes: None,
+        inspection: None,
     }
 }

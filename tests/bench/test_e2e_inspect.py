@@ -1,0 +1,221 @@
+"""End-to-end: alarms on a Lambda function, a load balancer's target group and an RDS instance,
+through the built functions, on both backends.
+
+moto 5.2.5 serves what inspect reads: Lambda's GetFunction (configuration, tags, reserved
+concurrency), CloudWatch Logs Insights (StartQuery/GetQueryResults: it completes a query at
+once and ignores its `filter` command — the first test shows it — so the bench writes error
+lines only), ELBv2's DescribeTargetGroups/DescribeTargetHealth (a running instance's target
+`healthy`, a stopped one's `unused` with `Target.InvalidState`) and RDS's
+DescribeDBInstances/DescribeEvents (the `DB instance created` event it records). The alarms live
+in the emulator's CloudWatch. Each alarm opens an incident under its default rule
+(`lambda-function`, `target-group-health`, `rds-instance`); enrich diagnoses the alarm, inspect
+writes the resource's facts onto the incident, notify posts them in the thread, and when the
+alarm is OK resolve verifies it (and, for a target group, that its targets are healthy).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from bench import Bench, Incidents, answered, the_event
+from runtime_api import Function
+
+ERROR = "[ERROR] KeyError: 'customer_id'"
+
+
+def named(base: str, backend: str) -> str:
+    """moto keeps its resources from test to test: one name per test and backend."""
+    return f"{base}-{''.join(w[0] for w in backend.split('-'))}"
+
+
+def lambda_alarm(bench: Bench, function: str, state: str) -> dict[str, Any]:
+    return bench.metric_alarm(
+        f"{function}-Errors", "AWS/Lambda", "Errors", {"FunctionName": function}, state,
+        "cloudwatch-alarm-lambda-errors",
+    )
+
+
+def diagnosed(bench: Bench, triage: Function, enrich: Function, alarm: dict[str, Any],
+              rule: str) -> dict[str, Any]:
+    """The alarm opens an incident under `rule` and enrich diagnoses it: `Incident Enriched`."""
+    opened = answered(triage.invoke(alarm), "opened")
+    assert opened["rule"] == rule, opened
+    answered(enrich.invoke(the_event(bench, "Incident Opened")), "enriched")
+    return the_event(bench, "Incident Enriched")
+
+
+def test_moto_ignores_a_logs_insights_filter_so_the_bench_writes_error_lines_only(
+    bench: Bench,
+) -> None:
+    group = "/aws/lambda/bench-filter-gap"
+    now = datetime.now(timezone.utc)
+    bench.log(group, [(now - timedelta(minutes=1), "START RequestId: 1 Version: $LATEST")])
+    logs = bench.client("logs")
+    query = logs.start_query(
+        logGroupName=group, startTime=int(now.timestamp()) - 600, endTime=int(now.timestamp()),
+        queryString="fields @timestamp, @message | filter @message like /ERROR/ | limit 5",
+    )["queryId"]
+    results = logs.get_query_results(queryId=query)
+    assert results["status"] == "Complete"
+    messages = [f["value"] for row in results["results"] for f in row if f["field"] == "@message"]
+    assert messages == ["START RequestId: 1 Version: $LATEST"], messages
+
+
+def test_a_lambda_alarm_shows_the_function_and_its_latest_errors_and_resolves_by_the_alarm(
+    bench: Bench, backend: str, incidents: Incidents, triage: Function, enrich: Function,
+    inspect: Function, notify: Function, resolve: Function,
+) -> None:
+    FUNCTION = named("bench-orders-api", backend)
+    arn = bench.create_function(FUNCTION)
+    now = datetime.now(timezone.utc)
+    bench.log(f"/aws/lambda/{FUNCTION}", [
+        (now - timedelta(minutes=2), f"{ERROR}\nTraceback (most recent call last):"),
+        (now - timedelta(minutes=1), ERROR),
+    ])
+    enriched = diagnosed(bench, triage, enrich, lambda_alarm(bench, FUNCTION, "ALARM"), "lambda-function")
+
+    answer = answered(inspect.invoke(enriched), "inspected")
+    assert answer["summary"].startswith(
+        f"Lambda function {FUNCTION} ($LATEST, python3.12, 512 MB, 30 s timeout), last modified "
+    ), answer
+    assert "reserved concurrency 10; 2 error lines in its logs from 15 min before the signal, " \
+        f"the latest: " in answer["summary"], answer
+    assert answer["summary"].endswith(ERROR), answer
+    assert answer["notes"] == [], answer
+
+    record = incidents.one()
+    entries = [e for e in incidents.entries(record) if e["kind"] == "diagnosis"]
+    assert entries[-1]["text"].startswith(f"Lambda function {FUNCTION} "), entries
+    assert f"Latest errors in /aws/lambda/{FUNCTION}:" in entries[-1]["text"], entries
+    assert arn in incidents.related_arns(record)
+    facts = the_event(bench, "Resource Inspected")["detail"]["inspection"]["function"]
+    assert facts["reserved_concurrency"] == 10 and len(facts["errors"]) == 2, facts
+
+    # The thread: the function linked to its console page, the latest errors in a code block.
+    assert notify.invoke(the_event(bench, "Resource Inspected")).ok
+    post = bench.slack_messages()[-1]
+    assert post.content["title"].startswith(":mag_right:"), post.content
+    description = post.content["description"]
+    assert f"#/functions/{FUNCTION}|Lambda function {FUNCTION} ($LATEST" in description, description
+    assert "```" in description and ERROR in description, description
+
+    # A re-delivery replays the answer: nothing read, written or published again.
+    published = len(bench.bus_events())
+    again = answered(inspect.invoke(enriched), "inspected")
+    assert again["summary"] == answer["summary"]
+    assert len(bench.bus_events()) == published
+
+    answered(triage.invoke(lambda_alarm(bench, FUNCTION, "OK")), "recovered")
+    answered(resolve.invoke(the_event(bench, "Signal Recovered")), "resolved")
+    checks = the_event(bench, "Incident Resolved")["detail"]["resolution"]["checks"]
+    assert checks == [f"DescribeAlarms: alarm {FUNCTION}-Errors is OK"], checks
+
+
+def test_a_throttled_read_fails_the_invocation_and_the_retry_inspects(
+    bench: Bench, backend: str, triage: Function, enrich: Function, inspect: Function,
+    monkeypatch: Any,
+) -> None:
+    from moto.awslambda.exceptions import LambdaClientError
+    from moto.awslambda.models import LambdaBackend
+
+    FUNCTION = named("bench-throttled", backend)
+    bench.create_function(FUNCTION, reserved=None)
+    enriched = diagnosed(bench, triage, enrich, lambda_alarm(bench, FUNCTION, "ALARM"), "lambda-function")
+    real = LambdaBackend.get_function
+
+    def throttled(self: LambdaBackend, *args: Any, **kwargs: Any) -> Any:
+        raise LambdaClientError("TooManyRequestsException", "Rate exceeded (bench)")
+
+    monkeypatch.setattr(LambdaBackend, "get_function", throttled)
+    assert not inspect.invoke(enriched).ok, "a throttled GetFunction must fail the invocation"
+    assert not bench.bus_events(detail_type="Resource Inspected")
+    monkeypatch.setattr(LambdaBackend, "get_function", real)
+    answer = answered(inspect.invoke(enriched), "inspected")
+    # No log group yet: said, not failed.
+    assert answer["notes"] == [
+        f"Logs Insights: not gathered for /aws/lambda/{FUNCTION}: it no longer exists"
+    ], answer
+    assert "no reserved concurrency" in answer["summary"], answer
+
+
+def target_alarm(bench: Bench, balancer: str, group: str, state: str) -> dict[str, Any]:
+    return bench.metric_alarm(
+        f"{group.split('/')[-2]}-UnHealthyHostCount", "AWS/ApplicationELB", "UnHealthyHostCount",
+        {"TargetGroup": group.split(":")[-1], "LoadBalancer": balancer.split(":loadbalancer/")[-1]},
+        state, "cloudwatch-alarm-alb-unhealthy-hosts",
+    )
+
+
+def test_a_target_group_alarm_names_the_failing_target_and_resolves_once_it_is_healthy(
+    bench: Bench, backend: str, incidents: Incidents, triage: Function, enrich: Function,
+    inspect: Function, notify: Function, resolve: Function,
+) -> None:
+    web = [bench.launch_instance("bench-web-a"), bench.launch_instance("bench-web-b")]
+    name = named("bench-web-tg", backend)
+    balancer, group = bench.create_target_group(name, web)
+    bench.ec2.stop_instances(InstanceIds=[web[1]])
+    enriched = diagnosed(
+        bench, triage, enrich, target_alarm(bench, balancer, group, "ALARM"),
+        "target-group-health",
+    )
+    answer = answered(inspect.invoke(enriched), "inspected")
+    assert answer["summary"] == (
+        f"Target group {name} (HTTP:80, instance targets, health check HTTP /health): "
+        f"1 of 2 targets healthy; {web[1]}:80 unused (Target.InvalidState: Target is in the "
+        "stopped state)"
+    ), answer
+    assert group in incidents.related_arns(incidents.one())
+    assert notify.invoke(the_event(bench, "Resource Inspected")).ok
+    description = bench.slack_messages()[-1].content["description"]
+    assert f"• *{web[1]}:80 unused (Target.InvalidState" in description, description
+
+    # The alarm clears while the target is still stopped: a responder decides.
+    answered(triage.invoke(target_alarm(bench, balancer, group, "OK")), "recovered")
+    answered(resolve.invoke(the_event(bench, "Signal Recovered")), "awaiting_responder")
+    checks = the_event(bench, "Incident Updated")["detail"]["resolution"]["checks"]
+    assert (
+        f"DescribeTargetHealth: target group {name}: 1 of 2 targets healthy; {web[1]}:80 "
+        "unused (Target.InvalidState: Target is in the stopped state)"
+    ) in checks, checks
+
+    # Started again, every target healthy: the next recovery resolves.
+    bench.ec2.start_instances(InstanceIds=[web[1]])
+    answered(triage.invoke(target_alarm(bench, balancer, group, "ALARM")), "joined")
+    answered(triage.invoke(target_alarm(bench, balancer, group, "OK")), "recovered")
+    recovered = bench.bus_events(detail_type="Signal Recovered")[-1]
+    answered(resolve.invoke(recovered), "resolved")
+    checks = the_event(bench, "Incident Resolved")["detail"]["resolution"]["checks"]
+    assert checks[-1] == (
+        f"DescribeTargetHealth: target group {name}: 2 of 2 targets healthy, none failing"
+    ), checks
+
+
+def test_an_rds_alarm_shows_the_instance_and_its_events(
+    bench: Bench, backend: str, incidents: Incidents, triage: Function, enrich: Function,
+    inspect: Function, notify: Function, resolve: Function,
+) -> None:
+    db = named("bench-orders-db", backend)
+    arn = bench.create_database(db)
+
+    def alarm(state: str) -> dict[str, Any]:
+        return bench.metric_alarm(
+            f"{db}-FreeStorageSpace", "AWS/RDS", "FreeStorageSpace",
+            {"DBInstanceIdentifier": db}, state, "cloudwatch-alarm-rds-free-storage",
+        )
+
+    enriched = diagnosed(bench, triage, enrich, alarm("ALARM"), "rds-instance")
+    answer = answered(inspect.invoke(enriched), "inspected")
+    assert answer["summary"].startswith(
+        f"RDS instance {db} (db.t3.micro, postgres "
+    ), answer
+    assert ", 20 GiB gp3; the latest event: " in answer["summary"], answer
+    events = the_event(bench, "Resource Inspected")["detail"]["inspection"]["database"]["events"]
+    assert "DB instance created" in [e["message"] for e in events], events
+    assert arn in incidents.related_arns(incidents.one())
+    assert notify.invoke(the_event(bench, "Resource Inspected")).ok
+    description = bench.slack_messages()[-1].content["description"]
+    assert f"#database:id={db};is-cluster=false|RDS instance {db}" in description
+
+    answered(triage.invoke(alarm("OK")), "recovered")
+    answered(resolve.invoke(the_event(bench, "Signal Recovered")), "resolved")
