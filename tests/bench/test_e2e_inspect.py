@@ -15,11 +15,13 @@ alarm is OK resolve verifies it (and, for a target group, that its targets are h
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from bench import Bench, Incidents, answered, the_event
-from runtime_api import Function
+from bench import INCIDENT_MANAGER, Bench, Incidents, answered, the_event
+from runtime_api import Function, FunctionError, Result
 
 ERROR = "[ERROR] KeyError: 'customer_id'"
 
@@ -222,3 +224,86 @@ def test_an_rds_alarm_shows_the_instance_and_its_events(
 
     answered(triage.invoke(alarm("OK")), "recovered")
     answered(resolve.invoke(the_event(bench, "Signal Recovered")), "resolved")
+
+
+# The incident write each backend's first timeline entry takes.
+TIMELINE_WRITE = {INCIDENT_MANAGER: "CreateTimelineEvent", "opscenter": "UpdateOpsItem"}
+
+
+def inspect_entries(incidents: Incidents, function: str) -> list[str]:
+    return [
+        e["text"] for e in incidents.entries(incidents.one())
+        if e["kind"] == "diagnosis" and e["text"].startswith(f"Lambda function {function} ")
+    ]
+
+
+def test_two_invocations_on_one_incident_inspect_it_once(
+    bench: Bench, backend: str, incidents: Incidents, function: Any, triage: Function,
+    enrich: Function,
+) -> None:
+    """EventBridge delivers `Incident Enriched` twice at once (two environments): one inspects,
+    the other finds the work in progress and fails (`EventInProgress`, for Lambda to retry);
+    the retry replays the answer. One entry, one `Resource Inspected`."""
+    name = named("bench-twice", backend)
+    bench.create_function(name)
+    bench.log(f"/aws/lambda/{name}", [(datetime.now(timezone.utc), ERROR)])
+    enriched = diagnosed(bench, triage, enrich, lambda_alarm(bench, name, "ALARM"),
+                         "lambda-function")
+    first, second = (function("inspect", env=bench.stage_env(backend)) for _ in range(2))
+    bench.emu.slow(TIMELINE_WRITE[backend], 1.5)
+    results: dict[str, Result] = {}
+
+    def deliver(which: str, to: Function) -> None:
+        results[which] = to.invoke(enriched, timeout=30)
+
+    threads = [threading.Thread(target=deliver, args=pair) for pair in
+               (("first", first), ("second", second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    bench.emu.slow(TIMELINE_WRITE[backend], 0)
+    outcomes = sorted(r.body.get("action") or r.body.get("errorType") for r in results.values())
+    assert outcomes == ["EventInProgress", "inspected"], results
+    [failed] = [r for r in results.values() if not r.ok]
+    retried = second if results["second"] is failed else first
+    again = answered(retried.invoke(enriched), "inspected")
+    [done] = [r for r in results.values() if r.ok]
+    assert again["summary"] == done.body["summary"]
+    assert len(inspect_entries(incidents, name)) == 1
+    assert len(bench.bus_events(detail_type="Resource Inspected")) == 1
+
+
+def test_a_retry_after_a_timed_out_inspection_writes_it_once(
+    bench: Bench, backend: str, incidents: Incidents, function: Any, triage: Function,
+    enrich: Function,
+) -> None:
+    """The backend answers inspect's first write slowly (Incident Manager: the timeline entry;
+    OpsCenter: the OpsItem update) and Lambda ends the invocation at its timeout; the backend
+    still makes the write. Lambda's retry (another environment, once the run-once lease has run
+    out) writes with the same client tokens: one entry, and the `Resource Inspected` the first
+    never published. Slow: it waits out the 30 s lease."""
+    name = named("bench-timeout", backend)
+    bench.create_function(name)
+    # The errors came before the alarm: both attempts read the same lines (a retry that reads
+    # something new adds an entry of its own, with its own words and token).
+    bench.log(f"/aws/lambda/{name}", [(datetime.now(timezone.utc) - timedelta(minutes=1), ERROR)])
+    enriched = diagnosed(bench, triage, enrich, lambda_alarm(bench, name, "ALARM"),
+                         "lambda-function")
+    first, retry = (function("inspect", env=bench.stage_env(backend)) for _ in range(2))
+    bench.emu.slow(TIMELINE_WRITE[backend], 4.0)
+    started = time.monotonic()
+    try:
+        first.invoke(enriched, timeout=1)
+        raise AssertionError("the first invocation should have timed out")
+    except FunctionError:
+        pass
+    time.sleep(5.0)  # the slow write completes in the backend, unconfirmed
+    bench.emu.slow(TIMELINE_WRITE[backend], 0)
+    assert not bench.bus_events(detail_type="Resource Inspected")
+    # A run-once lease is at least 30 s (shell::once::MIN_LEASE): wait it out.
+    time.sleep(max(0.0, started + 32.0 - time.monotonic()))
+    answered(retry.invoke(enriched, timeout=30), "inspected")
+    entries = inspect_entries(incidents, name)
+    assert len(entries) == 1, "\n----\n".join(entries)
+    assert len(bench.bus_events(detail_type="Resource Inspected")) == 1

@@ -62,6 +62,11 @@ fn timestamp(text: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
+/// `time` in whole seconds, rounded up.
+fn ceil_seconds(time: DateTime<Utc>) -> i64 {
+    time.timestamp() + i64::from(time.timestamp_subsec_nanos() > 0)
+}
+
 #[async_trait]
 impl LogQueries for LogsInsights {
     async fn error_lines(
@@ -77,7 +82,8 @@ impl LogQueries for LogsInsights {
             .start_query()
             .log_group_name(log_group)
             .start_time(since.timestamp())
-            .end_time(until.timestamp().max(since.timestamp() + 1))
+            // Whole seconds: the end rounds up, so the lines of the last second are in.
+            .end_time(ceil_seconds(until).max(since.timestamp() + 1))
             .query_string(ERROR_QUERY.replace("{max}", &limit.to_string()))
             .limit(limit)
             .send()
@@ -191,7 +197,7 @@ mod tests {
                 .error_lines(
                     "/aws/lambda/f",
                     at(2026, 12, 6, 4, 0, 0),
-                    at(2026, 12, 6, 4, 30, 0),
+                    at(2026, 12, 6, 4, 30, 0) + chrono::Duration::milliseconds(250),
                     10,
                 )
                 .await,
@@ -210,6 +216,8 @@ mod tests {
             sent.start_time(),
             Some(at(2026, 12, 6, 4, 0, 0).timestamp())
         );
+        // The last second's lines are in: the end rounds up.
+        assert_eq!(sent.end_time(), Some(at(2026, 12, 6, 4, 30, 1).timestamp()));
         assert!(sent.query_string().is_some_and(|q| q.ends_with("limit 10")));
     }
 
