@@ -6,8 +6,6 @@
 //! ports return them, the `inspect` stage gathers them, and `Resource Inspected` carries them as
 //! its `inspection`.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -183,8 +181,6 @@ pub struct FunctionFacts {
     pub reserved_concurrency: Option<i32>,
     /// Where the function logs (its logging configuration, else `/aws/lambda/<name>`).
     pub log_group: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
     /// The latest error lines of its logs, newest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<LogLine>,
@@ -242,15 +238,26 @@ impl TargetHealth {
         self.state == "healthy"
     }
 
+    /// Health checks are off for the group (a Lambda target's default): the load balancer
+    /// sends it traffic as if healthy.
+    fn unchecked(&self) -> bool {
+        self.state == "unavailable" && self.reason.as_deref() == Some("Target.HealthCheckDisabled")
+    }
+
+    /// Taking traffic: healthy, or unchecked.
+    pub fn is_serving(&self) -> bool {
+        self.is_healthy() || self.unchecked()
+    }
+
     /// A target that keeps a recovery from being verified: failing or not yet passing its
     /// health checks, or stopped/terminated under the target group (`unused` with
-    /// `Target.InvalidState`). Draining targets and ones unused for other reasons (an
-    /// availability zone the load balancer does not use) do not.
+    /// `Target.InvalidState`). Draining targets, unchecked ones and ones unused for other
+    /// reasons (an availability zone the load balancer does not use) do not.
     pub fn blocks(&self) -> bool {
         match self.state.as_str() {
             "healthy" | "draining" => false,
             "unused" => self.reason.as_deref() == Some("Target.InvalidState"),
-            _ => true,
+            _ => !self.unchecked(),
         }
     }
 
@@ -273,10 +280,14 @@ impl TargetHealth {
     }
 }
 
-/// Whether a target group's targets show a recovery: at least one healthy, none blocking.
+/// Whether a target group's targets show a recovery: at least one serving, none blocking.
 pub fn targets_ok(targets: &[TargetHealth]) -> bool {
-    targets.iter().any(TargetHealth::is_healthy) && !targets.iter().any(TargetHealth::blocks)
+    targets.iter().any(TargetHealth::is_serving) && !targets.iter().any(TargetHealth::blocks)
 }
+
+/// The target-group metrics whose recovery the targets' health must confirm (a 5XX alarm
+/// recovers by its own metric: a target failing for another reason is not what it was about).
+pub const TARGET_HEALTH_METRICS: &[&str] = &["UnHealthyHostCount", "HealthyHostCount"];
 
 /// An RDS DB instance (`DescribeDBInstances`) and its recent events (`DescribeEvents`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -363,6 +374,20 @@ impl TargetGroupFacts {
     /// `Target group web-tg (HTTP:80, instance targets, health check HTTP /health): 1 of 3
     /// targets healthy`.
     pub fn line(&self) -> String {
+        let text = self.described();
+        if self.targets.is_empty() {
+            return quote(&format!("{text}: no targets registered"));
+        }
+        quote(&format!(
+            "{text}: {} of {} targets healthy",
+            self.healthy(),
+            self.targets.len()
+        ))
+    }
+
+    /// `Target group web-tg (HTTP:80, instance targets, health check HTTP /health)`, without
+    /// its targets (when their health could not be read).
+    pub fn described(&self) -> String {
         let mut kind = Vec::new();
         match (&self.protocol, self.port) {
             (Some(p), Some(port)) => kind.push(format!("{p}:{port}")),
@@ -378,15 +403,6 @@ impl TargetGroupFacts {
         let mut text = format!("Target group {}", self.name);
         if !kind.is_empty() {
             text.push_str(&format!(" ({})", kind.join(", ")));
-        }
-        if self.targets.is_empty() {
-            text.push_str(": no targets registered");
-        } else {
-            text.push_str(&format!(
-                ": {} of {} targets healthy",
-                self.healthy(),
-                self.targets.len()
-            ));
         }
         quote(&text)
     }
@@ -556,5 +572,11 @@ mod tests {
             t("healthy", None),
             t("unused", Some("Target.InvalidState"))
         ]));
+        // A Lambda target group's health checks are off by default.
+        assert!(targets_ok(&[t(
+            "unavailable",
+            Some("Target.HealthCheckDisabled")
+        )]));
+        assert!(!targets_ok(&[t("unavailable", Some("Elb.InternalError"))]));
     }
 }

@@ -259,11 +259,15 @@ def _scheduler_operation(method: str, path: str) -> str:
 
 
 def _lambda_operation(method: str, path: str) -> str:
-    """Lambda (REST-JSON): `GET /2015-03-31/functions/<name>` is GetFunction."""
+    """Lambda (REST-JSON): `GET /<version>/functions/<name>` is GetFunction, `…/configuration`
+    GetFunctionConfiguration, `…/concurrency` GetFunctionConcurrency."""
     parts = path.strip("/").split("/")
-    if method == "GET" and len(parts) == 3 and parts[1] == "functions":
+    if method != "GET" or len(parts) not in (3, 4) or parts[1] != "functions":
+        return f"{method} {path}"
+    if len(parts) == 3:
         return "GetFunction"
-    return f"{method} {path}"
+    by_tail = {"configuration": "GetFunctionConfiguration", "concurrency": "GetFunctionConcurrency"}
+    return by_tail.get(parts[3], f"{method} {path}")
 
 
 def _s3_actions(

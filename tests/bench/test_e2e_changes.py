@@ -9,11 +9,14 @@ lists the write calls CloudTrail recorded on the connection in the three hours b
 notify posts them in the thread with their console links, with the open AWS Health issues of
 the VPN service in the region. A lookup IAM denies is "not gathered", and the rest still
 arrives; a re-delivered event changes nothing; an account without the support plan the Health
-API needs is told so on its first incident only.
+API needs is told so on its first incident only. Two invocations on one incident at once, and
+a retry after a timed-out write, write and publish it once.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -23,8 +26,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.cloudtrail.responses import CloudTrailResponse
 
-from bench import VPN_ALARM, Bench, Incidents, answered, at, the_event
-from runtime_api import Function
+from bench import INCIDENT_MANAGER, VPN_ALARM, Bench, Incidents, answered, at, the_event
+from runtime_api import Function, FunctionError, Result
 
 
 def test_moto_has_no_cloudtrail_lookup_so_the_emulator_serves_it(bench: Bench) -> None:
@@ -199,3 +202,77 @@ def test_without_a_support_plan_aws_health_is_said_once_per_account(
     second = answered(changes.invoke(enriched), "gathered")
     assert not [n for n in second["notes"] if n.startswith("AWS Health")], second
     assert bench.emu.calls("DescribeEvents") == asked
+
+
+# The incident write a `changes` entry takes on each backend.
+TIMELINE_WRITE = {INCIDENT_MANAGER: "CreateTimelineEvent", "opscenter": "UpdateOpsItem"}
+
+
+def changes_entries(incidents: Incidents) -> list[dict[str, Any]]:
+    return [e for e in incidents.entries(incidents.one()) if e["kind"] == "changes"]
+
+
+def test_two_invocations_on_one_incident_look_it_up_once(
+    bench: Bench, backend: str, incidents: Incidents, function: Any, triage: Function,
+    enrich: Function, vpn: str,
+) -> None:
+    """EventBridge delivers `Incident Enriched` twice at once: one `changes` looks up and
+    writes, the other finds the work in progress and fails (`EventInProgress`, for Lambda to
+    retry); the retry replays. One entry, one `Changes Gathered`, one look-up."""
+    bench.emu.record_trail_event(vpn, "ModifyVpnTunnelOptions",
+                                 datetime.now(timezone.utc) - timedelta(minutes=30), by="alice")
+    enriched = enriched_vpn_incident(bench, triage, enrich, vpn)
+    first, second = (function("changes", env=bench.changes_env(backend)) for _ in range(2))
+    bench.emu.slow("LookupEvents", 1.5)
+    results: dict[str, Result] = {}
+
+    def deliver(which: str, to: Function) -> None:
+        results[which] = to.invoke(enriched, timeout=30)
+
+    threads = [threading.Thread(target=deliver, args=pair)
+               for pair in (("first", first), ("second", second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    bench.emu.slow("LookupEvents", 0)
+    outcomes = sorted(r.body.get("action") or r.body.get("errorType") for r in results.values())
+    assert outcomes == ["EventInProgress", "gathered"], results
+    lookups = bench.emu.calls("LookupEvents")
+    retried = second if not results["second"].ok else first
+    again = answered(retried.invoke(enriched), "gathered")
+    assert again["count"] == 1, again
+    assert bench.emu.calls("LookupEvents") == lookups
+    assert len(changes_entries(incidents)) == 1
+    assert len(bench.bus_events(detail_type="Changes Gathered")) == 1
+
+
+def test_a_retry_after_a_timed_out_write_writes_the_changes_once(
+    bench: Bench, backend: str, incidents: Incidents, function: Any, triage: Function,
+    enrich: Function, vpn: str,
+) -> None:
+    """The backend answers the entry's write slowly and Lambda ends the invocation at its
+    timeout; the backend still writes it. Lambda's retry (another environment, once the
+    run-once lease has run out) looks at the same window (it ends when the incident was
+    diagnosed) and writes with the same client token: one entry, and the `Changes Gathered` the
+    first never published. Slow: it waits out the 30 s lease."""
+    bench.emu.record_trail_event(vpn, "ModifyVpnTunnelOptions",
+                                 datetime.now(timezone.utc) - timedelta(minutes=30), by="alice")
+    enriched = enriched_vpn_incident(bench, triage, enrich, vpn)
+    first, retry = (function("changes", env=bench.changes_env(backend)) for _ in range(2))
+    writes = bench.emu.calls(TIMELINE_WRITE[backend])
+    bench.emu.slow(TIMELINE_WRITE[backend], 5.0)
+    started = time.monotonic()
+    with pytest.raises(FunctionError):
+        first.invoke(enriched, timeout=3)
+    time.sleep(6.0)  # the slow write completes in the backend, unconfirmed
+    bench.emu.slow(TIMELINE_WRITE[backend], 0)
+    assert bench.emu.calls(TIMELINE_WRITE[backend]) > writes, "the write never reached it"
+    assert not bench.bus_events(detail_type="Changes Gathered")
+    assert len(changes_entries(incidents)) == 1
+    # A run-once lease is at least 30 s (shell::once::MIN_LEASE): wait it out.
+    time.sleep(max(0.0, started + 32.0 - time.monotonic()))
+    answer = answered(retry.invoke(enriched, timeout=30), "gathered")
+    assert answer["count"] == 1, answer
+    assert len(changes_entries(incidents)) == 1, changes_entries(incidents)
+    assert len(bench.bus_events(detail_type="Changes Gathered")) == 1

@@ -1,8 +1,8 @@
 """End-to-end: alarms on a Lambda function, a load balancer's target group and an RDS instance,
 through the built functions, on both backends.
 
-moto 5.2.5 serves what inspect reads: Lambda's GetFunction (configuration, tags, reserved
-concurrency), CloudWatch Logs Insights (StartQuery/GetQueryResults: it completes a query at
+moto 5.2.5 serves what inspect reads: Lambda's GetFunctionConfiguration and
+GetFunctionConcurrency, CloudWatch Logs Insights (StartQuery/GetQueryResults: it completes a query at
 once and ignores its `filter` command — the first test shows it — so the bench writes error
 lines only), ELBv2's DescribeTargetGroups/DescribeTargetHealth (a running instance's target
 `healthy`, a stopped one's `unused` with `Target.InvalidState`) and RDS's
@@ -133,7 +133,7 @@ def test_a_throttled_read_fails_the_invocation_and_the_retry_inspects(
         raise LambdaClientError("TooManyRequestsException", "Rate exceeded (bench)")
 
     monkeypatch.setattr(LambdaBackend, "get_function", throttled)
-    assert not inspect.invoke(enriched).ok, "a throttled GetFunction must fail the invocation"
+    assert not inspect.invoke(enriched).ok, "a throttled read must fail the invocation"
     assert not bench.bus_events(detail_type="Resource Inspected")
     monkeypatch.setattr(LambdaBackend, "get_function", real)
     answer = answered(inspect.invoke(enriched), "inspected")
@@ -291,15 +291,17 @@ def test_a_retry_after_a_timed_out_inspection_writes_it_once(
     enriched = diagnosed(bench, triage, enrich, lambda_alarm(bench, name, "ALARM"),
                          "lambda-function")
     first, retry = (function("inspect", env=bench.stage_env(backend)) for _ in range(2))
-    bench.emu.slow(TIMELINE_WRITE[backend], 4.0)
+    writes = bench.emu.calls(TIMELINE_WRITE[backend])
+    bench.emu.slow(TIMELINE_WRITE[backend], 5.0)
     started = time.monotonic()
     try:
-        first.invoke(enriched, timeout=1)
+        first.invoke(enriched, timeout=3)
         raise AssertionError("the first invocation should have timed out")
     except FunctionError:
         pass
-    time.sleep(5.0)  # the slow write completes in the backend, unconfirmed
+    time.sleep(6.0)  # the slow write completes in the backend, unconfirmed
     bench.emu.slow(TIMELINE_WRITE[backend], 0)
+    assert bench.emu.calls(TIMELINE_WRITE[backend]) > writes, "the write never reached it"
     assert not bench.bus_events(detail_type="Resource Inspected")
     # A run-once lease is at least 30 s (shell::once::MIN_LEASE): wait it out.
     time.sleep(max(0.0, started + 32.0 - time.monotonic()))

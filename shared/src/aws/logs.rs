@@ -77,7 +77,7 @@ impl LogQueries for LogsInsights {
         max: usize,
     ) -> Result<Option<Vec<LogLine>>, PortError> {
         let limit = i32::try_from(max.clamp(1, 100)).unwrap_or(10);
-        let id = self
+        let started = self
             .client
             .start_query()
             .log_group_name(log_group)
@@ -88,17 +88,39 @@ impl LogQueries for LogsInsights {
             .limit(limit)
             .send()
             .await
-            .map_err(|e| from_sdk_error("StartQuery", &e))?
+            .map_err(|e| from_sdk_error("StartQuery", &e))?;
+        let id = started
             .query_id()
-            .unwrap_or_default()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| {
+                PortError::new(
+                    "StartQuery",
+                    PortErrorKind::Other,
+                    "no queryId in the answer",
+                )
+            })?
             .to_string();
+        let read = self.results(&id, max).await;
+        if !matches!(read, Ok(Some(_))) {
+            // Still running, or the polling failed: a running query scans (and bills) until
+            // it ends, and counts against the account's concurrent queries. Best effort: a
+            // query that ended meanwhile cannot be stopped, and that is fine.
+            let _ = self.client.stop_query().query_id(&id).send().await;
+        }
+        read
+    }
+}
+
+impl LogsInsights {
+    /// The query's results once it completes; `None` when it is still running after the wait.
+    async fn results(&self, id: &str, max: usize) -> Result<Option<Vec<LogLine>>, PortError> {
         let started = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(self.poll).await;
             let output = self
                 .client
                 .get_query_results()
-                .query_id(&id)
+                .query_id(id)
                 .send()
                 .await
                 .map_err(|e| from_sdk_error("GetQueryResults", &e))?;
@@ -132,8 +154,6 @@ impl LogQueries for LogsInsights {
                 }
             }
             if started.elapsed() >= self.wait {
-                // Best effort: a query that ends meanwhile cannot be stopped, and that is fine.
-                let _ = self.client.stop_query().query_id(&id).send().await;
                 return Ok(None);
             }
         }
@@ -144,7 +164,9 @@ impl LogQueries for LogsInsights {
 mod tests {
     use super::*;
     use crate::aws::testkit::*;
-    use aws_sdk_cloudwatchlogs::operation::get_query_results::GetQueryResultsOutput;
+    use aws_sdk_cloudwatchlogs::operation::get_query_results::{
+        GetQueryResultsError, GetQueryResultsOutput,
+    };
     use aws_sdk_cloudwatchlogs::operation::start_query::{StartQueryInput, StartQueryOutput};
     use aws_sdk_cloudwatchlogs::operation::stop_query::StopQueryOutput;
     use aws_sdk_cloudwatchlogs::types::ResultField;
@@ -219,6 +241,28 @@ mod tests {
         // The last second's lines are in: the end rounds up.
         assert_eq!(sent.end_time(), Some(at(2026, 12, 6, 4, 30, 1).timestamp()));
         assert!(sent.query_string().is_some_and(|q| q.ends_with("limit 10")));
+    }
+
+    #[tokio::test]
+    async fn a_query_whose_polling_fails_is_stopped_and_the_failure_returned() {
+        let seen = Captured::new();
+        let throttled = mock!(Client::get_query_results).then_error(|| {
+            GetQueryResultsError::generic(meta("ThrottlingException", "Rate exceeded"))
+        });
+        let stopped = mock!(Client::stop_query)
+            .then_output(|| StopQueryOutput::builder().success(true).build());
+        let logs = logs(&[&start(&seen), &throttled, &stopped]);
+        let err = must_fail(
+            logs.error_lines(
+                "/aws/lambda/f",
+                at(2026, 12, 6, 4, 0, 0),
+                at(2026, 12, 6, 4, 30, 0),
+                10,
+            )
+            .await,
+        );
+        assert_eq!(err.kind, PortErrorKind::Throttled);
+        assert_eq!(stopped.num_calls(), 1);
     }
 
     #[tokio::test]

@@ -4,8 +4,9 @@
 //! (`DBInstanceArn`, `DBInstanceClass`, `Engine`, `EngineVersion`, `DBInstanceStatus`,
 //! `MultiAZ`, `AvailabilityZone`, `AllocatedStorage`, `MaxAllocatedStorage`, `StorageType`); an
 //! instance that does not exist is `DBInstanceNotFound`. `DescribeEvents` with
-//! `SourceIdentifier`, `SourceType=db-instance` and `StartTime` answers `Events[]` oldest
-//! first (`Date`, `Message`, `EventCategories`), one page of at most [`EVENTS_PAGE`].
+//! `SourceIdentifier`, `SourceType=db-instance`, `StartTime` and `EndTime` answers `Events[]`
+//! oldest first (`Date`, `Message`, `EventCategories`), pages of at most [`EVENTS_PAGE`] with
+//! a `Marker`: up to [`EVENT_PAGES`] are read, so the newest are among them.
 
 use async_trait::async_trait;
 use aws_sdk_rds::types::SourceType;
@@ -17,8 +18,9 @@ use crate::aws::error::from_sdk_error;
 use crate::inspect::{DatabaseFacts, DbEvent};
 use crate::ports::{Databases, PortError, PortErrorKind};
 
-/// Events read per look-up (one page; the API takes 20 to 100).
+/// Events read per page (the API takes 20 to 100), and pages per look-up.
 pub const EVENTS_PAGE: i32 = 100;
+pub const EVENT_PAGES: usize = 3;
 
 /// RDS in one region.
 #[derive(Debug, Clone)]
@@ -66,27 +68,37 @@ impl Databases for Rds {
         &self,
         id: &str,
         since: DateTime<Utc>,
+        until: DateTime<Utc>,
         max: usize,
     ) -> Result<Vec<DbEvent>, PortError> {
-        let output = self
-            .client
-            .describe_events()
-            .source_identifier(id)
-            .source_type(SourceType::DbInstance)
-            .start_time(aws_smithy_types::DateTime::from_secs(since.timestamp()))
-            .max_records(EVENTS_PAGE)
-            .send()
-            .await
-            .map_err(|e| from_sdk_error("DescribeEvents", &e))?;
-        let mut events: Vec<DbEvent> = output
-            .events()
-            .iter()
-            .map(|e| DbEvent {
+        let mut events: Vec<DbEvent> = Vec::new();
+        let mut marker: Option<String> = None;
+        for _ in 0..EVENT_PAGES {
+            let output = self
+                .client
+                .describe_events()
+                .source_identifier(id)
+                .source_type(SourceType::DbInstance)
+                .start_time(aws_smithy_types::DateTime::from_secs(since.timestamp()))
+                .end_time(aws_smithy_types::DateTime::from_secs(until.timestamp() + 1))
+                .max_records(EVENTS_PAGE)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk_error("DescribeEvents", &e))?;
+            events.extend(output.events().iter().map(|e| DbEvent {
                 time: e.date().and_then(to_chrono),
                 message: e.message().unwrap_or_default().to_string(),
                 categories: e.event_categories().to_vec(),
-            })
-            .collect();
+            }));
+            marker = output
+                .marker()
+                .filter(|m| !m.is_empty())
+                .map(str::to_string);
+            if marker.is_none() {
+                break;
+            }
+        }
         events.sort_by_key(|e| std::cmp::Reverse(e.time));
         events.truncate(max);
         Ok(events)
@@ -158,7 +170,11 @@ mod tests {
             facts.line(),
             "RDS instance orders-db (db.t3.micro, postgres 16.3, Multi-AZ): storage-full, 20 GiB gp3 (autoscaling to 100 GiB)"
         );
-        let read = must(rds.events("orders-db", at(2026, 12, 5, 4, 0, 0), 2).await);
+        let since = at(2026, 12, 5, 4, 0, 0);
+        let read = must(
+            rds.events("orders-db", since, at(2026, 12, 6, 4, 0, 0), 2)
+                .await,
+        );
         let messages: Vec<_> = read.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(messages, ["newer", "middle"]);
     }

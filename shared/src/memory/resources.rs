@@ -1,7 +1,7 @@
 //! The resources `inspect` reads, in memory: Lambda functions with their error lines, target
 //! groups, RDS instances with their events. A name it does not hold is NotFound, like the real
-//! APIs; an operation can be made to fail (`function`, `error_lines`, `target_group`,
-//! `target_health`, `database`, `events`).
+//! APIs; an operation can be made to fail (`function`, `reserved_concurrency`, `error_lines`,
+//! `target_group`, `target_health`, `database`, `events`).
 
 use std::sync::Mutex;
 
@@ -93,9 +93,21 @@ impl Functions for MemoryResources {
             .iter()
             .find(|f| f.name == name)
             .cloned();
-        let mut function = found.ok_or_else(|| not_found("GetFunction", name))?;
+        let mut function = found.ok_or_else(|| not_found("GetFunctionConfiguration", name))?;
         function.errors.clear();
+        function.reserved_concurrency = None;
         Ok(function)
+    }
+
+    async fn reserved_concurrency(&self, name: &str) -> Result<Option<i32>, PortError> {
+        self.record("reserved_concurrency", name)?;
+        let found = lock(&self.functions)
+            .iter()
+            .find(|f| f.name == name)
+            .cloned();
+        found
+            .map(|f| f.reserved_concurrency)
+            .ok_or_else(|| not_found("GetFunctionConcurrency", name))
     }
 }
 
@@ -133,7 +145,9 @@ impl TargetGroups for MemoryResources {
             .iter()
             .find(|g| g.arn == arn)
             .cloned();
-        found.ok_or_else(|| not_found("DescribeTargetGroups", arn))
+        let mut group = found.ok_or_else(|| not_found("DescribeTargetGroups", arn))?;
+        group.targets.clear();
+        Ok(group)
     }
 
     async fn target_health(&self, arn: &str) -> Result<Vec<TargetHealth>, PortError> {
@@ -162,6 +176,7 @@ impl Databases for MemoryResources {
         &self,
         id: &str,
         since: DateTime<Utc>,
+        until: DateTime<Utc>,
         max: usize,
     ) -> Result<Vec<DbEvent>, PortError> {
         self.record("events", id)?;
@@ -170,7 +185,7 @@ impl Databases for MemoryResources {
             .map(|d| d.events)
             .unwrap_or_default()
             .into_iter()
-            .filter(|e| e.time.is_none_or(|t| t >= since))
+            .filter(|e| e.time.is_none_or(|t| t >= since && t <= until))
             .take(max)
             .collect())
     }

@@ -129,16 +129,20 @@ pub trait Health: Send + Sync {
     ) -> Result<Option<Vec<crate::changes::HealthIssue>>, PortError>;
 }
 
-/// Lambda functions (`GetFunction`): what a function incident's diagnosis reads.
+/// Lambda functions (`GetFunctionConfiguration`, `GetFunctionConcurrency`): what a function
+/// incident's diagnosis reads — never `GetFunction`, whose answer links the function's code.
 #[async_trait]
 pub trait Functions: Send + Sync {
-    /// The function's configuration, version, reserved concurrency and tags (its `errors`
+    /// The function's configuration and version (its `reserved_concurrency` and `errors`
     /// empty); NotFound when it (or the qualifier) does not exist.
     async fn function(
         &self,
         name: &str,
         qualifier: Option<&str>,
     ) -> Result<crate::inspect::FunctionFacts, PortError>;
+
+    /// The function's reserved concurrency; `None` when it has none.
+    async fn reserved_concurrency(&self, name: &str) -> Result<Option<i32>, PortError>;
 }
 
 /// CloudWatch Logs Insights (`StartQuery`, `GetQueryResults`, `StopQuery`).
@@ -159,10 +163,10 @@ pub trait LogQueries: Send + Sync {
 /// Elastic Load Balancing target groups (`DescribeTargetGroups`, `DescribeTargetHealth`).
 #[async_trait]
 pub trait TargetGroups: Send + Sync {
-    /// The target group and its targets' health; NotFound when it does not exist.
+    /// The target group (its `targets` empty); NotFound when it does not exist.
     async fn target_group(&self, arn: &str) -> Result<crate::inspect::TargetGroupFacts, PortError>;
 
-    /// Its targets' health alone (what a verification reads); NotFound when it does not exist.
+    /// Its targets' health; NotFound when the group does not exist.
     async fn target_health(
         &self,
         arn: &str,
@@ -175,11 +179,12 @@ pub trait Databases: Send + Sync {
     /// The DB instance (its `events` empty); NotFound when it does not exist.
     async fn database(&self, id: &str) -> Result<crate::inspect::DatabaseFacts, PortError>;
 
-    /// The instance's events since `since`, newest first, at most `max`.
+    /// The instance's events between `since` and `until`, newest first, at most `max`.
     async fn events(
         &self,
         id: &str,
         since: DateTime<Utc>,
+        until: DateTime<Utc>,
         max: usize,
     ) -> Result<Vec<crate::inspect::DbEvent>, PortError>;
 }

@@ -3,13 +3,15 @@
 //!
 //! On `Incident Enriched` (every other lifecycle event is `ignored`) of a metric or composite
 //! alarm naming one of them ([`subject_of`]; any other signal is `ignored`):
-//! - a **Lambda function**: `GetFunction` (runtime, memory, timeout, version, state, last
-//!   modified, reserved concurrency) and the newest error lines of its log group from
-//!   [`LOG_WINDOW`] before the signal until now, through one bounded Logs Insights query;
+//! - a **Lambda function**: `GetFunctionConfiguration` (runtime, memory, timeout, version,
+//!   state, last modified), `GetFunctionConcurrency` and the newest error lines of its log group
+//!   from
+//!   [`LOG_WINDOW`] before the signal until it was diagnosed, through one bounded Logs Insights
+//!   query;
 //! - a **target group**: `DescribeTargetGroups` and `DescribeTargetHealth` (each target's state
 //!   with its reason);
 //! - an **RDS instance**: `DescribeDBInstances` (class, engine, status, Multi-AZ, storage) and
-//!   its events of the [`EVENTS_WINDOW`] before the signal.
+//!   its events from [`EVENTS_WINDOW`] before the signal until it was diagnosed.
 //!
 //! It writes one [`EntryKind::Diagnosis`] timeline entry (and the resource as an involved
 //! resource) and publishes `Resource Inspected` with the facts ([`Inspection`]), which notify
@@ -202,9 +204,12 @@ impl Inspect {
                 signal.account,
                 signal.region
             )),
+            // The windows end when the incident was diagnosed, not when this runs: a retry
+            // reads the same lines and events, and a re-drive from the dead-letter queue hours
+            // later does not scan those hours.
             None => {
-                self.gather(subject, signal.time, cx.now(), &mut found)
-                    .await?
+                let until = enriched.time.max(signal.time);
+                self.gather(subject, signal.time, until, &mut found).await?
             }
         }
         let headline = headline(subject, &found);
@@ -235,7 +240,7 @@ impl Inspect {
         &self,
         subject: &Subject,
         fired: DateTime<Utc>,
-        now: DateTime<Utc>,
+        until: DateTime<Utc>,
         found: &mut Inspection,
     ) -> Result<(), StageError> {
         let notes = &mut found.notes;
@@ -243,11 +248,17 @@ impl Inspect {
         match subject {
             Subject::Function { name, qualifier } => {
                 let read = self.functions.function(name, qualifier.as_deref()).await;
-                let Some(mut function) = not_gathered("GetFunction", &label, read, notes)? else {
+                let Some(mut function) =
+                    not_gathered("GetFunctionConfiguration", &label, read, notes)?
+                else {
                     return Ok(());
                 };
+                let read = self.functions.reserved_concurrency(name).await;
+                if let Some(reserved) = not_gathered("GetFunctionConcurrency", &label, read, notes)?
+                {
+                    function.reserved_concurrency = reserved;
+                }
                 let since = fired - LOG_WINDOW;
-                let until = now.max(fired);
                 let read = self
                     .logs
                     .error_lines(&function.log_group, since, until, ERRORS_MAX)
@@ -264,7 +275,15 @@ impl Inspect {
             }
             Subject::TargetGroup { arn } => {
                 let read = self.target_groups.target_group(arn).await;
-                found.target_group = not_gathered("DescribeTargetGroups", &label, read, notes)?;
+                let Some(mut group) = not_gathered("DescribeTargetGroups", &label, read, notes)?
+                else {
+                    return Ok(());
+                };
+                let read = self.target_groups.target_health(arn).await;
+                if let Some(targets) = not_gathered("DescribeTargetHealth", &label, read, notes)? {
+                    group.targets = targets;
+                }
+                found.target_group = Some(group);
             }
             Subject::Database { id } => {
                 let read = self.databases.database(id).await;
@@ -274,7 +293,7 @@ impl Inspect {
                 };
                 let read = self
                     .databases
-                    .events(id, fired - EVENTS_WINDOW, EVENTS_MAX)
+                    .events(id, fired - EVENTS_WINDOW, until, EVENTS_MAX)
                     .await;
                 if let Some(events) = not_gathered("DescribeEvents", &label, read, notes)? {
                     database.events = events;
@@ -351,6 +370,9 @@ fn headline(subject: &Subject, found: &Inspection) -> String {
         };
     }
     if let Some(g) = &found.target_group {
+        if g.targets.is_empty() && !found.notes.is_empty() {
+            return g.described();
+        }
         let failing: Vec<_> = g.targets.iter().filter(|t| t.blocks()).collect();
         return match failing.first() {
             Some(first) if failing.len() > 1 => {
@@ -369,7 +391,10 @@ fn headline(subject: &Subject, found: &Inspection) -> String {
         let hours = EVENTS_WINDOW.num_hours();
         return match d.events.first() {
             Some(newest) => format!("{}; the latest event: {}", d.line(), newest.line()),
-            None => format!("{}; no events in the {hours} h before the signal", d.line()),
+            None => format!(
+                "{}; no events from {hours} h before the signal until it was diagnosed",
+                d.line()
+            ),
         };
     }
     match found.notes.first() {

@@ -61,7 +61,6 @@ fn function() -> FunctionFacts {
         last_update: None,
         reserved_concurrency: Some(10),
         log_group: "/aws/lambda/orders-api".into(),
-        tags: Default::default(),
         errors: Vec::new(),
     }
 }
@@ -186,7 +185,13 @@ async fn a_target_group_alarm_names_the_failing_targets_and_why() {
          targets healthy; i-0bbb:80 unhealthy (Target.ResponseCodeMismatch: Health checks failed \
          with these codes: [502]) and 1 more"
     );
-    assert_eq!(b.resources.calls(), vec![format!("target_group({TG_ARN})")]);
+    assert_eq!(
+        b.resources.calls(),
+        vec![
+            format!("target_group({TG_ARN})"),
+            format!("target_health({TG_ARN})")
+        ]
+    );
     assert_eq!(b.entry().lines().count(), 4, "{}", b.entry());
     assert_eq!(b.inspection().target_group.unwrap().healthy(), 1);
 }
@@ -258,10 +263,11 @@ async fn what_cannot_be_read_is_a_note_and_throttling_is_retried() {
         .unwrap();
     assert_eq!(
         answer.summary,
-        "GetFunction: not gathered for Lambda function orders-api: it no longer exists"
+        "GetFunctionConfiguration: not gathered for Lambda function orders-api: it no longer exists"
     );
     assert!(
-        b.entry().starts_with("GetFunction: not gathered"),
+        b.entry()
+            .starts_with("GetFunctionConfiguration: not gathered"),
         "{}",
         b.entry()
     );

@@ -127,7 +127,6 @@ mod tests {
                 last_update: None,
                 reserved_concurrency: None,
                 log_group: "/aws/lambda/orders-api".into(),
-                tags: Default::default(),
                 errors: vec![LogLine {
                     time: None,
                     message: "ERROR `boom` <!channel>".into(),

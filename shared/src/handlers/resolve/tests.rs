@@ -1422,9 +1422,18 @@ const TG_ARN: &str =
 
 /// The target-group story up to its recovery, with the targets' health then.
 async fn target_group_recovered(b: &Bench, targets: &[(&str, &str, Option<&str>)]) -> Value {
+    target_group_metric_recovered(b, "UnHealthyHostCount", targets).await
+}
+
+async fn target_group_metric_recovered(
+    b: &Bench,
+    metric: &str,
+    targets: &[(&str, &str, Option<&str>)],
+) -> Value {
     use crate::inspect::{TargetGroupFacts, TargetHealth};
     // On the bench's clock: down at 03:02:10, OK at 03:21:10.
     let mut down = fixture("cloudwatch-alarm-alb-unhealthy-hosts");
+    down["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["name"] = json!(metric);
     down["time"] = json!("2024-05-14T03:02:10Z");
     down["detail"]["state"]["timestamp"] = json!("2024-05-14T03:02:10.000+0000");
     let mut ok = down.clone();
@@ -1499,4 +1508,18 @@ async fn a_target_group_with_a_failing_target_waits_for_a_responder() {
         &"DescribeTargetHealth: target group web-tg: 1 of 2 targets healthy; i-0bbb:80 unhealthy (Target.Timeout)"
             .to_string()
     ));
+}
+
+#[tokio::test]
+async fn a_target_groups_5xx_alarm_recovers_by_its_own_metric() {
+    let b = bench(Backend::OpsCenter);
+    let event = target_group_metric_recovered(
+        &b,
+        "HTTPCode_Target_5XX_Count",
+        &[("i-0bbb", "unhealthy", Some("Target.Timeout"))],
+    )
+    .await;
+    let answer = b.ok(&event).await;
+    assert_eq!(answer.action, ResolveAction::Resolved, "{answer:?}");
+    assert!(b.resources.calls().is_empty(), "{:?}", b.resources.calls());
 }

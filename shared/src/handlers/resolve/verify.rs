@@ -13,7 +13,7 @@ use tracing::warn;
 use super::Resolve;
 use crate::diagnosis::{named_instance, named_vpn, tunnel_ip, TunnelStatus, VpnConnection};
 use crate::domain::{clock_time, one_line, trim_chars, IncidentSummary, Signal, SignalKind};
-use crate::inspect::{subject_of, target_group_name, targets_ok, Subject};
+use crate::inspect::{subject_of, target_group_name, targets_ok, Subject, TARGET_HEALTH_METRICS};
 use crate::ports::{PortError, PortErrorKind, TargetGroups};
 use crate::shell::StageError;
 
@@ -81,7 +81,9 @@ impl Resolve {
                 ))),
                 None => checks.push(self.check_instance(&id).await?),
             }
-        } else if let Some(Subject::TargetGroup { arn }) = subject_of(signal) {
+        } else if let Some(Subject::TargetGroup { arn }) =
+            subject_of(signal).filter(|_| watches_target_health(signal))
+        {
             let signal_home = (signal.account.as_str(), signal.region.as_str());
             match (
                 &self.target_groups,
@@ -311,8 +313,7 @@ pub(super) fn tunnels_check(connection: &VpnConnection, now: DateTime<Utc>) -> C
     ))
 }
 
-/// Only a missing resource or a denied call fails a check; anything else fails the invocation.
-/// `DescribeTargetHealth`: a target healthy and none failing its health checks (or stopped).
+/// `DescribeTargetHealth`: a target serving and none failing its health checks (or stopped).
 async fn check_target_group(groups: &dyn TargetGroups, arn: &str) -> Result<Check, StageError> {
     const CALL: &str = "DescribeTargetHealth";
     let name = target_group_name(arn).unwrap_or(arn);
@@ -333,7 +334,7 @@ async fn check_target_group(groups: &dyn TargetGroups, arn: &str) -> Result<Chec
         }
         Err(e) => return Err(e.into()),
     };
-    let healthy = targets.iter().filter(|t| t.is_healthy()).count();
+    let healthy = targets.iter().filter(|t| t.is_serving()).count();
     let count = format!("{healthy} of {} targets healthy", targets.len());
     if targets.is_empty() {
         return Ok(Check::fail(format!(
@@ -359,9 +360,20 @@ async fn check_target_group(groups: &dyn TargetGroups, arn: &str) -> Result<Chec
     Ok(Check::fail(sentence))
 }
 
+/// Only a missing resource or a denied call fails a check; anything else fails the invocation.
 fn tolerated(e: &PortError) -> bool {
     matches!(
         e.kind,
         PortErrorKind::AccessDenied | PortErrorKind::NotFound
     )
+}
+
+/// An alarm on a target group's host counts: its recovery is the targets' health. (A 5XX
+/// alarm recovers by its own metric.)
+fn watches_target_health(signal: &Signal) -> bool {
+    signal.metrics.iter().any(|m| {
+        m.name
+            .as_deref()
+            .is_some_and(|n| TARGET_HEALTH_METRICS.contains(&n))
+    })
 }
