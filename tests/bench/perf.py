@@ -73,7 +73,7 @@ def main() -> int:
     size = path.stat().st_size
     print(f"triage release binary: {size / 1048576:.2f} MiB stripped ({size:,} bytes), "
           f"{zipped_size(path) / 1048576:.2f} MiB zipped ({path})")
-    for other in ("enrich", "runbook"):
+    for other in ("enrich", "runbook", "notify", "resolve", "escalate", "changes", "inspect"):
         sibling = path.with_name(other)
         if sibling.is_file():
             bytes_ = sibling.stat().st_size
