@@ -87,11 +87,8 @@ def test_a_lambda_alarm_shows_the_function_and_its_latest_errors_and_resolves_by
     assert answer["notes"] == [], answer
 
     record = incidents.one()
-    # enrich's entry (the alarm) and inspect's (the function) carry the same time.
-    [entry] = [
-        e["text"] for e in incidents.entries(record)
-        if e["kind"] == "diagnosis" and e["text"].startswith(f"Lambda function {FUNCTION} ")
-    ]
+    [entry] = [e["text"] for e in incidents.entries(record) if e["kind"] == "inspected"]
+    assert entry.startswith(f"Lambda function {FUNCTION} "), entry
     assert f"Latest errors in /aws/lambda/{FUNCTION}:" in entry, entry
     assert arn in incidents.related_arns(record)
     facts = the_event(bench, "Resource Inspected")["detail"]["inspection"]["function"]
@@ -115,6 +112,10 @@ def test_a_lambda_alarm_shows_the_function_and_its_latest_errors_and_resolves_by
     answered(resolve.invoke(the_event(bench, "Signal Recovered")), "resolved")
     checks = the_event(bench, "Incident Resolved")["detail"]["resolution"]["checks"]
     assert checks == [f"DescribeAlarms: alarm {FUNCTION}-Errors is OK"], checks
+    # The post-incident record quotes what inspect found, after the alarm's diagnosis.
+    [report] = [r for r in bench.report_objects().values() if FUNCTION in r.text]
+    assert f"The resource at the time: Lambda function {FUNCTION} " in report.text, report.text
+    assert f"> Latest errors in /aws/lambda/{FUNCTION}:" in report.text, report.text
 
 
 def test_a_throttled_read_fails_the_invocation_and_the_retry_inspects(
@@ -233,7 +234,7 @@ TIMELINE_WRITE = {INCIDENT_MANAGER: "CreateTimelineEvent", "opscenter": "UpdateO
 def inspect_entries(incidents: Incidents, function: str) -> list[str]:
     return [
         e["text"] for e in incidents.entries(incidents.one())
-        if e["kind"] == "diagnosis" and e["text"].startswith(f"Lambda function {function} ")
+        if e["kind"] == "inspected" and e["text"].startswith(f"Lambda function {function} ")
     ]
 
 

@@ -118,6 +118,8 @@ pub enum EntryKind {
     },
     /// What changed before the incident opened (changes): `count` changes found.
     Changes { count: u32 },
+    /// The Lambda function, target group or RDS instance behind the alarm (inspect).
+    Inspected,
     /// An entry the responder did not write: the backend's own (`event` is its type, such as
     /// Incident Manager's `Custom Event`), a person's, or one written before entries had kinds.
     External { event: String },
@@ -225,7 +227,7 @@ impl EntryKind {
             EntryKind::EscalationExhausted { policy } => EntryKind::EscalationExhausted {
                 policy: name(policy),
             },
-            EntryKind::Diagnosis | EntryKind::Resolved => self,
+            EntryKind::Diagnosis | EntryKind::Resolved | EntryKind::Inspected => self,
         }
     }
 }
@@ -299,6 +301,7 @@ mod tests {
         assert_eq!(from_stored(&stored), Some((started(), entry.text.clone())));
         for kind in [
             EntryKind::Diagnosis,
+            EntryKind::Inspected,
             EntryKind::Resolved,
             EntryKind::SignalJoined {
                 signal: "fp".into(),

@@ -27,6 +27,8 @@ pub(super) struct Facts<'a> {
     pub(super) detected: DateTime<Utc>,
     pub(super) opened: DateTime<Utc>,
     pub(super) diagnosis: Option<&'a TimelineEntry>,
+    /// The resource behind the alarm (the `inspect` stage's entry).
+    pub(super) inspected: Option<&'a TimelineEntry>,
     /// What changed before the incident (the `changes` stage's entry).
     pub(super) changes: Option<&'a TimelineEntry>,
     pub(super) runs: Vec<Run<'a>>,
@@ -91,6 +93,7 @@ impl<'a> Facts<'a> {
             detected: detected_at(input.row),
             opened: input.record.created_at.unwrap_or(input.row.opened_at),
             diagnosis: timeline.iter().find(|e| e.kind == EntryKind::Diagnosis),
+            inspected: timeline.iter().find(|e| e.kind == EntryKind::Inspected),
             changes: timeline
                 .iter()
                 .find(|e| matches!(e.kind, EntryKind::Changes { .. })),

@@ -88,6 +88,13 @@ pub(super) fn summary(out: &mut String, input: &ReportInput<'_>, facts: &Facts<'
             sentence(diagnosis.headline())
         );
     }
+    if let Some(inspected) = facts.inspected {
+        let _ = writeln!(
+            out,
+            "\nThe resource at the time: {}",
+            sentence(inspected.headline())
+        );
+    }
     if input.resolved_by.is_none() {
         let _ = writeln!(
             out,
@@ -341,6 +348,11 @@ pub(super) fn review(out: &mut String, input: &ReportInput<'_>, facts: &Facts<'_
             );
             for line in diagnosis.text.lines().filter(|l| !l.trim().is_empty()) {
                 let _ = writeln!(out, "> {}", line.trim());
+            }
+            for line in facts.inspected.iter().flat_map(|e| e.text.lines()) {
+                if !line.trim().is_empty() {
+                    let _ = writeln!(out, "> {}", line.trim());
+                }
             }
         }
         None => {

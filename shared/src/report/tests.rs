@@ -523,3 +523,24 @@ fn what_changed_before_the_incident_is_in_the_record() {
     }
     assert!(!render(&vpn_story().input()).contains("## What changed"));
 }
+
+#[test]
+fn what_inspect_found_about_the_resource_is_in_the_record_after_the_diagnosis() {
+    let mut story = vpn_story();
+    story.record.timeline.push(entry(
+        at(3, 2, 13),
+        EntryKind::Inspected,
+        "Target group web-tg (HTTP:80): 1 of 2 targets healthy; i-0bbb:80 unhealthy (Target.Timeout)\n\
+         - i-0aaa:80 healthy\n\
+         - i-0bbb:80 unhealthy (Target.Timeout)",
+    ));
+    story.record.timeline.sort_by_key(|e| e.time);
+    let text = render(&story.input());
+    for expected in [
+        "The resource at the time: Target group web-tg (HTTP:80): 1 of 2 targets healthy;",
+        "(ASN 65000)\n> Target group web-tg (HTTP:80): 1 of 2 targets healthy;",
+        "> - i-0bbb:80 unhealthy (Target.Timeout)",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+}

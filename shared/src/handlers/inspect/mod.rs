@@ -13,7 +13,7 @@
 //! - an **RDS instance**: `DescribeDBInstances` (class, engine, status, Multi-AZ, storage) and
 //!   its events from [`EVENTS_WINDOW`] before the signal until it was diagnosed.
 //!
-//! It writes one [`EntryKind::Diagnosis`] timeline entry (and the resource as an involved
+//! It writes one [`EntryKind::Inspected`] timeline entry (and the resource as an involved
 //! resource) and publishes `Resource Inspected` with the facts ([`Inspection`]), which notify
 //! posts in the incident's thread. It runs after enrich, beside `changes`: enrich's diagnosis
 //! post (the alarm, its metric) does not wait for these services, and enrich does not link
@@ -338,7 +338,7 @@ impl Inspect {
                 .await?;
         }
         let text = timeline_text(headline, found);
-        let entry = TimelineEntry::new(enriched.time, EntryKind::Diagnosis, &text);
+        let entry = TimelineEntry::new(enriched.time, EntryKind::Inspected, &text);
         let token = token(
             &incident.id,
             &format!("timeline:inspect:{}", stable_hash(&[&text], 16)),

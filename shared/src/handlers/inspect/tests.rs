@@ -100,9 +100,9 @@ impl Bench {
         incident
             .timeline
             .iter()
-            .rfind(|e| matches!(e.kind, EntryKind::Diagnosis))
+            .rfind(|e| matches!(e.kind, EntryKind::Inspected))
             .map(|e| e.text.clone())
-            .expect("a diagnosis entry")
+            .expect("an inspected entry")
     }
 
     fn inspection(&self) -> Inspection {
