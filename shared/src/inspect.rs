@@ -98,8 +98,8 @@ pub fn is_function_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// An alias (letters, digits, `-`, `_`, not only digits unless a version) or a version number.
-fn is_qualifier(q: &str) -> bool {
+/// An alias or a version: 1 to 128 letters, digits, hyphens and underscores.
+pub fn is_qualifier(q: &str) -> bool {
     (1..=128).contains(&q.len())
         && q.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -126,16 +126,6 @@ pub fn target_group_name(resource: &str) -> Option<&str> {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     let id_ok = id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit());
     (name_ok && id_ok).then_some(name)
-}
-
-/// A target group's ARN, when it is one: `arn:<partition>:elasticloadbalancing:<region>:
-/// <account>:targetgroup/<name>/<id>`.
-pub fn is_target_group_arn(arn: &str) -> bool {
-    crate::arn::Arn::parse(arn).is_some_and(|a| {
-        a.service == "elasticloadbalancing"
-            && a.resource.starts_with("targetgroup/")
-            && target_group_name(a.resource).is_some()
-    })
 }
 
 /// What `inspect` found (**contract**: the `inspection` of `Resource Inspected`).
@@ -512,7 +502,6 @@ mod tests {
         let Some(Subject::TargetGroup { arn }) = subject_of(&tg) else {
             panic!("no target group in {tg:?}");
         };
-        assert!(is_target_group_arn(&arn), "{arn}");
         assert!(
             arn.ends_with(":targetgroup/web-tg/0123456789abcdef"),
             "{arn}"

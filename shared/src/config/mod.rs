@@ -289,18 +289,14 @@ impl NotifyConfig {
     }
 }
 
-/// A Lambda function name (1–64 of `A-Za-z0-9-_`), with an alias (`:` and 1–128 of the same)
-/// or without.
+/// A Lambda function name, with an alias or without (the same check as an alarm's
+/// `FunctionName` and `Resource` dimensions).
 fn is_function_name(name: &str) -> bool {
-    let word = |w: &str, max: usize| {
-        !w.is_empty()
-            && w.len() <= max
-            && w.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-    };
     match name.split_once(':') {
-        Some((function, alias)) => word(function, 64) && word(alias, 128),
-        None => word(name, 64),
+        Some((function, alias)) => {
+            crate::inspect::is_function_name(function) && crate::inspect::is_qualifier(alias)
+        }
+        None => crate::inspect::is_function_name(name),
     }
 }
 
